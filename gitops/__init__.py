@@ -1,0 +1,32 @@
+"""gitops: inference stacks and guardrails on Kubernetes, from Python to a GitOps repository.
+
+Public names are imported lazily, so ``import gitops`` (and commands that do not render)
+never start Node.js for cdk8s.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module defining it
+_EXPORTS: dict[str, str] = {
+    "GitOpsError": "gitops.errors",
+    "ValidationError": "gitops.errors",
+    "ResourceKey": "gitops.model",
+    "Scope": "gitops.constructs.base",
+    "Construct": "gitops.constructs.base",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gitops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,72 @@
+"""The ``gitops`` command line: parse, call one library function, map errors to exit codes.
+
+Exit codes: 0 success (or in sync), 1 differences or changes found (diff, plan, check), 2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from gitops import __version__
+
+#: Subcommands, each a module of :mod:`gitops.commands` with ``register`` and ``run``.
+COMMANDS = ("render", "check", "diff", "plan", "apply")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="gitops",
+        description="Render inference stacks and guardrails into a GitOps repository, "
+        "and reconcile it with live clusters.",
+    )
+    parser.add_argument("--version", action="version", version=f"gitops {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"gitops.commands.{name}")
+        except ModuleNotFoundError as err:  # a command still being built is left out
+            if err.name != f"gitops.commands.{name}":
+                raise
+            continue
+        command = module.register(sub)
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show tracebacks and debug logs",
+        )
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from gitops.errors import GitOpsError
+
+    try:
+        code: int = args._run(args)
+    except GitOpsError as err:
+        if debug:
+            raise
+        print(f"gitops {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gitops {args.command}: interrupted", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Constructs: inference stacks and guardrails rendered as plain Kubernetes manifests."""

@@ -1,0 +1,186 @@
+"""The construct tree: pure-Python constructs that render plain manifest dicts.
+
+A :class:`Scope` is the root of a tree that needs no Node.js; :class:`Construct` subclasses
+build their objects as dicts in :meth:`Construct._build`. When a construct's scope is a
+cdk8s ``App`` or ``Chart`` instead, the construct lives in a bridging cdk8s ``Chart`` (see
+:mod:`gitops.constructs.cdk8s_bridge`) so ``app.synth_yaml()`` includes its objects.
+
+Purely data-manipulative: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import Any
+
+from gitops.errors import RenderError, ValidationError
+from gitops.model import Manifest, ResourceKey, canonical_order, key_of
+
+#: Annotation naming the construct path that produced an object.
+ANNOTATION_CONSTRUCT_PATH = "gitops.dev/construct-path"
+#: Annotation naming the blueprint that produced an object.
+ANNOTATION_BLUEPRINT = "gitops.dev/blueprint"
+#: Annotation naming the environment an object was rendered for.
+ANNOTATION_ENVIRONMENT = "gitops.dev/environment"
+#: Value of ``app.kubernetes.io/managed-by`` on every object the constructs render.
+MANAGED_BY = "gitops"
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_dns1123_label(owner: str, field: str, value: object) -> str:
+    """Return ``value`` if it is a DNS-1123 label (<= 63 chars), else raise ValidationError."""
+    if not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value):
+        raise ValidationError(
+            f"{owner}: {field} must be a DNS-1123 label (lowercase letters, digits and '-', "
+            f"starting and ending alphanumeric, at most 63 characters), got {value!r}"
+        )
+    return value
+
+
+class Scope:
+    """Root of a pure-Python construct tree; rendering it never starts Node.js.
+
+    Args:
+        namespace: default namespace for constructs that do not name one.
+        blueprint: blueprint name recorded in every object's provenance.
+        environment: environment name recorded in every object's provenance.
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "default",
+        blueprint: str | None = None,
+        environment: str | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.blueprint = blueprint
+        self.environment = environment
+        self.path = ""
+        self.children: list[Construct] = []
+        self._charts: list[tuple[str, Any]] = []
+
+    def add_chart(self, chart: Any) -> None:
+        """Bring a cdk8s ``Chart`` (plain ApiObjects, cdk8s-plus, imported CRDs) into the tree."""
+        self._charts.append((str(chart.node.path), chart))
+
+    def synth(self) -> list[Manifest]:
+        """Render every construct and added chart into manifests, in canonical order.
+
+        Raises:
+            RenderError: two objects share kind, namespace and name (both sources named).
+        """
+        rendered: list[Manifest] = []
+        for child in self.children:
+            rendered.extend(child.manifests())
+        for path, chart in self._charts:
+            for obj in chart.to_json():
+                rendered.append(stamp(dict(obj), path, self.blueprint, self.environment))
+        for obj in rendered:
+            stamp_root(obj, self.blueprint, self.environment)
+        check_unique(rendered)
+        return canonical_order(rendered)
+
+
+class Construct(ABC):
+    """A node of the construct tree that renders Kubernetes objects as dicts.
+
+    Args:
+        scope: a :class:`Scope`, another :class:`Construct`, or a cdk8s ``App``/``Chart``.
+        id: the construct id; also the base of the objects' names (a DNS-1123 label).
+    """
+
+    #: Human name of the construct type, used in error messages.
+    type_name = "Construct"
+
+    def __init__(self, scope: Any, id: str) -> None:
+        check_dns1123_label(f"{self.type_name} {id!r}", "name", id)
+        self.id = id
+        self.children: list[Construct] = []
+        self._scope = scope
+        self._chart: Any = None
+        self.path: str
+        if isinstance(scope, (Scope, Construct)):
+            self.path = f"{scope.path}/{id}".lstrip("/")
+            self._scope_namespace: str = scope.namespace
+        else:
+            from gitops.constructs.cdk8s_bridge import attach
+
+            self._chart = attach(scope, id, self)
+            self.path = str(self._chart.node.path)
+            self._scope_namespace = getattr(scope, "namespace", None) or "default"
+
+    def _register(self) -> None:
+        """Join the parent's children; call at the end of a subclass ``__init__``.
+
+        Registering last means an argument that fails validation leaves nothing behind in
+        the tree: nothing is rendered from invalid input.
+        """
+        if isinstance(self._scope, (Scope, Construct)):
+            self._scope.children.append(self)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace objects of this construct default to."""
+        return self._scope_namespace
+
+    @abstractmethod
+    def _build(self) -> list[Manifest]:
+        """Return this construct's own objects as fresh dicts (children are added for you)."""
+
+    def manifests(self) -> list[Manifest]:
+        """Return this construct's objects and its children's, stamped with provenance."""
+        own = [stamp(obj, self.path) for obj in self._build()]
+        for child in self.children:
+            own.extend(child.manifests())
+        return own
+
+
+def stamp(
+    obj: Manifest, path: str, blueprint: str | None = None, environment: str | None = None
+) -> Manifest:
+    """Record the construct path (and blueprint/environment if given) on ``obj``."""
+    metadata = obj.setdefault("metadata", {})
+    annotations = metadata.setdefault("annotations", {})
+    annotations.setdefault(ANNOTATION_CONSTRUCT_PATH, path)
+    stamp_root(obj, blueprint, environment)
+    return obj
+
+
+def stamp_root(obj: Manifest, blueprint: str | None, environment: str | None) -> None:
+    """Record blueprint and environment provenance on ``obj`` when known."""
+    annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
+    if blueprint:
+        annotations[ANNOTATION_BLUEPRINT] = blueprint
+    if environment:
+        annotations[ANNOTATION_ENVIRONMENT] = environment
+
+
+def provenance(obj: Manifest) -> str:
+    """A one-line description of where an object came from, for error messages."""
+    annotations = obj.get("metadata", {}).get("annotations", {}) or {}
+    parts = [
+        f"{label} {annotations[key]}"
+        for label, key in (
+            ("blueprint", ANNOTATION_BLUEPRINT),
+            ("environment", ANNOTATION_ENVIRONMENT),
+            ("construct", ANNOTATION_CONSTRUCT_PATH),
+        )
+        if annotations.get(key)
+    ]
+    return ", ".join(parts) or "unknown source"
+
+
+def check_unique(manifests: list[Manifest]) -> None:
+    """Raise RenderError naming both sources when two objects share group/kind/namespace/name."""
+    seen: dict[tuple[str, str, str, str], Manifest] = {}
+    for obj in manifests:
+        key: ResourceKey = key_of(obj)
+        ident = (key.group, key.kind, key.namespace, key.name)
+        first = seen.setdefault(ident, obj)
+        if first is not obj:
+            raise RenderError(
+                f"duplicate object {key}: rendered by {provenance(first)} and by {provenance(obj)}"
+            )

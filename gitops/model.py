@@ -1,0 +1,251 @@
+"""Manifests as plain dicts: identity, canonical order, and safe, bounded YAML.
+
+Purely data-manipulative: no I/O beyond the text given to the loaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import yaml
+
+from gitops.errors import InputError
+
+Manifest = dict[str, Any]
+
+try:  # the C implementations are an order of magnitude faster; fall back when absent
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]  # same API
+    _Dumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]  # same API
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+    _Dumper = yaml.SafeDumper
+
+#: Largest YAML document text accepted, in bytes (a manifest file or an input file).
+MAX_YAML_BYTES = 8 * 1024 * 1024
+#: Largest number of nodes one document may expand to, counting each alias use in full.
+MAX_YAML_NODES = 1_000_000
+#: Deepest nesting of mappings and sequences accepted.
+MAX_YAML_DEPTH = 100
+
+#: Kinds served cluster-wide (no namespace), for manifests read without discovery.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "APIService",
+        "ClusterPolicy",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ClusterServingRuntime",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+    }
+)
+
+# Apply order: CRDs, Namespaces, cluster-scoped policy, namespace policy, config, workloads,
+# then what points at workloads. Unknown kinds go with the workloads.
+_KIND_RANK: dict[str, int] = {
+    "CustomResourceDefinition": 0,
+    "Namespace": 1,
+    "PriorityClass": 2,
+    "RuntimeClass": 2,
+    "StorageClass": 2,
+    "ClusterRole": 2,
+    "ClusterRoleBinding": 2,
+    "ValidatingAdmissionPolicy": 2,
+    "ValidatingAdmissionPolicyBinding": 3,
+    "ClusterPolicy": 2,
+    "ValidatingWebhookConfiguration": 2,
+    "MutatingWebhookConfiguration": 2,
+    "ResourceQuota": 4,
+    "LimitRange": 4,
+    "NetworkPolicy": 4,
+    "ServiceAccount": 5,
+    "Role": 5,
+    "RoleBinding": 5,
+    "Secret": 6,
+    "ConfigMap": 6,
+    "PersistentVolumeClaim": 6,
+    "ServingRuntime": 7,
+    "ClusterServingRuntime": 2,
+    "Service": 8,
+    "Deployment": 9,
+    "StatefulSet": 9,
+    "DaemonSet": 9,
+    "Job": 9,
+    "CronJob": 9,
+    "InferenceService": 9,
+    "HorizontalPodAutoscaler": 10,
+    "ScaledObject": 10,
+    "PodDisruptionBudget": 10,
+    "ServiceMonitor": 10,
+    "PodMonitor": 10,
+    "HTTPRoute": 10,
+    "Ingress": 10,
+}
+_DEFAULT_RANK = 9
+
+
+class ResourceKey(NamedTuple):
+    """The identity of an object: group, version, kind, namespace ("" if cluster-scoped), name."""
+
+    group: str
+    version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def api_version(self) -> str:
+        """The ``apiVersion`` string (``v1`` for the core group)."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """Split ``apps/v1`` into ``("apps", "v1")`` and ``v1`` into ``("", "v1")``."""
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def key_of(manifest: Mapping[str, Any], source: str = "manifest") -> ResourceKey:
+    """Return the identity of a manifest, or raise InputError naming what is missing."""
+    if not isinstance(manifest, Mapping):
+        raise InputError(
+            f"{source}: expected a mapping (a Kubernetes object), got {_kind(manifest)}"
+        )
+    api_version = manifest.get("apiVersion")
+    kind = manifest.get("kind")
+    metadata = manifest.get("metadata")
+    for field, value in (("apiVersion", api_version), ("kind", kind)):
+        if not isinstance(value, str) or not value:
+            raise InputError(f"{source}: key {field!r} missing or not a string")
+    if not isinstance(metadata, Mapping):
+        raise InputError(f"{source}: {kind}: key 'metadata' missing or not a mapping")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{source}: {kind}: key 'metadata.name' missing or not a string")
+    namespace = metadata.get("namespace") or ""
+    if not isinstance(namespace, str):
+        raise InputError(f"{source}: {kind} {name}: 'metadata.namespace' must be a string")
+    group, version = split_api_version(str(api_version))
+    return ResourceKey(group, version, str(kind), namespace, name)
+
+
+def kind_rank(kind: str) -> int:
+    """Apply-order rank of a kind: lower ranks are applied first, pruned last."""
+    return _KIND_RANK.get(kind, _DEFAULT_RANK)
+
+
+def sort_key(key: ResourceKey) -> tuple[int, str, str, str, str]:
+    """Sort key giving the canonical (apply) order of objects."""
+    return (kind_rank(key.kind), key.group, key.kind, key.namespace, key.name)
+
+
+def canonical_order(manifests: Iterable[Manifest]) -> list[Manifest]:
+    """Return manifests in canonical order: CRDs, Namespaces, cluster policy, then the rest."""
+    return sorted(manifests, key=lambda m: sort_key(key_of(m)))
+
+
+def dump_yaml(documents: Iterable[Any]) -> str:
+    """Dump documents as safe, deterministic YAML (``---`` separated, key order kept)."""
+    return yaml.dump_all(
+        documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=False
+    )
+
+
+def dump_one(document: Any) -> str:
+    """Dump one document as safe, deterministic YAML."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+
+
+def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
+    """Load every document of a YAML stream safely, with size, depth and alias bounds.
+
+    Aliases are allowed, but a document whose expansion exceeds :data:`MAX_YAML_NODES`
+    (a "billion laughs" bomb) is refused before it is constructed. Empty documents are
+    dropped. Errors are :class:`InputError` naming ``source`` and the line.
+    """
+    size = len(text)
+    if size > MAX_YAML_BYTES:
+        raise InputError(f"{source}: {size} bytes exceeds the YAML size cap of {MAX_YAML_BYTES}")
+    loader = _Loader(text)
+    documents: list[Any] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _check_bounds(node, source)
+            document = loader.construct_document(node)
+            if document is not None:
+                documents.append(document)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError(f"{source}:{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise InputError(f"{source}: nesting deeper than {MAX_YAML_DEPTH} levels") from None
+    finally:
+        loader.dispose()
+    return documents
+
+
+def load_yaml(text: str | bytes, source: str) -> Any:
+    """Load a single-document YAML text safely (``None`` when empty)."""
+    documents = load_yaml_all(text, source)
+    if len(documents) > 1:
+        raise InputError(f"{source}: expected one YAML document, found {len(documents)}")
+    return documents[0] if documents else None
+
+
+def _check_bounds(root: yaml.Node, source: str) -> None:
+    """Refuse documents nested too deeply or expanding (through aliases) to too many nodes."""
+    expanded: dict[int, int] = {}
+    # Iterative post-order walk: a 10,000-level document must not exhaust the Python stack.
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if id(node) in expanded:
+            continue
+        if depth > MAX_YAML_DEPTH:
+            line = node.start_mark.line + 1
+            raise InputError(f"{source}: line {line}: nesting deeper than {MAX_YAML_DEPTH} levels")
+        children = list(_children(node))
+        if done:
+            total = 1 + sum(expanded[id(child)] for child in children)
+            if total > MAX_YAML_NODES:
+                raise InputError(
+                    f"{source}: document expands to more than {MAX_YAML_NODES} nodes "
+                    "(alias expansion bomb?)"
+                )
+            expanded[id(node)] = total
+            continue
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in expanded)
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        yield from node.value
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
