@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 from gitops.errors import RenderError, ValidationError
@@ -46,6 +47,10 @@ class Scope:
         namespace: default namespace for constructs that do not name one.
         blueprint: blueprint name recorded in every object's provenance.
         environment: environment name recorded in every object's provenance.
+        overrides: per-construct parameter overrides of the environment, keyed by construct
+            id (for example ``{"llama": {"replicas": 3, "image_tag": "v0.6.4"}}``); constructs
+            that support overrides read theirs with :meth:`Construct.overrides`.
+        context: free-form values a blueprint may read (for example the environment object).
     """
 
     def __init__(
@@ -54,10 +59,14 @@ class Scope:
         namespace: str = "default",
         blueprint: str | None = None,
         environment: str | None = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         self.namespace = namespace
         self.blueprint = blueprint
         self.environment = environment
+        self.overrides: Mapping[str, Mapping[str, Any]] = overrides or {}
+        self.context: Mapping[str, Any] = context or {}
         self.path = ""
         self.children: list[Construct] = []
         self._charts: list[tuple[str, Any]] = []
@@ -120,6 +129,18 @@ class Construct(ABC):
         """
         if isinstance(self._scope, (Scope, Construct)):
             self._scope.children.append(self)
+
+    def root(self) -> Scope | None:
+        """The :class:`Scope` at the root of this construct's tree (``None`` under cdk8s)."""
+        scope = self._scope
+        while isinstance(scope, Construct):
+            scope = scope._scope
+        return scope if isinstance(scope, Scope) else None
+
+    def overrides(self) -> Mapping[str, Any]:
+        """The environment's parameter overrides for this construct's id (empty if none)."""
+        root = self.root()
+        return root.overrides.get(self.id, {}) if root is not None else {}
 
     @property
     def namespace(self) -> str:
