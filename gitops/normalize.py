@@ -1,0 +1,368 @@
+"""Align a live object onto the fields a desired manifest sets, with no false drift.
+
+Purely data-manipulative: no I/O. :func:`align` walks the desired manifest and the live
+object together (server-side-apply style) and returns two documents of the same shape:
+
+* the *desired* side, normalized (nulls dropped, ignored fields removed);
+* the *projection* of live: only the fields desired sets, lists merged by their Kubernetes
+  merge keys and put in desired order, values equal in meaning (``1000m`` and ``1`` in a
+  resource quantity; ``[]`` and absent) written in desired's form, plus the fields our
+  field manager owns in live that desired no longer sets (they will be removed).
+
+The two are equal exactly when there is no drift, and ``jsonpatch.make_patch(projection,
+desired)`` is the change an apply would make. Live is never deep-copied: only the
+projected fields are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops import fieldsv1
+from gitops.quantity import is_quantity, parse_quantity
+
+#: Merge keys of lists that merge by key in strategic merge / server-side apply.
+MERGE_KEYS: dict[str, tuple[str, ...]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "ephemeralContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "volumeMounts": ("mountPath",),
+    "volumeDevices": ("devicePath",),
+    "imagePullSecrets": ("name",),
+    "hostAliases": ("ip",),
+    "resourceClaims": ("name",),
+    "readinessGates": ("conditionType",),
+    "topologySpreadConstraints": ("topologyKey", "whenUnsatisfiable"),
+    "ownerReferences": ("uid",),
+    "conditions": ("type",),
+    "secrets": ("name",),
+}
+#: Lists of scalars with set semantics: live elements desired does not name are not drift.
+SET_LISTS = frozenset({"finalizers"})
+#: Parents of a key whose values are resource quantities.
+_QUANTITY_PARENTS = frozenset({"requests", "limits", "hard", "capacity", "allocatable", "overhead"})
+_LIMIT_RANGE_PARENTS = frozenset(
+    {"default", "defaultRequest", "max", "min", "maxLimitRequestRatio"}
+)
+#: Annotation prefixes the tooling writes itself; never drift, even in strict mode.
+SYSTEM_ANNOTATIONS = (
+    "kubectl.kubernetes.io/",
+    "deployment.kubernetes.io/",
+    "autoscaling.alpha.kubernetes.io/",
+)
+
+
+class _Missing:
+    """Marker for an absent value (distinct from JSON null)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+#: A path segment: a mapping key, or the names a list item answers to (index, key values).
+Segment = str | tuple[str, ...]
+
+
+def parse_pointer(pointer: str) -> tuple[str, ...]:
+    """Split an RFC 6901 JSON pointer (``/spec/replicas``) into unescaped segments.
+
+    Raises:
+        ValueError: the pointer does not start with ``/``.
+    """
+    if not pointer.startswith("/"):
+        raise ValueError(f"JSON pointer must start with '/', got {pointer!r}")
+    return tuple(s.replace("~1", "/").replace("~0", "~") for s in pointer[1:].split("/"))
+
+
+def _matches(pointer: tuple[str, ...], path: Sequence[Segment]) -> bool:
+    if len(pointer) != len(path):
+        return False
+    for want, got in zip(pointer, path, strict=True):
+        if want == "*":
+            continue
+        if isinstance(got, tuple):
+            if want not in got:
+                return False
+        elif want != got:
+            return False
+    return True
+
+
+def item_key(field_name: str, item: Any) -> dict[str, Any] | None:
+    """Merge-key fields of a list item (with API defaults filled in), or None if not keyed."""
+    if not isinstance(item, Mapping):
+        return None
+    if field_name == "ports":
+        # Container ports key on containerPort+protocol, Service ports on port+protocol.
+        for port_field in ("containerPort", "port"):
+            if port_field in item:
+                return {port_field: item[port_field], "protocol": item.get("protocol") or "TCP"}
+        return None
+    keys = MERGE_KEYS.get(field_name)
+    if keys is None or any(k not in item for k in keys):
+        return None
+    return {k: item[k] for k in keys}
+
+
+def is_quantity_path(path: Sequence[Segment]) -> bool:
+    """Whether the value at ``path`` (mapping keys and list items) is a resource quantity."""
+    keys = [s for s in path if isinstance(s, str)]
+    if not keys:
+        return False
+    if keys[-1] == "sizeLimit":
+        return True
+    parent = keys[-2] if len(keys) >= 2 else ""
+    grandparent = keys[-3] if len(keys) >= 3 else ""
+    if parent in _QUANTITY_PARENTS:
+        return parent in ("hard", "capacity", "allocatable", "overhead") or grandparent in (
+            "resources",
+            "limits",
+        )
+    return parent in _LIMIT_RANGE_PARENTS and grandparent == "limits"
+
+
+def strip_nulls(value: Any) -> Any:
+    """Copy of ``value`` without null mapping values (null and absent mean the same)."""
+    if isinstance(value, Mapping):
+        return {k: strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [strip_nulls(v) for v in value]
+    return value
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (dict, list)) and not value)
+
+
+def _scalar_equal(desired: Any, live: Any, path: Sequence[Segment]) -> bool:
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live
+    if desired == live and type(desired) is type(live):
+        return True
+    if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
+        return desired == live
+    if is_quantity_path(path) and is_quantity(desired) and is_quantity(live):
+        return parse_quantity(desired) == parse_quantity(live)
+    return False
+
+
+def _readable(path: Sequence[Segment]) -> str:
+    parts: list[str] = []
+    for seg in path:
+        if isinstance(seg, tuple):
+            parts.append(f"[{seg[-1]}]" if len(seg) > 1 else f"[{seg[0]}]")
+        else:
+            parts.append(("." if parts else "") + seg)
+    return "".join(parts)
+
+
+@dataclass
+class Alignment:
+    """Result of :func:`align`: desired and live projection of the same shape."""
+
+    desired: Any
+    projection: Any
+    #: Readable paths of fields our manager owns in live that desired no longer sets.
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        """Whether live matches desired on every compared field."""
+        return bool(self.desired == self.projection)
+
+
+@dataclass
+class _Aligner:
+    ignored: Callable[[Sequence[Segment]], bool]
+    strict: bool
+    removed: list[str] = field(default_factory=list)
+
+    def value(
+        self,
+        desired: Any,
+        live: Any,
+        path: list[Segment],
+        owned: fieldsv1.FieldsTree | None,
+        foreign: fieldsv1.FieldsTree | None,
+    ) -> tuple[Any, Any]:
+        if isinstance(desired, Mapping):
+            if isinstance(live, Mapping):
+                return self.mapping(desired, live, path, owned, foreign)
+        elif isinstance(desired, list):
+            if isinstance(live, list):
+                return self.sequence(desired, live, path, owned, foreign)
+        elif live is not MISSING and _scalar_equal(desired, live, path):
+            return desired, desired
+        clean = strip_nulls(desired)
+        if live is MISSING or live is None:
+            # Empty and absent mean the same; adopt desired's form so no drift is shown.
+            return clean, (clean if _is_empty(clean) else MISSING)
+        return clean, strip_nulls(live)
+
+    def mapping(
+        self,
+        desired: Mapping[str, Any],
+        live: Mapping[str, Any],
+        path: list[Segment],
+        owned: fieldsv1.FieldsTree | None,
+        foreign: fieldsv1.FieldsTree | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        d_out: dict[str, Any] = {}
+        p_out: dict[str, Any] = {}
+        for key, d_value in desired.items():
+            if d_value is None:
+                continue
+            path.append(key)
+            theirs = fieldsv1.child(foreign, key)
+            if not self.ignored(path) and not (theirs is not None and fieldsv1.is_leaf(theirs)):
+                d_key, p_key = self.value(
+                    d_value, live.get(key, MISSING), path, fieldsv1.child(owned, key), theirs
+                )
+                d_out[key] = d_key
+                if p_key is not MISSING:
+                    p_out[key] = p_key
+            path.pop()
+        for key in _owned_names(owned):
+            if desired.get(key) is not None or live.get(key) is None:
+                continue
+            path.append(key)
+            theirs = fieldsv1.child(foreign, key)
+            if not self.ignored(path) and not (theirs is not None and fieldsv1.is_leaf(theirs)):
+                p_out[key] = project_owned(live[key], fieldsv1.child(owned, key))
+                self.removed.append(_readable(path))
+            path.pop()
+        if self.strict and path[-2:] in (["metadata", "labels"], ["metadata", "annotations"]):
+            for key, l_value in live.items():
+                if key not in desired and not key.startswith(SYSTEM_ANNOTATIONS):
+                    p_out[key] = l_value
+        return d_out, p_out
+
+    def sequence(
+        self,
+        desired: list[Any],
+        live: list[Any],
+        path: list[Segment],
+        owned: fieldsv1.FieldsTree | None,
+        foreign: fieldsv1.FieldsTree | None,
+    ) -> tuple[list[Any], list[Any]]:
+        name = next((s for s in reversed(path) if isinstance(s, str)), "")
+        if name in SET_LISTS:
+            extra = [v for v in fieldsv1.set_values(owned) if v in live and v not in desired]
+            return list(desired), [v for v in desired if v in live] + extra
+        d_keys = [item_key(name, item) for item in desired]
+        l_keys = [item_key(name, item) for item in live]
+        if not desired or any(k is None for k in d_keys) or any(k is None for k in l_keys):
+            return self.atomic(desired, live, path)
+        by_key = {fieldsv1.item_key(k): item for k, item in zip(l_keys, live, strict=True) if k}
+        owned_items = fieldsv1.item_index(owned)
+        foreign_items = fieldsv1.item_index(foreign)
+        d_out: list[Any] = []
+        p_out: list[Any] = []
+        wanted = set()
+        for index, (d_key, d_item) in enumerate(zip(d_keys, desired, strict=True)):
+            frozen = fieldsv1.item_key(d_key or {})
+            wanted.add(frozen)
+            path.append((str(index), *map(str, (d_key or {}).values())))
+            d_value, p_value = self.value(
+                d_item,
+                by_key.get(frozen, MISSING),
+                path,
+                owned_items.get(frozen),
+                foreign_items.get(frozen),
+            )
+            path.pop()
+            d_out.append(d_value)
+            if p_value is not MISSING:
+                p_out.append(p_value)
+        for frozen, sub in owned_items.items():
+            if frozen not in wanted and frozen in by_key:
+                label = ",".join(f"{k}={v}" for k, v in sorted(frozen))
+                self.removed.append(f"{_readable(path)}[{label}]")
+                p_out.append(project_owned(by_key[frozen], sub))
+        return d_out, p_out
+
+    def atomic(
+        self, desired: list[Any], live: list[Any], path: list[Segment]
+    ) -> tuple[list[Any], list[Any]]:
+        if len(desired) != len(live):
+            return strip_nulls(desired), strip_nulls(live)
+        d_out: list[Any] = []
+        p_out: list[Any] = []
+        for index, (d_item, l_item) in enumerate(zip(desired, live, strict=True)):
+            path.append((str(index),))
+            d_value, p_value = self.value(d_item, l_item, path, None, None)
+            path.pop()
+            d_out.append(d_value)
+            p_out.append(strip_nulls(l_item) if p_value is MISSING else p_value)
+        return d_out, p_out
+
+
+def _owned_names(owned: fieldsv1.FieldsTree | None) -> list[str]:
+    return [key[2:] for key in owned or () if key.startswith("f:")]
+
+
+def project_owned(live: Any, owned: fieldsv1.FieldsTree | None) -> Any:
+    """The part of ``live`` a FieldsV1 tree owns (all of it when the tree is a leaf)."""
+    if owned is None or fieldsv1.is_leaf(owned):
+        return strip_nulls(live)
+    if isinstance(live, Mapping):
+        return {
+            name: project_owned(live[name], fieldsv1.child(owned, name))
+            for name in _owned_names(owned)
+            if live.get(name) is not None
+        }
+    if isinstance(live, list):
+        index = fieldsv1.item_index(owned)
+        values = fieldsv1.set_values(owned)
+        out: list[Any] = []
+        for item in live:
+            if item in values:
+                out.append(item)
+            elif isinstance(item, Mapping):
+                sub = next(
+                    (t for k, t in index.items() if all(item.get(f) == v for f, v in k)), None
+                )
+                if sub is not None:
+                    out.append(project_owned(item, sub))
+        return out
+    return live
+
+
+def align(
+    desired: Mapping[str, Any],
+    live: Mapping[str, Any],
+    *,
+    owned: fieldsv1.FieldsTree | None = None,
+    foreign: fieldsv1.FieldsTree | None = None,
+    ignore_pointers: Sequence[tuple[str, ...]] = (),
+    strict: bool = False,
+) -> Alignment:
+    """Align ``live`` onto the fields ``desired`` sets.
+
+    Args:
+        desired: the desired manifest (not modified).
+        live: the live object (not modified, not copied).
+        owned: FieldsV1 tree our field manager applied; owned fields absent from desired
+            appear in the projection only (they will be removed).
+        foreign: FieldsV1 tree of managers whose fields are ignored (e.g. the HPA's replicas).
+        ignore_pointers: parsed JSON pointers of fields never compared; a list item answers
+            to its index, its merge-key value, or ``*``.
+        strict: also compare labels and annotations live carries that desired does not set.
+
+    Returns:
+        The :class:`Alignment`; ``in_sync`` tells whether there is drift.
+    """
+    pointers = tuple(ignore_pointers)
+
+    def ignored(path: Sequence[Segment]) -> bool:
+        return any(_matches(p, path) for p in pointers)
+
+    aligner = _Aligner(ignored=ignored, strict=strict)
+    d_out, p_out = aligner.mapping(desired, live, [], owned, foreign)
+    return Alignment(desired=d_out, projection=p_out, removed=aligner.removed)

@@ -1,0 +1,80 @@
+"""Secret redaction for everything the diff shows.
+
+Purely data-manipulative: no I/O. Redaction happens before any patch or text is made, so
+no value of a Secret's ``data``/``stringData`` (nor the last-applied-configuration
+annotation, which embeds them) can reach an output, a log or an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Shown for a secret value that is the same on both sides.
+MASK = "***"
+#: Shown (on the desired side) for a secret value that differs or is new.
+MASK_CHANGED = "*** (changed)"
+#: Annotations whose value may embed a Secret's data.
+SENSITIVE_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+_SECRET_FIELDS = ("data", "stringData")
+
+
+def is_secret(manifest: Mapping[str, Any]) -> bool:
+    """Whether a manifest is a core ``v1`` Secret."""
+    return manifest.get("kind") == "Secret" and manifest.get("apiVersion") == "v1"
+
+
+def redact_pair(
+    kind_of: Mapping[str, Any], desired: dict[str, Any], projection: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return copies of an aligned pair with secret values masked.
+
+    Equal values become ``***`` on both sides; a changed or added value becomes
+    ``*** (changed)`` on the desired side and ``***`` on the live side, so the patch
+    still shows *that* a key changed. Sensitive annotations are masked on any kind.
+
+    Args:
+        kind_of: the desired manifest (to know whether it is a Secret).
+        desired: aligned desired document.
+        projection: aligned live projection.
+    """
+    desired = _mask_annotations(desired)
+    projection = _mask_annotations(projection)
+    if not is_secret(kind_of):
+        return desired, projection
+    desired = dict(desired)
+    projection = dict(projection)
+    for section in _SECRET_FIELDS:
+        d_values = desired.get(section)
+        p_values = projection.get(section)
+        if isinstance(d_values, Mapping):
+            p_map = p_values if isinstance(p_values, Mapping) else {}
+            desired[section] = {
+                k: MASK if k in p_map and p_map[k] == v else MASK_CHANGED
+                for k, v in d_values.items()
+            }
+        if isinstance(p_values, Mapping):
+            projection[section] = dict.fromkeys(p_values, MASK)
+    return desired, projection
+
+
+def redact_object(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of a whole manifest with every secret value (and sensitive annotation) masked."""
+    out = _mask_annotations(dict(manifest))
+    if is_secret(manifest):
+        for section in _SECRET_FIELDS:
+            values = out.get(section)
+            if isinstance(values, Mapping):
+                out[section] = dict.fromkeys(values, MASK)
+    return out
+
+
+def _mask_annotations(document: dict[str, Any]) -> dict[str, Any]:
+    metadata = document.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return document
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, Mapping) or not SENSITIVE_ANNOTATIONS & annotations.keys():
+        return document
+    masked = {k: MASK if k in SENSITIVE_ANNOTATIONS else v for k, v in annotations.items()}
+    return {**document, "metadata": {**metadata, "annotations": masked}}

@@ -1,0 +1,328 @@
+"""Tests for gitops.diff (the pure engine) and gitops.diff_output."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.diff import (
+    DiffReport,
+    IgnoreRule,
+    Ownership,
+    Status,
+    diff_manifests,
+    diff_object,
+    parse_ignore_rules,
+)
+from gitops.diff_output import format_json, format_text
+from gitops.errors import ValidationError
+from gitops.model import load_yaml
+
+FIXTURES = Path(__file__).parent / "fixtures" / "diff"
+SECRET_VALUE = "hunter2-very-secret"
+
+
+@pytest.fixture
+def desired() -> dict[str, Any]:
+    doc: dict[str, Any] = load_yaml((FIXTURES / "deployment-desired.yaml").read_text(), "d")
+    return doc
+
+
+@pytest.fixture
+def live() -> dict[str, Any]:
+    doc: dict[str, Any] = load_yaml((FIXTURES / "deployment-live.yaml").read_text(), "l")
+    return doc
+
+
+def _container(obj: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = obj["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _gitops_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = obj["metadata"]["managedFields"][0]["fieldsV1"]
+    return fields
+
+
+def test_applied_object_with_defaults_managed_fields_and_status_is_in_sync(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    assert diff_object(desired, live).status is Status.IN_SYNC
+
+
+def test_changed_image_is_modified_with_a_replace_patch(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    _container(live)["image"] = "vllm/vllm-openai:v0.5.0"
+    result = diff_object(desired, live)
+    assert result.status is Status.MODIFIED
+    assert result.patch == (
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/image",
+            "value": "vllm/vllm-openai:v0.6.3",
+        },
+    )
+    assert "-        image: vllm/vllm-openai:v0.5.0" in result.text
+    assert "+        image: vllm/vllm-openai:v0.6.3" in result.text
+
+
+def test_env_var_removed_from_desired_is_detected_through_managed_fields(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    _container(live)["env"].append({"name": "DEBUG", "value": "1"})
+    containers = _gitops_fields(live)["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    containers['k:{"name":"vllm"}']["f:env"]['k:{"name":"DEBUG"}'] = {".": {}, "f:name": {}}
+    result = diff_object(desired, live)
+    assert result.status is Status.MODIFIED
+    assert result.removed == ("spec.template.spec.containers[vllm].env[name=DEBUG]",)
+    assert result.patch == ({"op": "remove", "path": "/spec/template/spec/containers/0/env/1"},)
+
+
+def test_env_var_added_by_someone_else_is_not_drift(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    _container(live)["env"].append({"name": "INJECTED", "value": "1"})
+    assert diff_object(desired, live).status is Status.IN_SYNC
+
+
+def test_equal_quantity_in_another_form_is_not_drift(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    _container(live)["resources"]["requests"].update(cpu="1000m", memory="16384Mi")
+    assert diff_object(desired, live).status is Status.IN_SYNC
+
+
+def test_unequal_quantity_is_drift(desired: dict[str, Any], live: dict[str, Any]) -> None:
+    _container(live)["resources"]["requests"]["memory"] = "15Gi"
+    result = diff_object(desired, live)
+    assert result.status is Status.MODIFIED
+    assert result.patch[0]["value"] == "16Gi"
+
+
+def test_replicas_owned_by_the_autoscaler_are_ignored_by_a_manager_rule(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    live["spec"]["replicas"] = 7
+    live["metadata"]["managedFields"].append(
+        {
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "subresource": "scale",
+            "fieldsV1": {"f:spec": {"f:replicas": {}}},
+        }
+    )
+    del _gitops_fields(live)["f:spec"]["f:replicas"]
+    assert diff_object(desired, live).status is Status.MODIFIED
+    rule = IgnoreRule(managers=("kube-controller-manager",))
+    assert diff_object(desired, live, ignore=[rule]).status is Status.IN_SYNC
+
+
+def test_ignore_pointer_applies_only_to_its_kinds(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    live["spec"]["replicas"] = 7
+    deployment_rule = IgnoreRule(pointer="/spec/replicas", kinds=("Deployment",))
+    other_rule = IgnoreRule(pointer="/spec/replicas", kinds=("StatefulSet",))
+    assert diff_object(desired, live, ignore=[deployment_rule]).status is Status.IN_SYNC
+    assert diff_object(desired, live, ignore=[other_rule]).status is Status.MODIFIED
+
+
+def test_ignored_pointer_is_not_reported_as_removed(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    del desired["spec"]["replicas"]
+    assert diff_object(desired, live).removed == ("spec.replicas",)
+    rule = IgnoreRule(pointer="/spec/replicas")
+    assert diff_object(desired, live, ignore=[rule]).status is Status.IN_SYNC
+
+
+def test_label_added_live_is_not_drift_unless_strict(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    live["metadata"]["labels"]["owner"] = "someone"
+    assert diff_object(desired, live).status is Status.IN_SYNC
+    strict = diff_object(desired, live, strict=True)
+    assert strict.status is Status.MODIFIED
+    assert strict.patch == ({"op": "remove", "path": "/metadata/labels/owner"},)
+
+
+def _secret(**data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hf-token", "namespace": "inference"},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def test_secret_change_is_shown_masked_and_never_leaks() -> None:
+    desired = {**_secret(), "stringData": {"token": SECRET_VALUE, "same": "x"}}
+    del desired["data"]
+    live = _secret(token="old-value", same="x")
+    live["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(desired)
+    }
+    report = diff_manifests([desired], [live])
+    result = report.objects[0]
+    assert result.status is Status.MODIFIED
+    assert result.patch == ({"op": "replace", "path": "/data/token", "value": "*** (changed)"},)
+    outputs = [format_text(report), format_text(report, color=True), format_json(report)]
+    encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
+    for output in outputs:
+        assert SECRET_VALUE not in output and encoded not in output and "old-value" not in output
+    assert "*** (changed)" in outputs[0]
+
+
+def test_secret_in_strict_mode_masks_last_applied_annotation() -> None:
+    desired = _secret(token=SECRET_VALUE)
+    desired["metadata"]["annotations"] = {"a": "1"}
+    live = copy.deepcopy(desired)
+    live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = (
+        json.dumps(desired)
+    )
+    live["metadata"]["annotations"]["team"] = "x"
+    report = diff_manifests([desired], [live], strict=True)
+    assert report.objects[0].status is Status.MODIFIED
+    assert SECRET_VALUE not in format_json(report) + format_text(report)
+
+
+def test_unchanged_secret_is_in_sync() -> None:
+    desired = {**_secret(), "stringData": {"token": SECRET_VALUE}}
+    assert diff_object(desired, _secret(token=SECRET_VALUE)).status is Status.IN_SYNC
+
+
+def _config_map(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "inference", "labels": labels},
+        "data": {"a": "1"},
+    }
+
+
+def test_missing_orphaned_and_unowned_objects(desired: dict[str, Any]) -> None:
+    ownership = Ownership.for_environment("prod")
+    orphan = _config_map("old", **{"app.kubernetes.io/managed-by": "gitops"})
+    orphan["metadata"]["annotations"] = {"gitops.dev/environment": "prod"}
+    other_env = copy.deepcopy(orphan)
+    other_env["metadata"]["name"] = "staging-one"
+    other_env["metadata"]["annotations"]["gitops.dev/environment"] = "staging"
+    unowned = _config_map("kube-root-ca.crt")
+    report = diff_manifests(
+        [desired, _config_map("new")], [orphan, other_env, unowned], ownership=ownership
+    )
+    statuses = {(o.key.name, o.status) for o in report.objects}
+    assert statuses == {
+        ("llama", Status.MISSING),
+        ("new", Status.MISSING),
+        ("old", Status.ORPHANED),
+    }
+    assert report.summary()["missing"] == 2 and report.has_differences
+
+
+def test_kind_not_served_is_reported_per_object() -> None:
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "llama", "namespace": "inference"},
+        "spec": {"endpoints": [{"port": "http"}]},
+    }
+    report = diff_manifests(
+        [monitor], [], not_served=[("monitoring.coreos.com", "v1", "ServiceMonitor")]
+    )
+    assert [o.status for o in report.objects] == [Status.KIND_NOT_SERVED]
+
+
+def test_namespaced_object_without_namespace_matches_default_namespace() -> None:
+    desired = _config_map("x")
+    del desired["metadata"]["namespace"]
+    live = _config_map("x")
+    live["metadata"]["namespace"] = "apps"
+    report = diff_manifests([desired], [live], default_namespace="apps")
+    assert [o.status for o in report.objects] == [Status.IN_SYNC]
+
+
+def test_json_output_schema(desired: dict[str, Any], live: dict[str, Any]) -> None:
+    _container(live)["image"] = "other"
+    data = json.loads(format_json(diff_manifests([desired], [live])))
+    assert set(data) == {"objects", "summary"}
+    assert data["objects"][0].keys() == {
+        "apiVersion",
+        "kind",
+        "namespace",
+        "name",
+        "status",
+        "patch",
+    }
+    assert data["summary"] == {
+        "in-sync": 0,
+        "modified": 1,
+        "missing": 0,
+        "orphaned": 0,
+        "kind-not-served": 0,
+    }
+
+
+def test_text_output_is_colored_only_when_asked(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    _container(live)["image"] = "other"
+    report = diff_manifests([desired], [live])
+    assert "\x1b[" not in format_text(report)
+    assert "\x1b[31m-        image: other" in format_text(report, color=True)
+
+
+def test_empty_report_is_in_sync() -> None:
+    report = DiffReport(())
+    assert not report.has_differences
+    assert format_text(report).strip() == (
+        "0 in-sync, 0 modified, 0 missing, 0 orphaned, 0 kind-not-served"
+    )
+
+
+def test_ignore_rules_parse_from_environment_mapping() -> None:
+    rules = parse_ignore_rules(
+        {
+            "ignore": [
+                {"pointer": "/spec/replicas", "kinds": ["Deployment"]},
+                {"manager": "horizontal-pod-autoscaler"},
+                {"managers": ["kube-controller-manager"]},
+            ]
+        }
+    )
+    assert rules == [
+        IgnoreRule(pointer="/spec/replicas", kinds=("Deployment",)),
+        IgnoreRule(managers=("horizontal-pod-autoscaler",)),
+        IgnoreRule(managers=("kube-controller-manager",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"pointer": "spec/replicas"}, r"ignore\[0\]: .*must start with '/'"),
+        ({"kinds": ["Deployment"]}, r"ignore\[0\]: .*needs a 'pointer' or a 'manager'"),
+        ({"pointer": "/a", "kind": "X"}, r"ignore\[0\]: unknown key\(s\) \['kind'\]"),
+        ({"pointer": "/a", "kinds": "Deployment"}, r"ignore\[0\]: 'kinds' must be a list"),
+    ],
+)
+def test_invalid_ignore_rules_are_refused(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        parse_ignore_rules([rule])
+
+
+def test_desired_object_without_name_is_refused() -> None:
+    with pytest.raises(Exception, match=r"desired object #1: ConfigMap: key 'metadata.name'"):
+        diff_manifests([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}], [])
+
+
+def test_diff_output_is_deterministic(desired: dict[str, Any], live: dict[str, Any]) -> None:
+    _container(live)["image"] = "other"
+    first = format_json(diff_manifests([desired], [live]))
+    assert first == format_json(diff_manifests([copy.deepcopy(desired)], [copy.deepcopy(live)]))

@@ -1,0 +1,165 @@
+"""Tests for gitops.normalize: aligning live onto desired without false drift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonpatch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitops.normalize import align, is_quantity_path, item_key, parse_pointer, strip_nulls
+
+
+def _pod(containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"spec": {"containers": containers, **spec}}
+
+
+def test_quantity_forms_that_are_equal_are_in_sync() -> None:
+    desired = _pod([{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}])
+    live = _pod([{"name": "a", "resources": {"limits": {"cpu": "1000m", "memory": "1024Mi"}}}])
+    assert align(desired, live).in_sync
+
+
+def test_quantity_that_differs_is_drift() -> None:
+    desired = _pod([{"name": "a", "resources": {"limits": {"cpu": "1"}}}])
+    live = _pod([{"name": "a", "resources": {"limits": {"cpu": "1500m"}}}])
+    assert not align(desired, live).in_sync
+
+
+def test_quantity_normalization_only_applies_to_quantity_fields() -> None:
+    desired = {"data": {"limits": "1"}, "metadata": {"labels": {"cpu": "1"}}}
+    live = {"data": {"limits": "1000m"}, "metadata": {"labels": {"cpu": "1000m"}}}
+    assert not align(desired, live).in_sync
+
+
+def test_quantity_paths_cover_quota_limitrange_and_size_limit() -> None:
+    assert is_quantity_path(["spec", "hard", "requests.nvidia.com/gpu"])
+    assert is_quantity_path(["spec", "limits", ("0",), "max", "cpu"])
+    assert is_quantity_path(["spec", "volumes", ("0", "shm"), "emptyDir", "sizeLimit"])
+    assert not is_quantity_path(["spec", "template", "metadata", "labels", "cpu"])
+
+
+def test_integer_and_string_are_not_the_same_port() -> None:
+    desired = {"spec": {"ports": [{"port": 80, "targetPort": 8000}]}}
+    live = {"spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": "8000"}]}}
+    assert not align(desired, live).in_sync
+
+
+def test_empty_values_match_absent_ones() -> None:
+    desired = {"spec": {"args": [], "nodeSelector": {}, "hostname": None}}
+    assert align(desired, {"spec": {}}).in_sync
+
+
+def test_server_added_list_entries_and_order_are_not_drift() -> None:
+    desired = _pod(
+        [{"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]}]
+    )
+    live = _pod(
+        [
+            {"name": "injected-sidecar", "image": "proxy"},
+            {"name": "a", "env": [{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}]},
+        ]
+    )
+    assert align(desired, live).in_sync
+
+
+def test_ports_merge_on_container_port_and_default_protocol() -> None:
+    assert item_key("ports", {"containerPort": 8000}) == {"containerPort": 8000, "protocol": "TCP"}
+    assert item_key("ports", {"port": 53, "protocol": "UDP"}) == {"port": 53, "protocol": "UDP"}
+
+
+def test_atomic_list_order_change_is_drift() -> None:
+    a = {"key": "a", "operator": "Exists"}
+    b = {"key": "b", "operator": "Exists"}
+    assert not align({"spec": {"tolerations": [a, b]}}, {"spec": {"tolerations": [b, a]}}).in_sync
+
+
+def test_atomic_list_items_ignore_server_defaults_inside() -> None:
+    desired = {"spec": {"rules": [{"verbs": ["get"]}]}}
+    live = {"spec": {"rules": [{"verbs": ["get"], "defaulted": True}]}}
+    assert align(desired, live).in_sync
+
+
+def test_finalizers_are_a_set() -> None:
+    desired = {"metadata": {"finalizers": ["a"]}}
+    assert align(desired, {"metadata": {"finalizers": ["b", "a"]}}).in_sync
+
+
+def test_owned_field_absent_from_desired_is_removed() -> None:
+    owned = {"f:spec": {"f:paused": {}, "f:replicas": {}}}
+    result = align(
+        {"spec": {"replicas": 1}}, {"spec": {"replicas": 1, "paused": True}}, owned=owned
+    )
+    assert result.removed == ["spec.paused"]
+    assert jsonpatch.make_patch(result.projection, result.desired).patch == [
+        {"op": "remove", "path": "/spec/paused"}
+    ]
+
+
+def test_unowned_live_field_absent_from_desired_is_not_compared() -> None:
+    assert align({"spec": {"replicas": 1}}, {"spec": {"replicas": 1, "paused": True}}).in_sync
+
+
+def test_foreign_owned_field_is_not_compared() -> None:
+    foreign = {"f:spec": {"f:replicas": {}}}
+    assert align({"spec": {"replicas": 1}}, {"spec": {"replicas": 7}}, foreign=foreign).in_sync
+
+
+def test_ignore_pointer_matches_list_item_by_merge_key_value() -> None:
+    desired = _pod([{"name": "vllm", "image": "a"}])
+    live = _pod([{"name": "vllm", "image": "b"}])
+    pointer = parse_pointer("/spec/containers/vllm/image")
+    assert align(desired, live, ignore_pointers=[pointer]).in_sync
+    assert not align(
+        desired, live, ignore_pointers=[parse_pointer("/spec/containers/x/image")]
+    ).in_sync
+
+
+def test_strict_mode_reports_labels_added_live() -> None:
+    desired = {"metadata": {"labels": {"a": "1"}}}
+    live = {"metadata": {"labels": {"a": "1", "team": "x"}}}
+    assert align(desired, live).in_sync
+    assert not align(desired, live, strict=True).in_sync
+
+
+def test_pointer_must_start_with_slash() -> None:
+    assert parse_pointer("/a~1b/c~0d") == ("a/b", "c~d")
+    try:
+        parse_pointer("spec")
+    except ValueError as err:
+        assert "must start with '/'" in str(err)
+    else:  # pragma: no cover
+        raise AssertionError("no error")
+
+
+# Manifest-like JSON: maps with short keys, lists of keyed items, scalars.
+_scalars = st.one_of(
+    st.integers(-5, 5), st.booleans(), st.text("ab", max_size=2), st.sampled_from(["1", "1000m"])
+)
+_keys = st.sampled_from(["name", "env", "cpu", "limits", "requests", "value", "x", "args"])
+_json: st.SearchStrategy[Any] = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=4)),
+    max_leaves=12,
+)
+_docs = st.dictionaries(_keys, _json, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_docs)
+def test_property_an_object_is_in_sync_with_itself(doc: dict[str, Any]) -> None:
+    result = align(doc, doc)
+    assert result.in_sync
+    assert jsonpatch.make_patch(result.projection, result.desired).patch == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(_docs, _docs)
+def test_property_the_patch_turns_the_projection_into_desired(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    result = align(desired, live)
+    patch = jsonpatch.make_patch(result.projection, result.desired)
+    assert patch.apply(result.projection) == result.desired
+    assert result.desired == strip_nulls(desired)
