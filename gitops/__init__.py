@@ -18,6 +18,14 @@ _EXPORTS: dict[str, str] = {
     "ResourceKey": "gitops.model",
     "Scope": "gitops.constructs.base",
     "Construct": "gitops.constructs.base",
+    "InferenceStack": "gitops.constructs.inference",
+    "ModelCache": "gitops.constructs.inference_params",
+    "SecretKeyRef": "gitops.constructs.inference_params",
+    "Probes": "gitops.constructs.inference_params",
+    "Autoscaling": "gitops.constructs.inference_params",
+    "Disruption": "gitops.constructs.inference_params",
+    "Route": "gitops.constructs.inference_params",
+    "ParentRef": "gitops.constructs.inference_params",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

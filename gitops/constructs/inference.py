@@ -1,0 +1,374 @@
+"""``InferenceStack``: one model served by vLLM-style engines, as plain Kubernetes objects.
+
+Every argument is checked at construction, after the environment's overrides are merged
+in and before the construct joins any tree, so invalid input renders nothing. Rendering
+lives in :mod:`~gitops.constructs.inference_render` (mode ``vllm``) and
+:mod:`~gitops.constructs.kserve` (mode ``kserve``).
+
+Purely data-manipulative: no I/O.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gitops.constructs.base import MANAGED_BY, Construct, Scope, check_dns1123_label
+from gitops.constructs.inference_checks import (
+    SELECTOR_KEYS,
+    check_bool,
+    check_gpu_product,
+    check_gpu_resource,
+    check_image,
+    check_labels,
+    check_model,
+    check_strings,
+    check_tolerations,
+    optional_subdomain,
+    pdb_mapping,
+)
+from gitops.constructs.inference_params import (
+    Autoscaling,
+    Disruption,
+    ModelCache,
+    Probes,
+    Route,
+    SecretKeyRef,
+    as_mapping,
+    check_int,
+    check_quantity,
+    coerce,
+    fail,
+    snake_case,
+)
+from gitops.errors import ValidationError
+from gitops.model import Manifest
+
+#: The cache a stack gets unless told otherwise: a new 100Gi ReadWriteOnce PVC.
+DEFAULT_CACHE = ModelCache()
+#: The disruption budget a stack gets unless told otherwise: at most one pod down.
+DEFAULT_PDB = Disruption()
+#: Rendering modes.
+MODES = ("vllm", "kserve")
+#: vLLM ``--dtype`` values.
+DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+
+
+class InferenceStack(Construct):
+    """One model served by vLLM engines: Deployment, Service, cache, autoscaler, PDB, monitor.
+
+    With only ``model``, ``image`` and ``gpus`` the stack is complete: a Deployment with GPU
+    requests and limits, ``/dev/shm``, a 100Gi model-cache PVC, startup/readiness/liveness
+    probes (15 minute start-up budget) and the GPU toleration; a ClusterIP Service; a
+    PodDisruptionBudget (``maxUnavailable: 1``); a ServiceMonitor. Autoscaling is off by
+    default (``kind: none``): turning it on needs a metrics pipeline (KEDA or an adapter)
+    the cluster may lack. Nested parameters take the dataclass or a mapping of its fields.
+
+    Args:
+        scope: a :class:`~gitops.constructs.base.Scope`, a construct, or a cdk8s App/Chart.
+        id: the stack's name; base of every object name (``llama``, ``llama-cache``).
+        model: Hugging Face id, ``hf://<id>`` or (vllm mode) an absolute path in the image.
+        image: engine image (vllm mode) or KServe Hugging Face runtime image (kserve mode).
+        gpus: GPUs per pod (>= 1).
+        replicas: pods when not autoscaled (>= 0; 0 parks the stack).
+        namespace: namespace of every object (the scope's by default).
+        gpu_resource: extended resource name of the GPUs (``amd.com/gpu`` ...).
+        gpu_product: ``nvidia.com/gpu.product`` node label value to schedule on.
+        tensor_parallel_size: GPUs per model shard; divides ``gpus`` (defaults to ``gpus``).
+        max_model_len: ``--max-model-len``.
+        gpu_memory_utilization: ``--gpu-memory-utilization`` in (0, 1].
+        dtype: ``--dtype``.
+        extra_args: further engine arguments, appended as given.
+        shm_size: size limit of the in-memory ``/dev/shm`` (counts toward ``memory``).
+        cache: the model cache (:class:`ModelCache`), or ``None`` for none.
+        hf_token_secret: Secret key holding a Hugging Face token (referenced, never read).
+        tolerations: pod tolerations (default: tolerate ``<gpu_resource>:NoSchedule``).
+        priority_class: ``priorityClassName`` of the pods.
+        runtime_class: ``runtimeClassName`` of the pods (``nvidia``).
+        probes: health probes (:class:`Probes`).
+        autoscaling: autoscaler (:class:`Autoscaling`); off by default.
+        pdb: disruption budget (:class:`Disruption`), or ``None`` for none.
+        service_monitor: render a Prometheus-operator monitor scraping ``/metrics``.
+        route: Gateway API exposure (:class:`Route`).
+        mode: ``vllm`` (Deployment and friends) or ``kserve`` (an InferenceService).
+        labels: extra labels (team, cost-center) on every object and pod.
+        strict: refuse ``:latest`` and untagged images.
+        port: the engine's HTTP port (vllm mode).
+        cpu: CPU request per pod.
+        memory: memory request and limit per pod.
+
+    Raises:
+        ValidationError: an argument or environment override is invalid; the message names
+            the stack, the field, what was expected and what was given.
+    """
+
+    type_name = "InferenceStack"
+
+    def __init__(
+        self,
+        scope: Any,
+        id: str,
+        *,
+        model: str,
+        image: str,
+        gpus: int = 1,
+        replicas: int = 1,
+        namespace: str | None = None,
+        gpu_resource: str = "nvidia.com/gpu",
+        gpu_product: str | None = None,
+        tensor_parallel_size: int | None = None,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float | None = None,
+        dtype: str | None = None,
+        extra_args: Sequence[str] = (),
+        shm_size: str = "16Gi",
+        cache: ModelCache | Mapping[str, Any] | None = DEFAULT_CACHE,
+        hf_token_secret: SecretKeyRef | Mapping[str, Any] | str | None = None,
+        tolerations: Sequence[Mapping[str, Any]] | None = None,
+        priority_class: str | None = None,
+        runtime_class: str | None = None,
+        probes: Probes | Mapping[str, Any] | None = None,
+        autoscaling: Autoscaling | Mapping[str, Any] | None = None,
+        pdb: Disruption | Mapping[str, Any] | None = DEFAULT_PDB,
+        service_monitor: bool = True,
+        route: Route | Mapping[str, Any] | None = None,
+        mode: str = "vllm",
+        labels: Mapping[str, str] | None = None,
+        strict: bool = False,
+        port: int = 8000,
+        cpu: str = "4",
+        memory: str = "32Gi",
+    ) -> None:
+        owner = f"InferenceStack {id!r}"
+        check_dns1123_label(owner, "name", id)
+        params: dict[str, Any] = {
+            "model": model, "image": image, "gpus": gpus, "replicas": replicas,
+            "namespace": namespace, "gpu_resource": gpu_resource, "gpu_product": gpu_product,
+            "tensor_parallel_size": tensor_parallel_size, "max_model_len": max_model_len,
+            "gpu_memory_utilization": gpu_memory_utilization, "dtype": dtype,
+            "extra_args": extra_args, "shm_size": shm_size, "cache": cache,
+            "hf_token_secret": hf_token_secret, "tolerations": tolerations,
+            "priority_class": priority_class, "runtime_class": runtime_class,
+            "probes": probes, "autoscaling": autoscaling, "pdb": pdb,
+            "service_monitor": service_monitor, "route": route, "mode": mode,
+            "labels": labels, "strict": strict, "port": port, "cpu": cpu, "memory": memory,
+        }  # fmt: skip
+        # Validate before Construct.__init__: under a cdk8s scope that call attaches a chart
+        # to the App, which must not happen for invalid input.
+        _apply_overrides(owner, params, _overrides_for(scope, id))
+        self._resolve(owner, id, params)
+        super().__init__(scope, id)
+        self._register()
+
+    @classmethod
+    def from_spec(cls, scope: Any, spec: Mapping[str, Any], source: str) -> InferenceStack:
+        """Build a stack from a declarative blueprint entry (``kind: InferenceStack``).
+
+        ``spec`` holds ``kind``, ``name`` (or ``id``) and the constructor's parameters as
+        keys, in snake_case or camelCase.
+
+        Raises:
+            ValidationError: naming ``source``, the stack and the offending key.
+        """
+        if not isinstance(spec, Mapping):
+            raise ValidationError(f"{source}: InferenceStack spec must be a mapping, got {spec!r}")
+        if spec.get("kind") != "InferenceStack":
+            raise ValidationError(
+                f"{source}: kind must be 'InferenceStack', got {spec.get('kind')!r}"
+            )
+        if "name" in spec and "id" in spec and spec["name"] != spec["id"]:
+            raise ValidationError(
+                f"{source}: InferenceStack name and id must agree, got {spec['name']!r} and "
+                f"{spec['id']!r}"
+            )
+        name = spec.get("name", spec.get("id"))
+        if not isinstance(name, str):
+            raise ValidationError(f"{source}: InferenceStack name must be a string, got {name!r}")
+        kwargs: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key in ("kind", "name", "id"):
+                continue
+            snake = snake_case(key) if isinstance(key, str) else key
+            if snake not in PARAMETERS:
+                raise ValidationError(
+                    f"{source}: InferenceStack {name!r}: key must be one of the stack's "
+                    f"parameters, got {key!r}"
+                )
+            kwargs[snake] = value
+        if "model" not in kwargs or "image" not in kwargs:
+            missing = "model" if "model" not in kwargs else "image"
+            raise ValidationError(f"{source}: InferenceStack {name!r}: key {missing!r} is required")
+        try:
+            return cls(scope, name, **kwargs)
+        except ValidationError as err:
+            raise ValidationError(f"{source}: {err}") from err
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of every object of the stack."""
+        return self._namespace or super().namespace
+
+    def labels(self, component: str = "engine") -> dict[str, str]:
+        """Labels of an object of the stack: recommended labels plus the extra ``labels``."""
+        out = {
+            "app.kubernetes.io/name": "kserve" if self.mode == "kserve" else "vllm",
+            "app.kubernetes.io/instance": self.id,
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/part-of": self.id,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+        }
+        out.update(self.extra_labels)
+        return out
+
+    def selector(self) -> dict[str, str]:
+        """The engine pods' stable labels, used by every selector of the stack."""
+        labels = self.labels()
+        return {key: labels[key] for key in SELECTOR_KEYS}
+
+    def metadata(self, name: str, component: str = "engine") -> dict[str, Any]:
+        """``metadata`` of an object of the stack."""
+        return {"name": name, "namespace": self.namespace, "labels": self.labels(component)}
+
+    def _build(self) -> list[Manifest]:
+        if self.mode == "kserve":
+            from gitops.constructs.kserve import render_kserve
+
+            return render_kserve(self)
+        from gitops.constructs.inference_render import render_vllm
+
+        return render_vllm(self)
+
+    def _resolve(self, owner: str, id: str, p: dict[str, Any]) -> None:
+        """Check every parameter and keep the resolved values as attributes."""
+        self.mode = p["mode"]
+        if self.mode not in MODES:
+            raise fail(owner, "mode", "one of vllm, kserve", self.mode)
+        if self.mode == "kserve" and len(id) > 53:
+            raise fail(owner, "name", "at most 53 characters in kserve mode (<name>-predictor)", id)
+        if not id[0].isalpha():
+            raise fail(owner, "name", "starting with a letter (a Service name is DNS-1035)", id)
+        self._namespace: str | None = p["namespace"]
+        if self._namespace is not None:
+            check_dns1123_label(owner, "namespace", self._namespace)
+        self.strict = check_bool(owner, "strict", p["strict"])
+        self.image = check_image(owner, p["image"], p.get("image_tag"), self.strict)
+        self.model = check_model(owner, p["model"], self.mode)
+        self.gpus = check_int(owner, "gpus", p["gpus"], 1)
+        self.replicas = check_int(owner, "replicas", p["replicas"], 0)
+        tp = p["tensor_parallel_size"]
+        self.tensor_parallel_size = (
+            self.gpus if tp is None else check_int(owner, "tensor_parallel_size", tp, 1)
+        )
+        if self.gpus % self.tensor_parallel_size:
+            raise fail(owner, "tensor_parallel_size", f"a divisor of gpus ({self.gpus})", tp)
+        self.gpu_resource = check_gpu_resource(owner, p["gpu_resource"])
+        self.gpu_product = check_gpu_product(owner, p["gpu_product"])
+        mml = p["max_model_len"]
+        self.max_model_len = None if mml is None else check_int(owner, "max_model_len", mml, 1)
+        gmu = p["gpu_memory_utilization"]
+        if gmu is not None and (
+            not isinstance(gmu, (int, float)) or isinstance(gmu, bool) or not 0 < gmu <= 1
+        ):
+            raise fail(owner, "gpu_memory_utilization", "a number in (0, 1]", gmu)
+        self.gpu_memory_utilization = gmu
+        self.dtype = p["dtype"]
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise fail(owner, "dtype", f"one of {', '.join(DTYPES)}", self.dtype)
+        self.extra_args = check_strings(owner, "extra_args", p["extra_args"])
+        self.shm_size = check_quantity(owner, "shm_size", p["shm_size"])
+        self.cpu = check_quantity(owner, "cpu", p["cpu"])
+        self.memory = check_quantity(owner, "memory", p["memory"])
+        self.port = check_int(owner, "port", p["port"], 1)
+        if self.port > 65535:
+            raise fail(owner, "port", "a port number in 1..65535", self.port)
+        self.cache = None if p["cache"] is None else coerce(owner, "cache", ModelCache, p["cache"])
+        if self.cache is not None:
+            self.cache.check(owner)
+        secret = p["hf_token_secret"]
+        if isinstance(secret, str):
+            secret = SecretKeyRef(name=secret)
+        self.hf_token_secret = (
+            None if secret is None else coerce(owner, "hf_token_secret", SecretKeyRef, secret)
+        )
+        if self.hf_token_secret is not None:
+            self.hf_token_secret.check(owner)
+        self.tolerations = check_tolerations(owner, p["tolerations"], self.gpu_resource)
+        self.priority_class = optional_subdomain(owner, "priority_class", p["priority_class"])
+        self.runtime_class = optional_subdomain(owner, "runtime_class", p["runtime_class"])
+        self.probes = coerce(owner, "probes", Probes, p["probes"] or Probes())
+        self.probes.check(owner)
+        self.autoscaling = coerce(
+            owner, "autoscaling", Autoscaling, p["autoscaling"] or Autoscaling()
+        )
+        self.autoscaling.check(owner)
+        self._resolve_replica_bounds(owner)
+        self.pdb = (
+            None if p["pdb"] is None else coerce(owner, "pdb", Disruption, pdb_mapping(p["pdb"]))
+        )
+        if self.pdb is not None:
+            self.pdb.check(owner)
+        self.service_monitor = check_bool(owner, "service_monitor", p["service_monitor"])
+        self.route = None if p["route"] is None else coerce(owner, "route", Route, p["route"])
+        if self.route is not None:
+            self.route.check(owner)
+        self.extra_labels = check_labels(owner, p["labels"])
+
+    def _resolve_replica_bounds(self, owner: str) -> None:
+        """Settle the autoscaler's bounds: defaults from ``replicas``, min <= max."""
+        scaling = self.autoscaling
+        if self.mode == "kserve" and scaling.kind == "hpa":
+            raise fail(
+                owner,
+                "autoscaling.kind",
+                "'none' or 'keda' in kserve mode (its HPA scales on CPU or memory only)",
+                scaling.kind,
+            )
+        self.min_replicas = self.replicas if scaling.min_replicas is None else scaling.min_replicas
+        if scaling.kind == "hpa" and self.min_replicas < 1:
+            raise fail(
+                owner, "autoscaling.min_replicas", "an integer >= 1 for hpa", self.min_replicas
+            )
+        self.max_replicas = scaling.max_replicas or max(4, self.min_replicas)
+        if scaling.kind != "none" and self.min_replicas > self.max_replicas:
+            raise fail(
+                owner,
+                "autoscaling.min_replicas",
+                f"<= autoscaling.max_replicas ({self.max_replicas})",
+                self.min_replicas,
+            )
+
+
+#: The constructor's parameters, in signature order (keys of blueprints and overrides).
+PARAMETERS: tuple[str, ...] = tuple(inspect.signature(InferenceStack.__init__).parameters)[3:]
+
+
+def _overrides_for(scope: Any, id: str) -> Mapping[str, Any]:
+    """The environment's overrides for ``id``, as :meth:`Construct.overrides` reads them.
+
+    Read from the scope because validation happens before ``Construct.__init__``.
+    """
+    root = (
+        scope
+        if isinstance(scope, Scope)
+        else scope.root()
+        if isinstance(scope, Construct)
+        else None
+    )
+    return root.overrides.get(id, {}) if root is not None else {}
+
+
+def _apply_overrides(owner: str, params: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Merge the environment's overrides into ``params``; overrides win."""
+    for key, value in overrides.items():
+        name = snake_case(key) if isinstance(key, str) else key
+        if name not in PARAMETERS and name != "image_tag":
+            raise fail(owner, "environment override key", "a stack parameter or image_tag", key)
+        if name == "autoscaling" and value is not None:
+            if not isinstance(value, Mapping):
+                raise fail(owner, "autoscaling override", "a mapping", value)
+            base = coerce(owner, "autoscaling", Autoscaling, params["autoscaling"] or Autoscaling())
+            merged = as_mapping(base)
+            merged.update({snake_case(str(k)): v for k, v in value.items()})
+            value = merged
+        params[name] = value

@@ -1,0 +1,373 @@
+"""Parameter types of :class:`~gitops.constructs.inference.InferenceStack` and their checks.
+
+Every nested parameter is a frozen dataclass; the stack also accepts a plain mapping with
+the same snake_case field names (camelCase aliases too, for YAML blueprints), which
+:func:`coerce` turns into the dataclass. Each dataclass checks its own fields with
+:meth:`check`, raising :class:`~gitops.errors.ValidationError` in the form
+``InferenceStack 'llama': cache.size must be a Kubernetes quantity, got 'big'``.
+
+Purely data-manipulative: no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gitops.errors import ValidationError
+from gitops.quantity import is_quantity
+
+#: Where the Hugging Face libraries keep downloaded models (``HF_HOME``).
+HF_CACHE_PATH = "/root/.cache/huggingface"
+#: Prometheus served by kube-prometheus-stack / the Prometheus operator, in ``monitoring``.
+DEFAULT_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
+#: Autoscaler kinds the stack renders.
+AUTOSCALER_KINDS = ("none", "hpa", "keda")
+#: PersistentVolumeClaim access modes.
+ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod")
+
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_PERCENT = re.compile(r"^[0-9]+%$")
+
+
+def snake_case(key: str) -> str:
+    """``minReplicas`` -> ``min_replicas``; snake_case keys are returned unchanged."""
+    return _CAMEL.sub(r"_\1", key).lower()
+
+
+def fail(owner: str, field_name: str, expected: str, given: object) -> ValidationError:
+    """The one error shape: ``<owner>: <field> must be <expected>, got <given>``."""
+    return ValidationError(f"{owner}: {field_name} must be {expected}, got {given!r}")
+
+
+def check_int(owner: str, name: str, value: object, minimum: int) -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise fail(owner, name, f"an integer >= {minimum}", value)
+    return value
+
+
+def check_str(owner: str, name: str, value: object, *, empty: bool = False) -> str:
+    """Return ``value`` if it is a string (non-empty unless ``empty``)."""
+    if not isinstance(value, str) or (not empty and not value):
+        raise fail(owner, name, "a non-empty string", value)
+    return value
+
+
+def check_quantity(owner: str, name: str, value: object) -> str:
+    """Return ``value`` as a string if it is a positive Kubernetes quantity."""
+    if not is_quantity(value) or str(value).startswith("-") or str(value).strip("0.") == "":
+        raise fail(owner, name, "a positive Kubernetes quantity (e.g. '16Gi')", value)
+    return str(value)
+
+
+def check_subdomain(owner: str, name: str, value: object) -> str:
+    """Return ``value`` if it is a DNS-1123 subdomain (object names of Secrets, PVCs...)."""
+    if not isinstance(value, str) or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+        raise fail(owner, name, "a DNS-1123 subdomain (lowercase letters, digits, '-', '.')", value)
+    return value
+
+
+def check_path(owner: str, name: str, value: object) -> str:
+    """Return ``value`` if it is an absolute path."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise fail(owner, name, "an absolute path starting with '/'", value)
+    return value
+
+
+@dataclass(frozen=True)
+class ModelCache:
+    """Where the engine keeps downloaded weights: a new PVC, or an existing claim.
+
+    Attributes:
+        size: requested storage of the new PVC.
+        storage_class: StorageClass of the new PVC (the cluster default when ``None``).
+        access_mode: PVC access mode; ``ReadWriteMany`` lets replicas on several nodes share
+            one download, ``ReadWriteOnce`` works everywhere but pins replicas to one node.
+        existing_claim: mount this PVC instead of creating one.
+        mount_path: the Hugging Face cache path (``HF_HOME``).
+    """
+
+    size: str = "100Gi"
+    storage_class: str | None = None
+    access_mode: str = "ReadWriteOnce"
+    existing_claim: str | None = None
+    mount_path: str = HF_CACHE_PATH
+
+    def check(self, owner: str) -> None:
+        """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
+        check_quantity(owner, "cache.size", self.size)
+        if self.storage_class is not None:
+            check_subdomain(owner, "cache.storage_class", self.storage_class)
+        if self.access_mode not in ACCESS_MODES:
+            raise fail(
+                owner, "cache.access_mode", f"one of {', '.join(ACCESS_MODES)}", self.access_mode
+            )
+        if self.existing_claim is not None:
+            check_subdomain(owner, "cache.existing_claim", self.existing_claim)
+        check_path(owner, "cache.mount_path", self.mount_path)
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    """A key of a Secret, referenced by the pod (the value never enters a manifest).
+
+    Attributes:
+        name: the Secret's name.
+        key: the key in the Secret holding the value.
+    """
+
+    name: str
+    key: str = "token"
+
+    def check(self, owner: str, prefix: str = "hf_token_secret") -> None:
+        """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
+        check_subdomain(owner, f"{prefix}.name", self.name)
+        if not isinstance(self.key, str) or not _SECRET_KEY.match(self.key):
+            raise fail(
+                owner, f"{prefix}.key", "a Secret key (letters, digits, '-', '_', '.')", self.key
+            )
+
+
+@dataclass(frozen=True)
+class Probes:
+    """Health probes; model loading takes minutes, so the startup budget is generous.
+
+    The startup budget is ``period_seconds * startup_failure_threshold`` (default 900 s).
+
+    Attributes:
+        startup_path: HTTP path of the startup probe.
+        readiness_path: HTTP path of the readiness probe (``/health`` or ``/v1/models``).
+        liveness_path: HTTP path of the liveness probe.
+        period_seconds: period of every probe.
+        startup_failure_threshold: failures tolerated while the model loads.
+        failure_threshold: failures tolerated by readiness and liveness once started.
+        timeout_seconds: timeout of every probe.
+    """
+
+    startup_path: str = "/health"
+    readiness_path: str = "/health"
+    liveness_path: str = "/health"
+    period_seconds: int = 10
+    startup_failure_threshold: int = 90
+    failure_threshold: int = 3
+    timeout_seconds: int = 5
+
+    def check(self, owner: str) -> None:
+        """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
+        for name in ("startup_path", "readiness_path", "liveness_path"):
+            check_path(owner, f"probes.{name}", getattr(self, name))
+        for name in (
+            "period_seconds",
+            "startup_failure_threshold",
+            "failure_threshold",
+            "timeout_seconds",
+        ):
+            check_int(owner, f"probes.{name}", getattr(self, name), 1)
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """Horizontal autoscaling of the engine on a Prometheus metric of vLLM.
+
+    Attributes:
+        kind: ``none`` (fixed replicas), ``hpa`` (autoscaling/v2 on a Pods metric served by a
+            metrics adapter) or ``keda`` (a KEDA ScaledObject with a Prometheus trigger).
+        min_replicas: lower bound (defaults to the stack's ``replicas``).
+        max_replicas: upper bound (defaults to ``max(4, min_replicas)``).
+        metric: the vLLM metric scaled on.
+        threshold: target value of the metric per replica.
+        server_address: Prometheus URL queried by KEDA.
+        query: PromQL of the KEDA trigger (defaults to the sum of ``metric`` over the stack's
+            pods).
+        cooldown_seconds: how long load must stay low before scaling down.
+    """
+
+    kind: str = "none"
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    metric: str = "vllm:num_requests_waiting"
+    threshold: int | float = 5
+    server_address: str = DEFAULT_PROMETHEUS
+    query: str | None = None
+    cooldown_seconds: int = 300
+
+    def check(self, owner: str) -> None:
+        """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
+        if self.kind not in AUTOSCALER_KINDS:
+            raise fail(
+                owner, "autoscaling.kind", f"one of {', '.join(AUTOSCALER_KINDS)}", self.kind
+            )
+        if self.min_replicas is not None:
+            # HPA needs at least one replica; KEDA can scale to zero.
+            check_int(
+                owner,
+                "autoscaling.min_replicas",
+                self.min_replicas,
+                0 if self.kind == "keda" else 1,
+            )
+        if self.max_replicas is not None:
+            check_int(owner, "autoscaling.max_replicas", self.max_replicas, 1)
+        check_str(owner, "autoscaling.metric", self.metric)
+        value = self.threshold
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise fail(owner, "autoscaling.threshold", "a number > 0", value)
+        if not isinstance(self.server_address, str) or "://" not in self.server_address:
+            raise fail(
+                owner,
+                "autoscaling.server_address",
+                "a URL such as http://prometheus:9090",
+                self.server_address,
+            )
+        if self.query is not None:
+            check_str(owner, "autoscaling.query", self.query)
+        check_int(owner, "autoscaling.cooldown_seconds", self.cooldown_seconds, 0)
+
+
+@dataclass(frozen=True)
+class Disruption:
+    """The PodDisruptionBudget: exactly one of ``max_unavailable`` or ``min_available``.
+
+    Attributes:
+        max_unavailable: pods that may be down during voluntary disruptions (int or ``"N%"``).
+        min_available: pods that must stay up (int or ``"N%"``); clears the default
+            ``max_unavailable`` when given through a mapping.
+    """
+
+    max_unavailable: int | str | None = 1
+    min_available: int | str | None = None
+
+    def check(self, owner: str) -> None:
+        """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
+        if (self.max_unavailable is None) == (self.min_available is None):
+            raise fail(
+                owner,
+                "pdb",
+                "exactly one of max_unavailable or min_available",
+                {"max_unavailable": self.max_unavailable, "min_available": self.min_available},
+            )
+        for name in ("max_unavailable", "min_available"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            ok_int = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            if not ok_int and not (isinstance(value, str) and _PERCENT.match(value)):
+                raise fail(
+                    owner, f"pdb.{name}", "an integer >= 0 or a percentage like '50%'", value
+                )
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """A Gateway API parent (normally a Gateway) an HTTPRoute attaches to.
+
+    Attributes:
+        name: the Gateway's name.
+        namespace: the Gateway's namespace (the route's own when ``None``).
+        section_name: the listener of the Gateway.
+    """
+
+    name: str
+    namespace: str | None = None
+    section_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Exposure through a Gateway API HTTPRoute.
+
+    Attributes:
+        parent_refs: Gateways to attach to: ``ParentRef``s, mappings with its fields, or
+            strings ``"name"`` / ``"namespace/name"``.
+        hostnames: hostnames the route answers for.
+        path_prefix: path prefix routed to the engine.
+        request_timeout: Gateway API request timeout; generations stream for minutes.
+    """
+
+    parent_refs: Sequence[ParentRef | Mapping[str, Any] | str] = ()
+    hostnames: Sequence[str] = ()
+    path_prefix: str = "/"
+    request_timeout: str | None = "300s"
+
+    def refs(self, owner: str) -> tuple[ParentRef, ...]:
+        """The parent references as :class:`ParentRef`, checked."""
+        out: list[ParentRef] = []
+        for index, ref in enumerate(self.parent_refs):
+            where = f"route.parent_refs[{index}]"
+            if isinstance(ref, str):
+                namespace, _, name = ref.rpartition("/")
+                ref = ParentRef(name=name, namespace=namespace or None)
+            elif not isinstance(ref, ParentRef):
+                ref = coerce(owner, where, ParentRef, ref)
+            check_subdomain(owner, f"{where}.name", ref.name)
+            if ref.namespace is not None:
+                check_subdomain(owner, f"{where}.namespace", ref.namespace)
+            if ref.section_name is not None:
+                check_subdomain(owner, f"{where}.section_name", ref.section_name)
+            out.append(ref)
+        return tuple(out)
+
+    def check(self, owner: str) -> None:
+        """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
+        if isinstance(self.parent_refs, (str, bytes)) or not isinstance(self.parent_refs, Sequence):
+            raise fail(owner, "route.parent_refs", "a list of Gateway references", self.parent_refs)
+        if not self.parent_refs:
+            raise fail(owner, "route.parent_refs", "at least one Gateway reference", [])
+        self.refs(owner)
+        if isinstance(self.hostnames, (str, bytes)) or not isinstance(self.hostnames, Sequence):
+            raise fail(owner, "route.hostnames", "a list of hostnames", self.hostnames)
+        for index, host in enumerate(self.hostnames):
+            if not isinstance(host, str) or not _DNS1123_SUBDOMAIN.match(host.removeprefix("*.")):
+                raise fail(owner, f"route.hostnames[{index}]", "a DNS hostname", host)
+        check_path(owner, "route.path_prefix", self.path_prefix)
+        if self.request_timeout is not None and (
+            not isinstance(self.request_timeout, str)
+            or not re.match(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$", self.request_timeout)
+        ):
+            raise fail(
+                owner,
+                "route.request_timeout",
+                "a Gateway API duration like '300s'",
+                self.request_timeout,
+            )
+
+
+_T = TypeVar("_T")
+
+
+def coerce(owner: str, name: str, cls: type[_T], value: object) -> _T:
+    """Return ``value`` as a ``cls`` dataclass: itself, or built from a mapping of its fields.
+
+    Raises:
+        ValidationError: ``value`` is neither, or the mapping has a key ``cls`` lacks.
+    """
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise fail(owner, name, f"a {cls.__name__} or a mapping", value)
+    known = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # cls is a dataclass
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        snake = snake_case(key) if isinstance(key, str) else key
+        if snake not in known:
+            raise fail(owner, name, f"a mapping with keys {', '.join(known)} (unknown key)", key)
+        kwargs[snake] = item
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # a required field is missing
+        missing = [f for f in known if f not in kwargs]
+        raise fail(
+            owner, name, f"a mapping with the required key {missing[0]!r}", dict(value)
+        ) from err
+
+
+def as_mapping(value: object) -> dict[str, Any]:
+    """The fields of a parameter dataclass as a dict (for merging environment overrides)."""
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}  # type: ignore[arg-type]  # a dataclass instance

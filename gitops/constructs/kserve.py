@@ -1,0 +1,125 @@
+"""Render an :class:`~gitops.constructs.inference.InferenceStack` in ``kserve`` mode.
+
+One ``serving.kserve.io/v1beta1`` InferenceService in Standard (raw Deployment) mode
+replaces the Deployment, Service and autoscaler: KServe creates the Deployment and Service
+``<name>-predictor`` (port 80 to the runtime's 8080) and, for ``autoscalerClass: keda``, the
+ScaledObject. KServe creates no PodDisruptionBudget and no monitor, so the stack adds a
+PodDisruptionBudget and a PodMonitor (KServe's Service carries none of our labels to
+select) over the predictor pods, which carry the stack's labels through
+``spec.predictor.labels``; an HTTPRoute targets the predictor Service.
+
+KServe's storage initializer downloads ``storageUri`` itself, so no model-cache claim is
+rendered; the runtime owns the probes.
+
+Purely data-manipulative: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gitops.constructs.inference_render import (
+    default_query,
+    disruption_budget,
+    engine_args,
+    http_route,
+    pod_pattern,
+    resources,
+    scheduling,
+    shm_mount,
+    shm_volume,
+    threshold,
+    token_env,
+)
+from gitops.model import Manifest
+
+if TYPE_CHECKING:
+    from gitops.constructs.inference import InferenceStack
+
+#: The port KServe's Hugging Face runtime listens on, and the predictor Service's port.
+RUNTIME_PORT = 8080
+SERVICE_PORT = 80
+
+
+def predictor_name(stack: InferenceStack) -> str:
+    """Name KServe gives the predictor Deployment and Service."""
+    return f"{stack.id}-predictor"
+
+
+def inference_service(stack: InferenceStack) -> Manifest:
+    """The InferenceService (Standard deployment mode)."""
+    scaling = stack.autoscaling
+    model: dict[str, Any] = {
+        "modelFormat": {"name": "huggingface"},
+        "storageUri": stack.model,
+        "image": stack.image,
+        "args": engine_args(stack),
+        "env": token_env(stack),
+        "resources": resources(stack),
+        "volumeMounts": [shm_mount()],
+    }
+    if not model["env"]:
+        del model["env"]
+    predictor: dict[str, Any] = {
+        "minReplicas": stack.min_replicas if scaling.kind == "keda" else stack.replicas,
+        "maxReplicas": stack.max_replicas if scaling.kind == "keda" else max(stack.replicas, 1),
+    }
+    if scaling.kind == "keda":
+        metric = {
+            "backend": "prometheus",
+            "serverAddress": scaling.server_address,
+            "query": default_query(stack, pod_pattern(predictor_name(stack))),
+        }
+        predictor["autoScaling"] = {
+            "metrics": [
+                {
+                    "type": "External",
+                    "external": {
+                        "metric": metric,
+                        "target": {"type": "Value", "value": threshold(stack)},
+                    },
+                }
+            ]
+        }
+    predictor["labels"] = stack.labels()
+    predictor.update(scheduling(stack))
+    predictor["model"] = model
+    predictor["volumes"] = [shm_volume(stack)]
+    metadata = stack.metadata(stack.id)
+    metadata["annotations"] = {
+        "serving.kserve.io/deploymentMode": "Standard",
+        "serving.kserve.io/autoscalerClass": scaling.kind,
+    }
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": metadata,
+        "spec": {"predictor": predictor},
+    }
+
+
+def pod_monitor(stack: InferenceStack) -> list[Manifest]:
+    """A PodMonitor scraping the predictor pods' ``/metrics`` on the runtime port."""
+    if not stack.service_monitor:
+        return []
+    return [
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": stack.metadata(stack.id),
+            "spec": {
+                "selector": {"matchLabels": stack.selector()},
+                "podMetricsEndpoints": [{"portNumber": RUNTIME_PORT, "path": "/metrics"}],
+            },
+        }
+    ]
+
+
+def render_kserve(stack: InferenceStack) -> list[Manifest]:
+    """Every object of a ``kserve``-mode stack, as fresh dicts."""
+    return [
+        inference_service(stack),
+        *disruption_budget(stack),
+        *pod_monitor(stack),
+        *http_route(stack, predictor_name(stack), SERVICE_PORT),
+    ]
