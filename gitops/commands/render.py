@@ -1,0 +1,98 @@
+"""``gitops render``: blueprints x environments -> one commit in a GitOps repository."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add the ``render`` subcommand and its arguments."""
+    parser = subparsers.add_parser(
+        "render",
+        help="render blueprints x environments into a Git repository (one commit per run)",
+        description="Render every blueprint for every environment and commit the result as "
+        "one commit on a branch of a Git repository (created if missing). Nothing changed: "
+        "no commit, exit 0. Errors leave the repository exactly as it was.",
+    )
+    parser.add_argument(
+        "--blueprints",
+        default="blueprints",
+        metavar="DIR",
+        help="blueprints directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--environments",
+        default="environments",
+        metavar="DIR",
+        help="environments directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repo",
+        default="build/gitops-repo",
+        metavar="PATH",
+        help="Git repository to commit to (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--branch",
+        default="main",
+        metavar="NAME",
+        help="branch to commit to (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        metavar="REF",
+        help="ref the branch starts from when it does not exist yet",
+    )
+    parser.add_argument(
+        "--message",
+        default=None,
+        metavar="TEXT",
+        help="commit title (a summary of changes per environment follows)",
+    )
+    parser.add_argument(
+        "--push",
+        default=None,
+        metavar="REMOTE",
+        help="push the branch to REMOTE (a remote name, a path or a URL)",
+    )
+    parser.add_argument(
+        "--author",
+        default=None,
+        metavar="'NAME <EMAIL>'",
+        help="author and committer (default: $GITOPS_AUTHOR_NAME "
+        "<$GITOPS_AUTHOR_EMAIL>, else 'gitops <gitops@localhost>')",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render and commit; print the outcome. Returns 0 (committed or nothing to do)."""
+    import sys
+    from pathlib import Path
+
+    from gitops.render import render_to_repo
+
+    def progress(line: str) -> None:
+        print(f"gitops render: {line}", file=sys.stderr, flush=True)
+
+    result = render_to_repo(
+        Path(args.blueprints),
+        Path(args.environments),
+        Path(args.repo),
+        branch=args.branch,
+        base=args.base,
+        message=args.message,
+        push=args.push,
+        author=args.author,
+        progress=progress,
+    )
+    if result.created:
+        counts = f"{len(result.added)} added, {len(result.changed)} changed, "
+        counts += f"{len(result.removed)} removed"
+        print(f"committed {result.commit} on {result.branch} in {args.repo}: {counts}")
+    else:
+        print(f"nothing changed: {result.branch} in {args.repo} stays at {result.commit}")
+    return 0

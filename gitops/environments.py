@@ -1,0 +1,294 @@
+"""Environments: where and how blueprints are rendered (``environments/<name>.yaml``).
+
+An environment file names the target cluster, the namespaces it owns, its guardrails and
+quotas, and per-stack overrides::
+
+    name: prod                      # must equal the file name without .yaml
+    cluster:
+      name: prod-gpu-1
+      server: https://prod.k8s.example.com:6443
+    namespaces: [inference]         # the first one is the default namespace
+    guardrails:
+      engine: vap                   # vap | kyverno
+      action: Deny                  # Deny | Warn | Audit
+      allowed_registries: [registry.example.com/]
+      pod_security: baseline        # enforced Pod Security level (optional)
+    quotas:                         # per namespace (all optional)
+      gpu: 16
+      cpu: "256"
+      memory: 2Ti
+    repo_url: https://git.example.com/platform/gitops.git   # for Argo CD / Flux (optional)
+    overrides:
+      llama-8b:                     # a stack id
+        replicas: 3
+        gpu_product: NVIDIA-H100-80GB-HBM3
+        image_tag: v0.6.4
+        autoscaling: {min_replicas: 2, max_replicas: 8}
+
+Unknown keys are errors naming the file and the key. Loading reads files; validating the
+loaded mapping (:func:`parse_environment`) is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from gitops.constructs.base import check_dns1123_label
+from gitops.errors import InputError, ValidationError
+from gitops.model import load_yaml
+from gitops.quantity import is_quantity
+
+#: Guardrail engines an environment may select.
+ENGINES = ("vap", "kyverno")
+#: Guardrail actions an environment may select.
+ACTIONS = ("Deny", "Warn", "Audit")
+#: Pod Security Admission levels.
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+#: Git URL Argo CD and Flux read the rendered repository from, unless the file names one.
+DEFAULT_REPO_URL = "https://git.example.com/platform/gitops.git"
+
+_TOP_KEYS = frozenset(
+    {"name", "cluster", "namespaces", "guardrails", "quotas", "repo_url", "overrides"}
+)
+_CLUSTER_KEYS = frozenset({"name", "server"})
+_GUARDRAIL_KEYS = frozenset({"engine", "action", "allowed_registries", "pod_security"})
+_QUOTA_KEYS = frozenset({"gpu", "cpu", "memory"})
+_OVERRIDE_KEYS = frozenset({"replicas", "gpu_product", "image_tag", "autoscaling"})
+_AUTOSCALING_KEYS = frozenset({"min_replicas", "max_replicas"})
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster an environment deploys to.
+
+    Attributes:
+        name: a short cluster name (used in Argo CD destinations).
+        server: the API server URL (``https://...``).
+    """
+
+    name: str
+    server: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One validated environment.
+
+    Attributes:
+        name: environment name (a DNS-1123 label; also its directory in the repository).
+        cluster: the target cluster.
+        namespaces: namespaces the environment owns; the first is the default namespace.
+        engine: guardrail engine, ``vap`` or ``kyverno``.
+        action: guardrail action, ``Deny``, ``Warn`` or ``Audit``.
+        allowed_registries: image registry prefixes workloads may pull from.
+        pod_security: Pod Security Admission level for the namespaces.
+        gpu_quota: GPUs each namespace may request (``None``: no quota).
+        cpu_quota: CPU each namespace may request (a quantity, or ``None``).
+        memory_quota: memory each namespace may request (a quantity, or ``None``).
+        repo_url: Git URL of the rendered repository, for Argo CD and Flux.
+        overrides: per-stack overrides keyed by stack id (read-only mappings).
+        source: the file the environment was read from.
+    """
+
+    name: str
+    cluster: Cluster
+    namespaces: tuple[str, ...]
+    engine: str = "vap"
+    action: str = "Deny"
+    allowed_registries: tuple[str, ...] = ()
+    pod_security: str = "baseline"
+    gpu_quota: int | None = None
+    cpu_quota: str | None = None
+    memory_quota: str | None = None
+    repo_url: str = DEFAULT_REPO_URL
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    @property
+    def namespace(self) -> str:
+        """The default namespace (the first of :attr:`namespaces`)."""
+        return self.namespaces[0]
+
+
+def load_environments(directory: Path) -> list[Environment]:
+    """Load every ``*.yaml``/``*.yml`` file of ``directory``, sorted by environment name.
+
+    Raises:
+        InputError: the directory is missing or holds no environment, or a file is invalid.
+        ValidationError: a value is invalid (the message names the file and key).
+    """
+    if not directory.is_dir():
+        raise InputError(f"{directory}: environments directory not found")
+    paths = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    if not paths:
+        raise InputError(f"{directory}: no environment files (*.yaml) found")
+    environments = [load_environment(path) for path in paths]
+    return sorted(environments, key=lambda env: env.name)
+
+
+def load_environment(path: Path) -> Environment:
+    """Read and validate one environment file.
+
+    Raises:
+        InputError: the file cannot be read or is not valid YAML.
+        ValidationError: a key is unknown or a value is invalid.
+    """
+    try:
+        text = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read environment file: {err.strerror}") from err
+    data = load_yaml(text, str(path))
+    env = parse_environment(data, str(path))
+    if env.name != path.stem:
+        raise ValidationError(
+            f"{path}: name must match the file name {path.stem!r}, got {env.name!r}"
+        )
+    return env
+
+
+def parse_environment(data: Any, source: str) -> Environment:
+    """Validate an environment mapping (pure).
+
+    Args:
+        data: the loaded YAML document.
+        source: the file name used in error messages.
+
+    Raises:
+        ValidationError: a key is unknown, missing, or has an invalid value.
+    """
+    top = _mapping(data, source, "environment", _TOP_KEYS)
+    for required in ("name", "cluster", "namespaces"):
+        if required not in top:
+            raise ValidationError(f"{source}: required key {required!r} is missing")
+    name = check_dns1123_label(source, "name", top["name"])
+    cluster_data = _mapping(top["cluster"], source, "cluster", _CLUSTER_KEYS)
+    cluster = Cluster(
+        name=check_dns1123_label(source, "cluster.name", cluster_data.get("name")),
+        server=_url(source, "cluster.server", cluster_data.get("server")),
+    )
+    namespaces = _string_list(source, "namespaces", top["namespaces"])
+    if not namespaces:
+        raise ValidationError(f"{source}: namespaces must list at least one namespace, got []")
+    for index, namespace in enumerate(namespaces):
+        check_dns1123_label(source, f"namespaces[{index}]", namespace)
+    if len(set(namespaces)) != len(namespaces):
+        raise ValidationError(f"{source}: namespaces must be unique, got {namespaces}")
+    guardrails = _mapping(top.get("guardrails", {}), source, "guardrails", _GUARDRAIL_KEYS)
+    quotas = _mapping(top.get("quotas", {}), source, "quotas", _QUOTA_KEYS)
+    return Environment(
+        name=name,
+        cluster=cluster,
+        namespaces=tuple(namespaces),
+        engine=_choice(source, "guardrails.engine", guardrails.get("engine", "vap"), ENGINES),
+        action=_choice(source, "guardrails.action", guardrails.get("action", "Deny"), ACTIONS),
+        allowed_registries=tuple(
+            _string_list(
+                source, "guardrails.allowed_registries", guardrails.get("allowed_registries", [])
+            )
+        ),
+        pod_security=_choice(
+            source,
+            "guardrails.pod_security",
+            guardrails.get("pod_security", "baseline"),
+            POD_SECURITY_LEVELS,
+        ),
+        gpu_quota=_optional_count(source, "quotas.gpu", quotas.get("gpu")),
+        cpu_quota=_optional_quantity(source, "quotas.cpu", quotas.get("cpu")),
+        memory_quota=_optional_quantity(source, "quotas.memory", quotas.get("memory")),
+        repo_url=_url(source, "repo_url", top.get("repo_url", DEFAULT_REPO_URL)),
+        overrides=_overrides(source, top.get("overrides", {})),
+        source=source,
+    )
+
+
+def _overrides(source: str, data: Any) -> Mapping[str, Mapping[str, Any]]:
+    stacks = _mapping(data, source, "overrides", None)
+    out: dict[str, Mapping[str, Any]] = {}
+    for stack_id in sorted(stacks):
+        where = f"overrides.{stack_id}"
+        check_dns1123_label(source, "overrides key (a stack id)", stack_id)
+        values = dict(_mapping(stacks[stack_id], source, where, _OVERRIDE_KEYS))
+        if "replicas" in values:
+            values["replicas"] = _count(source, f"{where}.replicas", values["replicas"])
+        for key in ("gpu_product", "image_tag"):
+            if key in values and (not isinstance(values[key], str) or not values[key]):
+                raise ValidationError(
+                    f"{source}: {where}.{key} must be a non-empty string, got {values[key]!r}"
+                )
+        if "autoscaling" in values:
+            bounds = dict(
+                _mapping(values["autoscaling"], source, f"{where}.autoscaling", _AUTOSCALING_KEYS)
+            )
+            for key, value in bounds.items():
+                bounds[key] = _count(source, f"{where}.autoscaling.{key}", value)
+            low, high = bounds.get("min_replicas"), bounds.get("max_replicas")
+            if low is not None and high is not None and low > high:
+                raise ValidationError(
+                    f"{source}: {where}.autoscaling: min_replicas ({low}) must be <= "
+                    f"max_replicas ({high})"
+                )
+            values["autoscaling"] = MappingProxyType(bounds)
+        out[stack_id] = MappingProxyType(values)
+    return MappingProxyType(out)
+
+
+def _mapping(
+    value: Any, source: str, where: str, allowed: frozenset[str] | None
+) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{source}: {where} must be a mapping, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ValidationError(f"{source}: {where}: keys must be strings, got {key!r}")
+        if allowed is not None and key not in allowed:
+            raise ValidationError(
+                f"{source}: unknown key {key!r} in {where} (expected one of "
+                f"{', '.join(sorted(allowed))})"
+            )
+    return value
+
+
+def _string_list(source: str, where: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValidationError(
+            f"{source}: {where} must be a list of non-empty strings, got {value!r}"
+        )
+    return list(value)
+
+
+def _choice(source: str, where: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValidationError(
+            f"{source}: {where} must be one of {', '.join(choices)}, got {value!r}"
+        )
+    return str(value)
+
+
+def _url(source: str, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith(
+        ("https://", "http://", "ssh://", "git@")
+    ):
+        raise ValidationError(f"{source}: {where} must be a URL (https://...), got {value!r}")
+    return value
+
+
+def _count(source: str, where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{source}: {where} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _optional_count(source: str, where: str, value: Any) -> int | None:
+    return None if value is None else _count(source, where, value)
+
+
+def _optional_quantity(source: str, where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not is_quantity(value):
+        raise ValidationError(f"{source}: {where} must be a Kubernetes quantity, got {value!r}")
+    return str(value)

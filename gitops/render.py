@@ -1,0 +1,297 @@
+"""Blueprints x environments -> manifests -> the repository tree, and the render command.
+
+- :func:`render_environment` and :func:`render_tree` are pure (no I/O): constructs in,
+  manifests and ``{path: bytes}`` out, byte-identical for identical inputs.
+- :func:`render_environments` reads the input directories, then renders.
+- :func:`render_to_repo` is the whole ``gitops render``: read, render, check guardrails,
+  commit with :mod:`gitops.repo` (the only Git importer), optionally push.
+- :func:`manifests_at_ref` reads an environment's manifests back from a ref.
+
+cdk8s is never imported here: it starts only if a blueprint adds a cdk8s chart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitops import layout
+from gitops.blueprints import Blueprint, load_blueprints
+from gitops.constructs.base import Scope, check_unique, provenance
+from gitops.environments import Environment, load_environments
+from gitops.errors import PolicyError, RenderError
+from gitops.model import Manifest, canonical_order, dump_one, key_of, load_yaml_all
+
+if TYPE_CHECKING:
+    from gitops.repo import CommitResult
+
+#: Adds an environment's own guardrail constructs to a scope.
+GuardrailsFunction = Callable[[Scope, Environment], None]
+#: Receives one line of progress (the CLI prints it on stderr).
+Progress = Callable[[str], None]
+
+
+def environment_guardrails(scope: Scope, env: Environment) -> None:
+    """Add the environment's guardrails: cluster admission policy, then one set per namespace."""
+    from gitops.constructs.guardrails import ClusterGuardrails, NamespaceGuardrails
+
+    ClusterGuardrails(
+        scope,
+        "cluster",
+        engine=env.engine,
+        action=env.action,
+        allowed_registries=env.allowed_registries,
+    )
+    for namespace in env.namespaces:
+        NamespaceGuardrails(
+            scope,
+            namespace,
+            namespace=namespace,
+            pod_security=env.pod_security,
+            gpu_quota=env.gpu_quota,
+            cpu_quota=env.cpu_quota,
+            memory_quota=env.memory_quota,
+        )
+
+
+def render_environment(
+    env: Environment,
+    blueprints: Sequence[Blueprint],
+    *,
+    guardrails: GuardrailsFunction | None = None,
+) -> list[Manifest]:
+    """Render one environment: its guardrails, then every blueprint, in canonical order (pure).
+
+    Each blueprint gets its own :class:`Scope` (so provenance names it) with the
+    environment's default namespace and overrides.
+
+    Raises:
+        RenderError: a blueprint raised, or two objects (from any blueprints) share group,
+            kind, namespace and name (both sources named).
+    """
+    add_guardrails = guardrails or environment_guardrails
+    scope = _scope(env, layout.GUARDRAILS_BLUEPRINT)
+    try:
+        add_guardrails(scope, env)
+    except Exception as err:
+        raise RenderError(f"{env.source}: guardrails: {type(err).__name__}: {err}") from err
+    rendered = list(scope.synth())
+    for blueprint in blueprints:
+        scope = _scope(env, blueprint.name)
+        blueprint.apply(scope, env)
+        try:
+            rendered.extend(scope.synth())
+        except RenderError as err:
+            raise RenderError(f"{blueprint.source}: environment {env.name}: {err}") from err
+    check_unique(rendered)
+    return canonical_order(rendered)
+
+
+def render_environments(
+    blueprints: Path,
+    environments: Path,
+    *,
+    guardrails: GuardrailsFunction | None = None,
+    kinds: Mapping[str, str | type[Any]] | None = None,
+) -> dict[str, list[Manifest]]:
+    """Read the inputs and render every environment: ``{env name: manifests}``.
+
+    Args:
+        blueprints: the blueprints directory.
+        environments: the environments directory.
+        guardrails: replaces :func:`environment_guardrails` (tests, custom platforms).
+        kinds: construct kinds YAML specs may use (see :func:`gitops.blueprints.load_blueprints`).
+
+    Raises:
+        InputError, ValidationError, RenderError: an input is invalid (file and key named).
+    """
+    envs = load_environments(environments)
+    loaded = load_blueprints(blueprints, kinds)
+    return {env.name: render_environment(env, loaded, guardrails=guardrails) for env in envs}
+
+
+def render_tree(
+    rendered: Mapping[str, Sequence[Manifest]], environments: Sequence[Environment]
+) -> dict[str, bytes]:
+    """Lay rendered environments out as a repository tree ``{path: bytes}`` (pure).
+
+    See :mod:`gitops.layout` for the paths. The generated-paths index is added by
+    :func:`gitops.repo.commit_tree`, not here.
+
+    Raises:
+        RenderError: an object cannot be given a safe path, or two objects would share one.
+    """
+    files: dict[str, bytes] = {}
+    by_name = {env.name: env for env in environments}
+    argocd: list[str] = []
+    for name in sorted(rendered):
+        env = by_name.get(name)
+        if env is None:
+            raise RenderError(f"environment {name}: rendered but not among the environments given")
+        layers = layout.layered(name, rendered[name])
+        owners: dict[str, Manifest] = {}
+        for layer, objects in layers.items():
+            entries: list[str] = []
+            for obj in objects:
+                path = layout.object_path(name, layer, obj)
+                if path in owners:
+                    raise RenderError(
+                        f"{key_of(obj)} ({provenance(obj)}) and {key_of(owners[path])} "
+                        f"({provenance(owners[path])}) would both be written to {path}"
+                    )
+                owners[path] = obj
+                files[path] = dump_one(layout.with_sync_wave(obj, layer)).encode()
+                entries.append(path.removeprefix(f"{layout.environment_dir(name)}/{layer}/"))
+            files[f"{layout.environment_dir(name)}/{layer}/{layout.KUSTOMIZATION}"] = _yaml(
+                layout.kustomization(entries)
+            )
+        files[f"{layout.environment_dir(name)}/{layout.KUSTOMIZATION}"] = _yaml(
+            layout.kustomization(list(layers))
+        )
+        keys = [key_of(obj) for obj in rendered[name]]
+        for obj in layout.argocd_objects(env, keys):
+            path = f"argocd/{obj['kind'].lower()}-{name}.yaml"
+            files[path] = _yaml(obj)
+            argocd.append(path.removeprefix("argocd/"))
+        flux_entries: list[str] = []
+        for obj in layout.flux_objects(env, list(layers)):
+            file_name = f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+            files[f"flux/{name}/{file_name}"] = _yaml(obj)
+            flux_entries.append(file_name)
+        files[f"flux/{name}/{layout.KUSTOMIZATION}"] = _yaml(layout.kustomization(flux_entries))
+    if argocd:
+        files[f"argocd/{layout.KUSTOMIZATION}"] = _yaml(layout.kustomization(argocd))
+    return dict(sorted(files.items()))
+
+
+def check_policies(rendered: Mapping[str, Sequence[Manifest]]) -> list[str]:
+    """Evaluate the guardrails on the rendered objects, if :mod:`gitops.policy` is installed.
+
+    Returns:
+        One line per Warn or Audit violation, prefixed with the environment.
+
+    Raises:
+        PolicyError: at least one Deny violation (all of them listed); nothing is committed.
+    """
+    # The one call site of the render-time guardrail check; skipped while gitops.policy
+    # (written separately) is absent or does not offer evaluate() yet.
+    if importlib.util.find_spec("gitops.policy") is None:
+        return []
+    evaluate: Any = getattr(importlib.import_module("gitops.policy"), "evaluate", None)
+    if evaluate is None:
+        return []
+    denied: list[str] = []
+    notes: list[str] = []
+    for name in sorted(rendered):
+        for violation in evaluate(list(rendered[name])):
+            line = f"{name}: {violation}"
+            (denied if violation.action == "Deny" else notes).append(line)
+    if denied:
+        raise PolicyError(
+            f"{len(denied)} Deny guardrail violation(s), nothing committed: " + "; ".join(denied)
+        )
+    return notes
+
+
+def render_to_repo(
+    blueprints: Path,
+    environments: Path,
+    repo: Path,
+    *,
+    branch: str = "main",
+    base: str | None = None,
+    message: str | None = None,
+    push: str | None = None,
+    author: str | None = None,
+    progress: Progress | None = None,
+    guardrails: GuardrailsFunction | None = None,
+) -> CommitResult:
+    """Render the inputs and commit them to ``branch`` of ``repo`` (the ``gitops render`` command).
+
+    Everything is read, rendered and checked before the repository is touched: an error
+    leaves it exactly as it was.
+
+    Args:
+        blueprints: the blueprints directory.
+        environments: the environments directory.
+        repo: the Git repository (created, non-bare, if missing).
+        branch: the branch to commit to.
+        base: where to start ``branch`` if it does not exist yet (a ref or commit).
+        message: the commit title (the summary of changes follows it).
+        push: a remote name, path or URL to push ``branch`` to after committing.
+        author: ``"Name <email>"`` (default: see :func:`gitops.repo.identity`).
+        progress: receives one line per step (per environment).
+        guardrails: replaces :func:`environment_guardrails`.
+
+    Raises:
+        GitOpsError: an input is invalid, a Deny guardrail is violated, or Git failed.
+    """
+    from gitops import repo as git
+
+    report = progress or (lambda _line: None)
+    envs = load_environments(environments)
+    loaded = load_blueprints(blueprints)
+    rendered: dict[str, list[Manifest]] = {}
+    for env in envs:
+        report(f"rendering {env.name} ({len(loaded)} blueprints)")
+        rendered[env.name] = render_environment(env, loaded, guardrails=guardrails)
+        report(f"rendered {env.name}: {len(rendered[env.name])} objects")
+    notes = check_policies(rendered)
+    for note in notes:
+        report(f"guardrail: {note}")
+    files = render_tree(rendered, envs)
+    report(f"committing {len(files)} files to {branch} in {repo}")
+    result = git.commit_tree(
+        repo,
+        files,
+        branch=branch,
+        base=base,
+        message=message,
+        notes=notes,
+        signature=git.identity(author),
+    )
+    if push is not None:
+        report(f"pushing {branch} to {push}")
+        git.push(repo, push, branch)
+    return result
+
+
+def manifests_at_ref(repo_path: Path, ref: str, env: str) -> list[Manifest]:
+    """The manifests of environment ``env`` as committed at ``ref``, in canonical order.
+
+    Objects carry what was committed, including the ``argocd.argoproj.io/sync-wave``
+    annotation. ``kustomization.yaml`` files are skipped. An environment absent at ``ref``
+    gives an empty list.
+
+    Raises:
+        RepositoryError: the repository or the ref does not exist.
+        InputError: a committed file is not valid YAML or not an object.
+    """
+    from gitops.repo import read_files
+
+    files = read_files(repo_path, ref, layout.environment_dir(env))
+    manifests: list[Manifest] = []
+    for path in sorted(files):
+        if path.endswith("/" + layout.KUSTOMIZATION) or not path.endswith(".yaml"):
+            continue
+        for document in load_yaml_all(files[path], f"{ref}:{path}"):
+            key_of(document, f"{ref}:{path}")
+            manifests.append(document)
+    return canonical_order(manifests)
+
+
+def _scope(env: Environment, blueprint: str) -> Scope:
+    return Scope(
+        namespace=env.namespace,
+        blueprint=blueprint,
+        environment=env.name,
+        overrides=env.overrides,
+        context={"environment": env},
+    )
+
+
+def _yaml(document: Any) -> bytes:
+    return dump_one(document).encode()

@@ -1,0 +1,449 @@
+"""The Git writer and reader: the only module that imports pygit2.
+
+Writing (:func:`commit_tree`): blobs and trees go straight into the object database
+through an in-memory index; one commit per call; the branch moves by compare-and-swap.
+
+- Ownership: the paths the tool generated are listed in the tree itself, in
+  ``.gitops/generated.json``. A path is removed only if it was generated and is no longer
+  produced; every other file is never touched; writing a path that holds a foreign file is
+  a :class:`RepositoryError`.
+- Compare-and-swap: the change is computed as a delta against the branch head seen first
+  (paths to write, generated paths to remove), then applied onto the current head. The
+  branch moves with libgit2's checked reference update (it takes ``refs/heads/<b>.lock``
+  and fails if the branch no longer points at the head the commit was built on); on
+  failure the delta is re-applied onto the new head, up to ``attempts`` times, so
+  concurrent writers never lose each other's changes and history stays linear.
+- Working tree: when the repository is not bare and ``HEAD`` is the branch, the working
+  tree and index are brought to the new head only if they are clean (the index holds a
+  commit of the branch and no tracked file is modified); otherwise they are left alone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
+
+from gitops.errors import RepositoryError
+from gitops.layout import GENERATED_INDEX, describe_changes
+
+#: Identity used when neither ``--author`` nor GITOPS_AUTHOR_NAME/EMAIL is given.
+DEFAULT_AUTHOR = ("gitops", "gitops@localhost")
+#: Commit title used when no message is given.
+DEFAULT_TITLE = "gitops render"
+_IDENTITY = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+)>\s*$")
+_DIRTY = (
+    FileStatus.WT_MODIFIED
+    | FileStatus.WT_DELETED
+    | FileStatus.WT_TYPECHANGE
+    | FileStatus.WT_RENAMED
+)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What :func:`commit_tree` did.
+
+    Attributes:
+        branch: the branch written.
+        commit: the branch head afterwards (hex), ``None`` if the branch does not exist.
+        tree: the tree id of that head (hex).
+        created: ``True`` if a new commit was written, ``False`` if nothing changed.
+        added: paths added by this commit.
+        changed: paths whose content changed.
+        removed: generated paths removed.
+        message: the commit message (empty if no commit).
+        worktree_updated: the working tree was brought to the new head.
+    """
+
+    branch: str
+    commit: str | None
+    tree: str
+    created: bool
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    message: str = ""
+    worktree_updated: bool = False
+
+
+def identity(author: str | None = None, *, when: int | None = None) -> pygit2.Signature:
+    """The author/committer signature.
+
+    Args:
+        author: ``"Name <email>"``; default ``$GITOPS_AUTHOR_NAME <$GITOPS_AUTHOR_EMAIL>``,
+            else ``gitops <gitops@localhost>``.
+        when: seconds since the epoch; default ``$SOURCE_DATE_EPOCH``, else now (UTC).
+
+    Raises:
+        RepositoryError: ``author`` or ``$SOURCE_DATE_EPOCH`` is malformed.
+    """
+    if author is None:
+        name = os.environ.get("GITOPS_AUTHOR_NAME") or DEFAULT_AUTHOR[0]
+        email = os.environ.get("GITOPS_AUTHOR_EMAIL") or DEFAULT_AUTHOR[1]
+    else:
+        match = _IDENTITY.match(author)
+        if match is None:
+            raise RepositoryError(f"--author: expected 'Name <email>', got {author!r}")
+        name, email = match["name"], match["email"]
+    if when is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        if epoch is not None and not epoch.isdigit():
+            raise RepositoryError(f"SOURCE_DATE_EPOCH: expected an integer, got {epoch!r}")
+        when = int(epoch) if epoch is not None else int(time.time())
+    return pygit2.Signature(name, email, when, 0)
+
+
+def commit_tree(
+    repo_path: Path,
+    files: Mapping[str, bytes],
+    *,
+    branch: str = "main",
+    base: str | None = None,
+    message: str | None = None,
+    notes: Sequence[str] = (),
+    signature: pygit2.Signature | None = None,
+    attempts: int = 20,
+    update_worktree: bool = True,
+) -> CommitResult:
+    """Write ``files`` (``{path: bytes}``, every generated path) as one commit on ``branch``.
+
+    Args:
+        repo_path: the repository; created (non-bare) if missing.
+        files: the complete generated content; generated paths absent here are removed.
+        branch: branch to commit to.
+        base: ref or commit the branch starts from if it does not exist (default: no parent).
+        message: commit title; a per-environment summary of changes and ``notes`` follow.
+        notes: extra lines for the message (for example guardrail warnings).
+        signature: author and committer (default :func:`identity`).
+        attempts: how many times to rebuild on a moved branch before giving up.
+        update_worktree: bring a clean working tree to the new head (non-bare only).
+
+    Raises:
+        RepositoryError: the repository cannot be opened or created, ``base`` is unknown, a
+            generated path collides with a foreign file, or the branch kept moving.
+    """
+    repo = _open(repo_path, create=True)
+    ref_name = _ref_name(branch)
+    sig = signature or identity()
+    start = _head(repo, ref_name) or (_resolve(repo, base) if base else None)
+    start_tree = start.tree if start is not None else None
+    start_generated = _generated(repo, start_tree)
+    writes = {p: b for p, b in files.items() if _blob_id(start_tree, p) != _hash(b)}
+    removals = start_generated - files.keys()
+    for attempt in range(attempts):
+        reference = repo.references.get(ref_name)
+        head = reference.peel(pygit2.Commit) if reference is not None else start
+        tree = head.tree if head is not None else None
+        generated = _generated(repo, tree)
+        _check_foreign(tree, files, generated)
+        index = pygit2.Index()
+        if tree is not None:
+            index.read_tree(tree)
+        added: list[str] = []
+        changed: list[str] = []
+        removed: list[str] = []
+        for path in sorted(writes):
+            old = _blob_id(tree, path)
+            oid = repo.create_blob(writes[path])
+            if old != oid:
+                (added if old is None else changed).append(path)
+            index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
+        for path in sorted(removals & generated):
+            if _blob_id(tree, path) is not None:
+                index.remove(path)
+                removed.append(path)
+        owned = sorted((generated | files.keys()) - removals)
+        listing = json.dumps({"generator": "gitops", "paths": owned}, indent=1) + "\n"
+        index.add(pygit2.IndexEntry(GENERATED_INDEX, repo.create_blob(listing), FileMode.BLOB))
+        new_tree = index.write_tree(repo)
+        if head is not None and new_tree == head.tree_id:
+            if reference is None:  # a new branch at its base, with nothing to change
+                reference = _try_create(repo, ref_name, head.id)
+                if reference is None:
+                    continue
+            return CommitResult(branch, str(head.id), str(new_tree), created=False)
+        text = _message(message, added, changed, removed, notes)
+        parents = [head.id] if head is not None else []
+        commit = repo.create_commit(None, sig, sig, text, new_tree, parents)
+        if reference is None:
+            moved = _try_create(repo, ref_name, commit) is not None
+        else:
+            moved = _try_move(reference, commit)
+        if moved:
+            synced = update_worktree and _sync_worktree(repo, ref_name)
+            return CommitResult(
+                branch,
+                str(commit),
+                str(new_tree),
+                created=True,
+                added=tuple(added),
+                changed=tuple(changed),
+                removed=tuple(removed),
+                message=text,
+                worktree_updated=synced,
+            )
+        time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+    raise RepositoryError(
+        f"{repo_path}: branch {branch} kept moving; gave up after {attempts} attempts"
+    )
+
+
+def read_files(repo_path: Path, ref: str, prefix: str = "") -> dict[str, bytes]:
+    """The files of the tree at ``ref`` under ``prefix``, keyed by full repository path.
+
+    Raises:
+        RepositoryError: the repository is missing or ``ref`` does not name a commit.
+    """
+    repo = _open(repo_path, create=False)
+    tree = _resolve(repo, ref).tree
+    prefix = prefix.strip("/")
+    if prefix:
+        try:
+            obj = tree[prefix]
+        except KeyError:
+            return {}
+        if not isinstance(obj, pygit2.Tree):
+            return {prefix: _blob_data(repo, obj.id)}
+        tree = obj
+    return {path: _blob_data(repo, oid) for path, oid in _walk(tree, prefix)}
+
+
+def push(repo_path: Path, remote: str, branch: str) -> None:
+    """Push ``branch`` to ``remote`` (a configured remote name, a path or a URL).
+
+    Raises:
+        RepositoryError: the remote rejected the push or cannot be reached.
+    """
+    repo = _open(repo_path, create=False)
+    ref_name = _ref_name(branch)
+    if remote in repo.remotes.names():
+        target = repo.remotes[remote]
+    else:
+        url = str(Path(remote).resolve()) if Path(remote).exists() else remote
+        target = repo.remotes.create_anonymous(url)
+    callbacks = _PushCallbacks()
+    try:
+        target.push([f"{ref_name}:{ref_name}"], callbacks=callbacks)
+    except pygit2.GitError as err:
+        raise RepositoryError(f"push {branch} to {remote}: {err}") from err
+    if callbacks.rejected:
+        raise RepositoryError(f"push {branch} to {remote} rejected: {callbacks.rejected}")
+
+
+class _PushCallbacks(pygit2.RemoteCallbacks):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rejected = ""
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message:
+            self.rejected = f"{refname}: {message}"
+
+
+def _open(repo_path: Path, *, create: bool) -> pygit2.Repository:
+    path = Path(repo_path)
+    if path.exists() and not path.is_dir():
+        raise RepositoryError(f"{path}: repository path exists and is not a directory")
+    try:
+        # NO_SEARCH: never fall back to a repository in a parent directory.
+        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError as err:
+        if not create:
+            raise RepositoryError(f"{path}: not a Git repository") from err
+    if path.exists() and any(path.iterdir()):
+        raise RepositoryError(f"{path}: not a Git repository and not empty; refusing to create one")
+    try:
+        return pygit2.init_repository(str(path), bare=False, initial_head="main")
+    except (pygit2.GitError, OSError) as err:
+        raise RepositoryError(f"{path}: cannot create a Git repository: {err}") from err
+
+
+def _ref_name(branch: str) -> str:
+    ref_name = f"refs/heads/{branch}"
+    if not branch or not pygit2.reference_is_valid_name(ref_name):
+        raise RepositoryError(f"--branch: {branch!r} is not a valid branch name")
+    return ref_name
+
+
+def _head(repo: pygit2.Repository, ref_name: str) -> pygit2.Commit | None:
+    reference = repo.references.get(ref_name)
+    return reference.peel(pygit2.Commit) if reference is not None else None
+
+
+def _resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
+    try:
+        obj = repo.revparse_single(ref)
+        commit: pygit2.Commit = obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError) as err:
+        raise RepositoryError(f"{repo.path}: ref {ref!r} does not name a commit") from err
+    return commit
+
+
+def _blob_id(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
+    if tree is None:
+        return None
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    return entry.id if entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) else None
+
+
+def _hash(data: bytes) -> pygit2.Oid:
+    return pygit2.hash(data)
+
+
+def _blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+    blob = repo[oid]
+    if not isinstance(blob, pygit2.Blob):
+        raise RepositoryError(f"{repo.path}: {oid} is not a file")
+    return blob.data
+
+
+def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
+    for entry in tree:
+        path = f"{prefix}/{entry.name}" if prefix else str(entry.name)
+        if isinstance(entry, pygit2.Tree):
+            yield from _walk(entry, path)
+        elif entry.filemode != FileMode.COMMIT:  # submodules have no content here
+            yield path, entry.id
+
+
+def _generated(repo: pygit2.Repository, tree: pygit2.Tree | None) -> set[str]:
+    oid = _blob_id(tree, GENERATED_INDEX)
+    if oid is None:
+        return set()
+    try:
+        paths = json.loads(_blob_data(repo, oid))["paths"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise RepositoryError(f"{GENERATED_INDEX}: not a generated-paths index: {err}") from err
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise RepositoryError(f"{GENERATED_INDEX}: 'paths' must be a list of strings")
+    return set(paths)
+
+
+def _check_foreign(
+    tree: pygit2.Tree | None, files: Mapping[str, bytes], generated: set[str]
+) -> None:
+    if tree is None:
+        return
+    for path in sorted(files):
+        if path in generated:
+            continue
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            try:
+                entry = tree[sub]
+            except KeyError:
+                break
+            if depth == len(parts) or not isinstance(entry, pygit2.Tree):
+                raise RepositoryError(
+                    f"generated path {path} collides with {sub}, which the tool did not "
+                    "generate; move or delete it first"
+                )
+
+
+def _message(
+    title: str | None,
+    added: Sequence[str],
+    changed: Sequence[str],
+    removed: Sequence[str],
+    notes: Sequence[str],
+) -> str:
+    lines = [title or DEFAULT_TITLE, ""]
+    lines.extend(describe_changes(added, changed, removed))
+    if notes:
+        lines.extend(["", "Guardrail findings (Warn/Audit):"])
+        lines.extend(f"  {note}" for note in notes)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _try_create(
+    repo: pygit2.Repository, ref_name: str, target: pygit2.Oid
+) -> pygit2.Reference | None:
+    try:
+        reference: pygit2.Reference = repo.references.create(ref_name, target, force=False)
+    except (pygit2.AlreadyExistsError, OSError):
+        return None
+    return reference
+
+
+def _try_move(reference: pygit2.Reference, target: pygit2.Oid) -> bool:
+    # libgit2 checks, under refs/heads/<b>.lock, that the branch still points where this
+    # Reference was read; a concurrent move (or a held lock) fails instead of clobbering.
+    try:
+        reference.set_target(target, "gitops render")
+    except (pygit2.GitError, OSError):
+        return False
+    return True
+
+
+def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> bool:
+    if repo.is_bare or repo.workdir is None:
+        return False
+    if repo.references["HEAD"].target != ref_name:
+        return False
+    lock_path = Path(repo.path) / "gitops-worktree.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _sync_locked(repo, ref_name)
+
+
+def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
+    head = repo.references[ref_name].peel(pygit2.Commit)
+    index = repo.index
+    index.read(force=True)
+    current = repo[index.write_tree()] if len(index) else None
+    if current is not None and not _on_branch(head, current.id):
+        return False  # the index holds someone's staged work
+    status = repo.status(untracked_files="no")
+    if any(flags & _DIRTY for flags in status.values()):
+        return False  # a tracked file was edited by hand
+    workdir = Path(str(repo.workdir))
+    target_tree = head.tree
+    old = dict(_walk(current, "")) if isinstance(current, pygit2.Tree) else {}
+    new = dict(_walk(target_tree, ""))
+    if any(p not in old and (workdir / p).exists() for p in new):
+        return False  # an untracked file sits where a generated one would go
+    for path in sorted(old.keys() - new.keys()):
+        (workdir / path).unlink(missing_ok=True)
+        _prune_empty(workdir, Path(path).parent)
+    for path, oid in new.items():
+        if old.get(path) != oid:
+            dest = workdir / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(_blob_data(repo, oid))
+    index.read_tree(target_tree)
+    index.write()
+    return True
+
+
+def _on_branch(head: pygit2.Commit, tree_id: pygit2.Oid, limit: int = 1000) -> bool:
+    commit: pygit2.Commit | None = head
+    for _ in range(limit):
+        if commit is None:
+            return False
+        if commit.tree_id == tree_id:
+            return True
+        commit = commit.parents[0] if commit.parents else None
+    return False
+
+
+def _prune_empty(workdir: Path, directory: Path) -> None:
+    while str(directory) not in ("", "."):
+        try:
+            (workdir / directory).rmdir()
+        except OSError:
+            return
+        directory = directory.parent

@@ -1,0 +1,125 @@
+"""Tests for environment files: the example loads, and every bad input names file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops.environments import DEFAULT_REPO_URL, load_environment, load_environments
+from gitops.errors import InputError, ValidationError
+
+VALID = """\
+name: qa
+cluster: {name: qa-gpu, server: "https://qa.example.com:6443"}
+namespaces: [inference, batch]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "qa.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_example_environments_load_sorted_with_their_actions(project_root: Path) -> None:
+    envs = load_environments(project_root / "environments")
+    assert [(e.name, e.action) for e in envs] == [
+        ("dev", "Audit"),
+        ("prod", "Deny"),
+        ("staging", "Warn"),
+    ]
+
+
+def test_prod_example_has_gpu_quota_and_more_replicas(project_root: Path) -> None:
+    prod = load_environment(project_root / "environments" / "prod.yaml")
+    dev = load_environment(project_root / "environments" / "dev.yaml")
+    assert prod.gpu_quota is not None and prod.gpu_quota > 0
+    assert dev.gpu_quota is None
+    prod_max = prod.overrides["llama-8b"]["autoscaling"]["max_replicas"]
+    dev_max = dev.overrides["llama-8b"]["autoscaling"]["max_replicas"]
+    assert prod_max > dev_max
+
+
+def test_minimal_environment_gets_documented_defaults(tmp_path: Path) -> None:
+    env = load_environment(write(tmp_path, VALID))
+    assert env.namespace == "inference"
+    assert env.namespaces == ("inference", "batch")
+    assert (env.engine, env.action, env.repo_url) == ("vap", "Deny", DEFAULT_REPO_URL)
+    assert env.cluster.server == "https://qa.example.com:6443"
+    assert dict(env.overrides) == {}
+
+
+def test_unknown_top_level_key_names_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "replica: 3\n")
+    with pytest.raises(ValidationError, match=r"qa\.yaml: unknown key 'replica' in environment"):
+        load_environment(path)
+
+
+def test_unknown_override_key_names_stack(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "overrides:\n  llama:\n    replica: 2\n")
+    with pytest.raises(ValidationError, match=r"unknown key 'replica' in overrides\.llama"):
+        load_environment(path)
+
+
+def test_unknown_guardrail_key_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "guardrails: {engine: vap, mode: Deny}\n")
+    with pytest.raises(ValidationError, match=r"unknown key 'mode' in guardrails"):
+        load_environment(path)
+
+
+def test_invalid_action_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "guardrails: {action: Block}\n")
+    with pytest.raises(ValidationError, match=r"guardrails\.action must be one of .*'Block'"):
+        load_environment(path)
+
+
+def test_name_must_match_file_name(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID, name="other.yaml")
+    with pytest.raises(ValidationError, match=r"other\.yaml: name must match the file name"):
+        load_environment(path)
+
+
+def test_missing_cluster_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: qa\nnamespaces: [a]\n")
+    with pytest.raises(ValidationError, match=r"required key 'cluster' is missing"):
+        load_environment(path)
+
+
+def test_cluster_server_must_be_a_url(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace('"https://qa.example.com:6443"', "qa.example.com"))
+    with pytest.raises(ValidationError, match=r"cluster\.server must be a URL"):
+        load_environment(path)
+
+
+def test_autoscaling_bounds_must_be_ordered(tmp_path: Path) -> None:
+    text = VALID + "overrides:\n  llama:\n    autoscaling: {min_replicas: 5, max_replicas: 2}\n"
+    with pytest.raises(ValidationError, match=r"min_replicas \(5\) must be <= max_replicas"):
+        load_environment(write(tmp_path, text))
+
+
+def test_gpu_quota_must_be_a_count(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"quotas\.gpu must be an integer >= 0"):
+        load_environment(write(tmp_path, VALID + "quotas: {gpu: lots}\n"))
+
+
+def test_namespace_must_be_a_dns_label(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("[inference, batch]", "[../etc]"))
+    with pytest.raises(ValidationError, match=r"namespaces\[0\] must be a DNS-1123 label"):
+        load_environment(path)
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: [qa\n")
+    with pytest.raises(InputError, match=r"qa\.yaml: line \d+.*invalid YAML"):
+        load_environment(path)
+
+
+def test_directory_without_environments_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no environment files"):
+        load_environments(tmp_path)
+
+
+def test_missing_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="environments directory not found"):
+        load_environments(tmp_path / "nope")
