@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from apiserver import ApiServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,3 +16,57 @@ ROOT = Path(__file__).resolve().parents[1]
 def project_root() -> Path:
     """The repository root (where the embedded example lives)."""
     return ROOT
+
+
+# -- test API server (tests/apiserver) and real-cluster mode ---------------------------------
+# GITOPS_TEST_KUBECONFIG names a real cluster's kubeconfig: integration tests written against
+# `cluster_kubeconfig` then run there, and tests needing the fake's extras skip.
+REAL_KUBECONFIG = os.environ.get("GITOPS_TEST_KUBECONFIG")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``fake_only`` marker."""
+    config.addinivalue_line(
+        "markers", "fake_only: needs the test API server (seeding, faults); skipped on a cluster"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``fake_only`` tests in real-cluster mode."""
+    if REAL_KUBECONFIG and item.get_closest_marker("fake_only") is not None:
+        pytest.skip("needs the test API server; GITOPS_TEST_KUBECONFIG selects a real cluster")
+
+
+@pytest.fixture
+def fake_only() -> None:
+    """Skip the test in real-cluster mode (fixture form of the ``fake_only`` marker)."""
+    if REAL_KUBECONFIG:
+        pytest.skip("needs the test API server; GITOPS_TEST_KUBECONFIG selects a real cluster")
+
+
+@pytest.fixture
+def apiserver(fake_only: None) -> Iterator[ApiServer]:
+    """A started test API server on 127.0.0.1, stopped at teardown (fake-only)."""
+    server = ApiServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
+    """A kubeconfig (context ``test``) pointing at the ``apiserver`` fixture."""
+    return apiserver.write_kubeconfig(tmp_path / "kubeconfig", context="test")
+
+
+@pytest.fixture
+def cluster_kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The cluster to run integration tests against: GITOPS_TEST_KUBECONFIG, else the fake.
+
+    In fake mode this is the same server as the ``apiserver`` fixture.
+    """
+    if REAL_KUBECONFIG:
+        return Path(REAL_KUBECONFIG)
+    server: ApiServer = request.getfixturevalue("apiserver")
+    return server.write_kubeconfig(tmp_path / "kubeconfig", context="test")

@@ -1,0 +1,412 @@
+"""The test API server, exercised through the real ``kubernetes`` client over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apiserver import ApiServer, canonical_quantity
+from kubernetes import client, config, dynamic
+from kubernetes.client.exceptions import ApiException
+
+NS = "ml"
+
+
+@pytest.fixture
+def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    """A real ApiClient for the test server."""
+    with config.new_client_from_config(str(kubeconfig), context="test") as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def core(api: client.ApiClient, apiserver: ApiServer) -> client.CoreV1Api:
+    """CoreV1Api with namespace ``ml`` present."""
+    apiserver.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    return client.CoreV1Api(api)
+
+
+@pytest.fixture
+def dyn(api: client.ApiClient, core: client.CoreV1Api) -> dynamic.DynamicClient:
+    """A DynamicClient (discovery through the server)."""
+    return dynamic.DynamicClient(api)
+
+
+def deployment(replicas: int = 2, **container: Any) -> dict[str, Any]:
+    """A small Deployment manifest for ``vllm``."""
+    labels = {"app": "vllm"}
+    main = {"name": "vllm", "image": "vllm/vllm-openai:v0.6.0", **container}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "vllm", "namespace": NS, "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [main]}},
+        },
+    }
+
+
+def apply(
+    dyn: dynamic.DynamicClient, body: dict[str, Any], manager: str = "gitops", **params: Any
+) -> dict[str, Any]:
+    """Server-side apply ``body``; return the answer as a dict."""
+    res = dyn.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+    out = res.server_side_apply(
+        body=body, namespace=body["metadata"].get("namespace"), field_manager=manager, **params
+    )
+    result: dict[str, Any] = out.to_dict()
+    return result
+
+
+def status_body(err: ApiException) -> dict[str, Any]:
+    """The decoded Status of an API error."""
+    body: dict[str, Any] = json.loads(err.body)
+    return body
+
+
+# -- discovery ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "plural"),
+    [
+        ("v1", "ConfigMap", "configmaps"),
+        ("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        ("apps/v1", "Deployment", "deployments"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+        (
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicy",
+            "validatingadmissionpolicies",
+        ),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions"),
+    ],
+)
+def test_discovery_serves_builtin_kinds(
+    dyn: dynamic.DynamicClient, api_version: str, kind: str, plural: str
+) -> None:
+    assert dyn.resources.get(api_version=api_version, kind=kind).name == plural
+
+
+def test_discovery_lists_short_names_and_verbs(core: client.CoreV1Api) -> None:
+    rows = {r.name: r for r in core.get_api_resources().resources}
+    assert rows["services"].short_names == ["svc"]
+    assert "patch" in rows["configmaps"].verbs
+    assert rows["namespaces"].namespaced is False
+
+
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "inferenceservices.serving.kserve.io"},
+    "spec": {
+        "group": "serving.kserve.io",
+        "scope": "Namespaced",
+        "names": {
+            "kind": "InferenceService",
+            "plural": "inferenceservices",
+            "singular": "inferenceservice",
+            "shortNames": ["isvc"],
+        },
+        "versions": [
+            {
+                "name": "v1beta1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object"}},
+            }
+        ],
+    },
+}
+
+
+def test_crd_creation_serves_its_kind(dyn: dynamic.DynamicClient) -> None:
+    crd = apply(dyn, CRD)
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "llama", "namespace": NS},
+        "spec": {"predictor": {}},
+    }
+    assert crd["metadata"]["name"] == "inferenceservices.serving.kserve.io"
+    assert apply(dyn, isvc)["metadata"]["generation"] == 1
+
+
+def test_crd_becomes_established(dyn: dynamic.DynamicClient, apiserver: ApiServer) -> None:
+    apply(dyn, CRD)
+    crd = apiserver.get_object(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        "inferenceservices.serving.kserve.io",
+    )
+    assert crd is not None
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions["Established"] == "True"
+
+
+def test_crd_deletion_stops_serving(
+    core: client.CoreV1Api, api: client.ApiClient, apiserver: ApiServer
+) -> None:
+    apiserver.seed(CRD)
+    ext = client.ApiextensionsV1Api(api)
+    ext.delete_custom_resource_definition("inferenceservices.serving.kserve.io")
+    custom = client.CustomObjectsApi(api)
+    with pytest.raises(ApiException) as err:
+        custom.list_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", NS, "inferenceservices"
+        )
+    assert err.value.status == 404
+
+
+def test_version_reports_git_version(api: client.ApiClient) -> None:
+    assert client.VersionApi(api).get_code().git_version.startswith("v1.")
+
+
+# -- CRUD ----------------------------------------------------------------------------------------
+
+
+def configmap(name: str, **labels: str) -> dict[str, Any]:
+    """A ConfigMap manifest."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "data": {"k": "v"},
+    }
+
+
+def test_create_get_update_delete_round_trip(core: client.CoreV1Api) -> None:
+    created = core.create_namespaced_config_map(NS, configmap("a"))
+    created.data = {"k": "w"}
+    updated = core.replace_namespaced_config_map("a", NS, created)
+    assert core.read_namespaced_config_map("a", NS).data == {"k": "w"}
+    assert int(updated.metadata.resource_version) > int(created.metadata.resource_version)
+    core.delete_namespaced_config_map("a", NS)
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_config_map("a", NS)
+    assert status_body(err.value)["message"] == 'configmaps "a" not found'
+
+
+def test_create_sets_server_metadata(core: client.CoreV1Api) -> None:
+    meta = core.create_namespaced_config_map(NS, configmap("a")).metadata
+    assert (len(meta.uid), meta.creation_timestamp is not None, meta.namespace) == (36, True, NS)
+
+
+def test_create_twice_is_already_exists(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map(NS, configmap("a"))
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map(NS, configmap("a"))
+    body = status_body(err.value)
+    assert (err.value.status, body["reason"], body["details"]["kind"]) == (
+        409,
+        "AlreadyExists",
+        "configmaps",
+    )
+
+
+def test_create_in_missing_namespace_is_not_found(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map("nope", configmap("a"))
+    assert status_body(err.value)["message"] == 'namespaces "nope" not found'
+
+
+def test_stale_resource_version_update_conflicts(core: client.CoreV1Api) -> None:
+    first = core.create_namespaced_config_map(NS, configmap("a"))
+    core.patch_namespaced_config_map("a", NS, {"data": {"k": "x"}})
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_config_map("a", NS, first)
+    assert (err.value.status, status_body(err.value)["reason"]) == (409, "Conflict")
+
+
+def test_namespace_defaults(core: client.CoreV1Api) -> None:
+    ns = core.read_namespace(NS)
+    assert ns.spec.finalizers == ["kubernetes"]
+    assert ns.metadata.labels["kubernetes.io/metadata.name"] == NS
+
+
+# -- LIST ----------------------------------------------------------------------------------------
+
+
+def test_pagination_returns_every_object_once(core: client.CoreV1Api) -> None:
+    for i in range(7):
+        core.create_namespaced_config_map(NS, configmap(f"cm-{i}"))
+    names, token, pages = [], None, 0
+    while True:
+        page = core.list_namespaced_config_map(NS, limit=3, _continue=token)
+        names += [i.metadata.name for i in page.items]
+        pages += 1
+        token = page.metadata._continue
+        if not token:
+            break
+        core.create_namespaced_config_map(NS, configmap(f"late-{pages}"))
+    assert (sorted(names), pages) == ([f"cm-{i}" for i in range(7)], 3)
+
+
+def test_expired_continue_token_is_gone(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    for i in range(3):
+        core.create_namespaced_config_map(NS, configmap(f"cm-{i}"))
+    token = core.list_namespaced_config_map(NS, limit=1).metadata._continue
+    apiserver.expire_continue_tokens()
+    with pytest.raises(ApiException) as err:
+        core.list_namespaced_config_map(NS, limit=1, _continue=token)
+    assert (err.value.status, status_body(err.value)["reason"]) == (410, "Expired")
+
+
+def test_list_across_namespaces(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    apiserver.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
+    core.create_namespaced_config_map(NS, configmap("a"))
+    core.create_namespaced_config_map("other", {**configmap("b"), "metadata": {"name": "b"}})
+    listed = core.list_config_map_for_all_namespaces()
+    assert [(i.metadata.namespace, i.metadata.name) for i in listed.items] == [
+        (NS, "a"),
+        ("other", "b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app=vllm", ["a", "b"]),
+        ("app==vllm,tier=gpu", ["a"]),
+        ("app!=vllm", ["c", "d"]),
+        ("tier in (gpu,cpu)", ["a", "c"]),
+        ("tier notin (gpu)", ["b", "c", "d"]),
+        ("tier", ["a", "c"]),
+        ("!tier", ["b", "d"]),
+    ],
+)
+def test_label_selectors(core: client.CoreV1Api, selector: str, expected: list[str]) -> None:
+    core.create_namespaced_config_map(NS, configmap("a", app="vllm", tier="gpu"))
+    core.create_namespaced_config_map(NS, configmap("b", app="vllm"))
+    core.create_namespaced_config_map(NS, configmap("c", app="web", tier="cpu"))
+    core.create_namespaced_config_map(NS, configmap("d"))
+    listed = core.list_namespaced_config_map(NS, label_selector=selector)
+    assert [i.metadata.name for i in listed.items] == expected
+
+
+def test_field_selector_on_name(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map(NS, configmap("a"))
+    core.create_namespaced_config_map(NS, configmap("b"))
+    listed = core.list_namespaced_config_map(NS, field_selector="metadata.name=b")
+    assert [i.metadata.name for i in listed.items] == ["b"]
+
+
+def test_list_has_kind_and_resource_version(api: client.ApiClient, core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map(NS, configmap("a"))
+    raw = client.CoreV1Api(api).list_namespaced_config_map(NS, _preload_content=False)
+    body = json.loads(raw.data)
+    assert (body["kind"], body["metadata"]["resourceVersion"] != "") == ("ConfigMapList", True)
+
+
+# -- defaulting ----------------------------------------------------------------------------------
+
+
+def test_deployment_defaults(dyn: dynamic.DynamicClient) -> None:
+    probe = {"httpGet": {"path": "/health", "port": 8000}}
+    spec = apply(dyn, deployment(ports=[{"containerPort": 8000}], readinessProbe=probe))["spec"]
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+    }
+    assert (spec["revisionHistoryLimit"], spec["progressDeadlineSeconds"]) == (10, 600)
+    assert (pod["restartPolicy"], pod["dnsPolicy"], pod["terminationGracePeriodSeconds"]) == (
+        "Always",
+        "ClusterFirst",
+        30,
+    )
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["ports"] == [{"containerPort": 8000, "protocol": "TCP"}]
+    assert container["readinessProbe"] == {
+        "httpGet": {"path": "/health", "port": 8000, "scheme": "HTTP"},
+        "timeoutSeconds": 1,
+        "periodSeconds": 10,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+    }
+
+
+def test_latest_image_defaults_to_pull_always(dyn: dynamic.DynamicClient) -> None:
+    spec = apply(dyn, deployment(image="vllm/vllm-openai"))["spec"]
+    assert spec["template"]["spec"]["containers"][0]["imagePullPolicy"] == "Always"
+
+
+def test_service_defaults(core: client.CoreV1Api) -> None:
+    svc = {
+        "metadata": {"name": "vllm"},
+        "spec": {"selector": {"app": "vllm"}, "ports": [{"name": "http", "port": 80}]},
+    }
+    spec = core.create_namespaced_service(NS, svc).spec
+    assert (spec.type, spec.session_affinity, spec.ip_family_policy) == (
+        "ClusterIP",
+        "None",
+        "SingleStack",
+    )
+    assert spec.cluster_ips == [spec.cluster_ip]
+    assert (spec.ports[0].protocol, spec.ports[0].target_port) == ("TCP", 80)
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("1000m", "1"),
+        ("1024Mi", "1Gi"),
+        ("1536Mi", "1536Mi"),
+        ("0.5Gi", "512Mi"),
+        ("0.5", "500m"),
+        ("2000", "2k"),
+        ("1500m", "1500m"),
+        (4, "4"),
+        ("1e3", "1e3"),
+        ("100Gi", "100Gi"),
+    ],
+)
+def test_canonical_quantity(sent: str | int, stored: str) -> None:
+    assert canonical_quantity(sent) == stored
+
+
+def test_resource_quantities_are_canonicalized(dyn: dynamic.DynamicClient) -> None:
+    limits = {"cpu": "1000m", "memory": "1024Mi", "nvidia.com/gpu": 1}
+    spec = apply(dyn, deployment(resources={"limits": limits}))["spec"]
+    stored = spec["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert stored == {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}
+
+
+def test_deployment_reports_ready(dyn: dynamic.DynamicClient) -> None:
+    status = apply(dyn, deployment(replicas=3))["status"]
+    assert (status["readyReplicas"], status["availableReplicas"], status["observedGeneration"]) == (
+        3,
+        3,
+        1,
+    )
+
+
+def test_set_ready_false_makes_deployment_unavailable(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    apply(dyn, deployment())
+    apiserver.set_ready(NS, "vllm", ready=False)
+    live = apiserver.get_object("apps/v1", "Deployment", NS, "vllm")
+    assert live is not None
+    assert "readyReplicas" not in live["status"]
+    assert live["status"]["conditions"][0] == {
+        "type": "Available",
+        "status": "False",
+        "reason": "MinimumReplicasUnavailable",
+    }
+
+
+def test_generation_counts_spec_changes_only(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment(replicas=1))
+    labelled = deployment(replicas=1)
+    labelled["metadata"]["labels"]["team"] = "ml"
+    assert apply(dyn, labelled)["metadata"]["generation"] == 1
+    labelled["spec"]["replicas"] = 2
+    assert apply(dyn, labelled)["metadata"]["generation"] == 2
