@@ -136,6 +136,14 @@ def test_gpus_beyond_one_shard_become_pipeline_stages() -> None:
     assert args[args.index("--pipeline-parallel-size") + 1] == "2"
 
 
+def test_rollout_replaces_pods_without_a_surge_gpu() -> None:
+    strategy = one(render(), "Deployment")["spec"]["strategy"]
+    assert strategy == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
+
+
 def test_gpus_are_requested_and_limited(full: list[Manifest]) -> None:
     resources = container(full)["resources"]
     assert resources["limits"]["nvidia.com/gpu"] == "2"
@@ -268,6 +276,11 @@ def test_hpa_scales_on_the_vllm_pods_metric() -> None:
             },
         }
     ]
+
+
+def test_keda_may_scale_to_zero() -> None:
+    scaled = one(render(autoscaling={"kind": "keda", "min_replicas": 0}), "ScaledObject")
+    assert scaled["spec"]["minReplicaCount"] == 0
 
 
 def test_autoscaling_bounds_default_from_replicas() -> None:
@@ -499,6 +512,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"cache": {"size": "lots"}}, r"cache.size must be a positive Kubernetes quantity"),
     ({"cache": {"access_mode": "RWX"}}, r"cache.access_mode must be one of"),
     ({"shm_size": "16 GB"}, r"shm_size must be a positive Kubernetes quantity.*, got '16 GB'"),
+    ({"shm_size": "0Gi"}, r"shm_size must be a positive Kubernetes quantity.*, got '0Gi'"),
     ({"cpu": "-1"}, r"cpu must be a positive Kubernetes quantity.*, got '-1'"),
     ({"memory": "0"}, r"memory must be a positive Kubernetes quantity.*, got '0'"),
     ({"strict": True, "image": "vllm/vllm-openai:latest"}, r"image must be pinned.*:latest'"),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gitops.errors import ValidationError
-from gitops.quantity import is_quantity
+from gitops.quantity import is_quantity, parse_quantity
 
 #: Where the Hugging Face libraries keep downloaded models (``HF_HOME``).
 HF_CACHE_PATH = "/root/.cache/huggingface"
@@ -63,7 +63,11 @@ def check_str(owner: str, name: str, value: object, *, empty: bool = False) -> s
 
 def check_quantity(owner: str, name: str, value: object) -> str:
     """Return ``value`` as a string if it is a positive Kubernetes quantity."""
-    if not is_quantity(value) or str(value).startswith("-") or str(value).strip("0.") == "":
+    if (
+        not isinstance(value, (str, int, float))
+        or not is_quantity(value)
+        or parse_quantity(value) <= 0
+    ):
         raise fail(owner, name, "a positive Kubernetes quantity (e.g. '16Gi')", value)
     return str(value)
 
@@ -206,12 +210,12 @@ class Autoscaling:
                 owner, "autoscaling.kind", f"one of {', '.join(AUTOSCALER_KINDS)}", self.kind
             )
         if self.min_replicas is not None:
-            # HPA needs at least one replica; KEDA can scale to zero.
+            # HPA needs at least one replica; KEDA (and KServe with KEDA) can scale to zero.
             check_int(
                 owner,
                 "autoscaling.min_replicas",
                 self.min_replicas,
-                0 if self.kind == "keda" else 1,
+                1 if self.kind == "hpa" else 0,
             )
         if self.max_replicas is not None:
             check_int(owner, "autoscaling.max_replicas", self.max_replicas, 1)

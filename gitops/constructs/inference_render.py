@@ -146,6 +146,12 @@ def deployment(stack: InferenceStack) -> Manifest:
     if stack.autoscaling.kind == "none":
         spec["replicas"] = stack.replicas
     spec["selector"] = {"matchLabels": stack.selector()}
+    # Replace pods one at a time without a surge pod: a surge pod needs a spare GPU the
+    # cluster rarely has, and a ReadWriteOnce cache the old pod still holds.
+    spec["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
     spec["template"] = {
         "metadata": {"labels": stack.labels()},
         "spec": {**scheduling(stack), "containers": [container], "volumes": volumes},
