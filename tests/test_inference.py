@@ -393,6 +393,12 @@ def test_kserve_mode_renders_an_inference_service_instead_of_a_deployment() -> N
     assert external["target"] == {"type": "Value", "value": "5"}
 
 
+def test_kserve_rollout_replaces_pods_without_a_surge_gpu() -> None:
+    isvc = one(render(mode="kserve", image=KSERVE_IMAGE), "InferenceService")
+    strategy = isvc["spec"]["predictor"]["deploymentStrategy"]
+    assert strategy["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
 def test_kserve_pdb_and_pod_monitor_select_the_predictor_pods() -> None:
     objects = render(mode="kserve", image=KSERVE_IMAGE)
     predictor_labels = one(objects, "InferenceService")["spec"]["predictor"]["labels"]

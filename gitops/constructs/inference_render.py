@@ -117,6 +117,15 @@ def probes(stack: InferenceStack) -> dict[str, Any]:
     }
 
 
+def rollout_strategy() -> dict[str, Any]:
+    """Replace pods one at a time, without a surge pod.
+
+    A surge pod needs a spare GPU the cluster rarely has (the rollout would hang), and a
+    ReadWriteOnce cache the old pod still holds.
+    """
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
 def deployment(stack: InferenceStack) -> Manifest:
     """The engine Deployment (no ``spec.replicas`` when an autoscaler owns it)."""
     env: list[dict[str, Any]] = []
@@ -146,12 +155,7 @@ def deployment(stack: InferenceStack) -> Manifest:
     if stack.autoscaling.kind == "none":
         spec["replicas"] = stack.replicas
     spec["selector"] = {"matchLabels": stack.selector()}
-    # Replace pods one at a time without a surge pod: a surge pod needs a spare GPU the
-    # cluster rarely has, and a ReadWriteOnce cache the old pod still holds.
-    spec["strategy"] = {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
-    }
+    spec["strategy"] = rollout_strategy()
     spec["template"] = {
         "metadata": {"labels": stack.labels()},
         "spec": {**scheduling(stack), "containers": [container], "volumes": volumes},

@@ -25,6 +25,7 @@ from gitops.constructs.inference_render import (
     http_route,
     pod_pattern,
     resources,
+    rollout_strategy,
     scheduling,
     shm_mount,
     shm_volume,
@@ -82,6 +83,7 @@ def inference_service(stack: InferenceStack) -> Manifest:
             ]
         }
     predictor["labels"] = stack.labels()
+    predictor["deploymentStrategy"] = rollout_strategy()
     predictor.update(scheduling(stack))
     predictor["model"] = model
     predictor["volumes"] = [shm_volume(stack)]
