@@ -241,7 +241,7 @@ class InferenceStack(Construct):
 
     def _resolve(self, owner: str, id: str, p: dict[str, Any]) -> None:
         """Check every parameter and keep the resolved values as attributes."""
-        self.mode = p["mode"]
+        self.mode: str = p["mode"]
         if self.mode not in MODES:
             raise fail(owner, "mode", "one of vllm, kserve", self.mode)
         if self.mode == "kserve" and len(id) > 53:
@@ -271,8 +271,8 @@ class InferenceStack(Construct):
             not isinstance(gmu, (int, float)) or isinstance(gmu, bool) or not 0 < gmu <= 1
         ):
             raise fail(owner, "gpu_memory_utilization", "a number in (0, 1]", gmu)
-        self.gpu_memory_utilization = gmu
-        self.dtype = p["dtype"]
+        self.gpu_memory_utilization: float | None = gmu
+        self.dtype: str | None = p["dtype"]
         if self.dtype is not None and self.dtype not in DTYPES:
             raise fail(owner, "dtype", f"one of {', '.join(DTYPES)}", self.dtype)
         self.extra_args = check_strings(owner, "extra_args", p["extra_args"])
