@@ -1,0 +1,210 @@
+"""Evaluate ValidatingAdmissionPolicies and their bindings as the API server does on CREATE.
+
+Matching follows the API server: the policy's ``matchConstraints`` (resource rules,
+exclusions, namespace and object selectors), then each binding's ``matchResources``, then
+``matchConditions``. ``variables`` are evaluated lazily (a failing variable only matters to
+the validations that use it). An expression that fails on an object follows
+``failurePolicy``: ``Fail`` reports a violation carrying the error, ``Ignore`` drops it.
+``paramKind`` policies are evaluated with ``params`` null.
+
+Purely data-manipulative: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gitops.constructs.base import provenance
+from gitops.errors import PolicyError
+from gitops.model import Manifest
+from gitops.policy.cel import CelError, Program, compile_expression
+from gitops.policy.selectors import ObjectContext, selector_matches
+from gitops.policy.violation import Violation, strongest
+
+_VARIABLE_USE = re.compile(r"\bvariables\.([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class _Validation:
+    program: Program
+    message: str | None
+    message_expression: Program | None
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A ValidatingAdmissionPolicy with every expression compiled."""
+
+    name: str
+    spec: Mapping[str, Any]
+    failure_policy: str
+    match_conditions: tuple[tuple[str, Program], ...]
+    variables: tuple[tuple[str, Program], ...]
+    validations: tuple[_Validation, ...]
+
+
+def compile_policy(policy: Manifest) -> CompiledPolicy:
+    """Compile every expression of a ValidatingAdmissionPolicy.
+
+    Raises:
+        PolicyError: an expression does not compile (policy and expression named).
+    """
+    name = str(policy.get("metadata", {}).get("name", "?"))
+    spec = policy.get("spec") or {}
+    owner = f"ValidatingAdmissionPolicy {name!r}"
+
+    def compiled(field: str, entry: Mapping[str, Any], key: str = "expression") -> Program:
+        return compile_expression(entry.get(key), f"{owner}: {field}")
+
+    conditions = tuple(
+        (str(c.get("name", i)), compiled(f"matchConditions[{i}]", c))
+        for i, c in enumerate(spec.get("matchConditions") or [])
+    )
+    variables = tuple(
+        (str(v.get("name")), compiled(f"variables[{i}]", v))
+        for i, v in enumerate(spec.get("variables") or [])
+    )
+    validations = tuple(
+        _Validation(
+            compiled(f"validations[{i}]", v),
+            v.get("message"),
+            compiled(f"validations[{i}].messageExpression", v, "messageExpression")
+            if v.get("messageExpression")
+            else None,
+        )
+        for i, v in enumerate(spec.get("validations") or [])
+    )
+    failure_policy = spec.get("failurePolicy", "Fail")
+    if failure_policy not in ("Fail", "Ignore"):
+        raise PolicyError(f"{owner}: failurePolicy must be Fail or Ignore, got {failure_policy!r}")
+    return CompiledPolicy(name, spec, failure_policy, conditions, variables, validations)
+
+
+def evaluate_policies(
+    policies: Sequence[Manifest],
+    bindings: Sequence[Manifest],
+    objects: Sequence[Manifest],
+    namespaces: Mapping[str, Manifest],
+) -> list[Violation]:
+    """Evaluate ``policies`` through ``bindings`` against ``objects`` (unordered result).
+
+    Args:
+        policies: ValidatingAdmissionPolicy manifests.
+        bindings: ValidatingAdmissionPolicyBinding manifests (a policy without one is
+            not enforced, as in a cluster).
+        objects: the objects to admit.
+        namespaces: Namespace manifests by name, for namespace selectors.
+    """
+    compiled = {p.name: p for p in (compile_policy(policy) for policy in policies)}
+    out: list[Violation] = []
+    for binding in bindings:
+        spec = binding.get("spec") or {}
+        policy = compiled.get(str(spec.get("policyName")))
+        if policy is None:
+            continue
+        action = strongest(tuple(spec.get("validationActions") or ()))
+        for obj in objects:
+            context = ObjectContext.of(obj, namespaces)
+            if not _matches(policy.spec.get("matchConstraints") or {}, context):
+                continue
+            if not _matches(spec.get("matchResources") or {}, context):
+                continue
+            out.extend(_admit(policy, context, action))
+    return out
+
+
+def _matches(constraints: Mapping[str, Any], context: ObjectContext) -> bool:
+    rules = constraints.get("resourceRules")
+    if rules is not None and not any(_rule_matches(rule, context) for rule in rules):
+        return False
+    if any(_rule_matches(rule, context) for rule in constraints.get("excludeResourceRules") or []):
+        return False
+    # namespaceSelector does not apply to cluster-scoped objects other than Namespaces.
+    applies = not context.cluster_scoped or context.key.kind == "Namespace"
+    if applies and not selector_matches(
+        constraints.get("namespaceSelector"), context.namespace_labels
+    ):
+        return False
+    return selector_matches(constraints.get("objectSelector"), context.labels)
+
+
+def _rule_matches(rule: Mapping[str, Any], context: ObjectContext) -> bool:
+    key = context.key
+
+    def has(field: str, value: str) -> bool:
+        values = rule.get(field) or []
+        return "*" in values or value in values
+
+    resources = rule.get("resources") or []
+    names = rule.get("resourceNames") or []
+    scope = rule.get("scope", "*")
+    return (
+        has("apiGroups", key.group)
+        and has("apiVersions", key.version)
+        and has("operations", "CREATE")
+        and ("*" in resources or "*/*" in resources or context.resource in resources)
+        and (not names or key.name in names)
+        and (scope == "*" or (scope == "Namespaced") == bool(key.namespace))
+    )
+
+
+def _admit(policy: CompiledPolicy, context: ObjectContext, action: str) -> list[Violation]:
+    activation = context.activation()
+    key, origin = context.key, provenance(context.obj)
+
+    def failure(rule: str, program: Program, err: CelError) -> list[Violation]:
+        if policy.failure_policy == "Ignore":
+            return []
+        message = f"expression {program.source!r} resulted in error: {err}"
+        return [Violation(key, policy.name, rule, action, message, origin)]
+
+    for name, program in policy.match_conditions:
+        try:
+            if program.run(activation) is not True:
+                return []
+        except CelError as err:
+            return failure(f"matchConditions[{name}]", program, err)
+    values: dict[str, Any] = {}
+    errors: dict[str, tuple[Program, CelError]] = {}
+    for name, program in policy.variables:
+        try:
+            values[name] = program.run({**activation, "variables": values})
+        except CelError as err:
+            errors[name] = (program, err)
+    activation["variables"] = values
+    out: list[Violation] = []
+    for index, validation in enumerate(policy.validations):
+        rule = f"validations[{index}]"
+        failed = [n for n in _VARIABLE_USE.findall(validation.program.source) if n in errors]
+        if failed:
+            out.extend(failure(f"variables[{failed[0]}]", *errors[failed[0]]))
+            continue
+        try:
+            result = validation.program.run(activation)
+        except CelError as err:
+            out.extend(failure(rule, validation.program, err))
+            continue
+        if not isinstance(result, bool):
+            wrong = CelError(f"expression must evaluate to a bool, got {result!r}")
+            out.extend(failure(rule, validation.program, wrong))
+            continue
+        if not result:
+            message = _message(validation, activation)
+            out.append(Violation(key, policy.name, rule, action, message, origin))
+    return out
+
+
+def _message(validation: _Validation, activation: Mapping[str, Any]) -> str:
+    if validation.message_expression is not None:
+        try:
+            text = validation.message_expression.run(activation)
+        except CelError:
+            text = None  # the API server falls back to the static message
+        if isinstance(text, str) and text.strip() and "\n" not in text:
+            return text
+    if validation.message:
+        return " ".join(str(validation.message).split())
+    return f"failed expression: {validation.program.source}"
