@@ -18,15 +18,16 @@ from typing import Any
 import jsonpatch
 
 from gitops import fieldsv1, normalize, redact
+from gitops.constructs.base import ANNOTATION_ENVIRONMENT, MANAGED_BY
 from gitops.errors import ValidationError
 from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, ResourceKey, dump_one, key_of, sort_key
 
 #: Ownership label every object the tool applies carries.
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 #: Value of :data:`MANAGED_BY_LABEL` on objects the tool applies.
-MANAGED_BY_VALUE = "gitops"
+MANAGED_BY_VALUE = MANAGED_BY
 #: Label or annotation naming the environment an object belongs to.
-ENVIRONMENT_KEY = "gitops.dev/environment"
+ENVIRONMENT_KEY = ANNOTATION_ENVIRONMENT
 #: ApplySet membership label (set by the apply command).
 APPLYSET_LABEL = "applyset.kubernetes.io/part-of"
 #: Default server-side apply field manager of the tool.
@@ -215,6 +216,38 @@ class DiffReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON form: ``{"objects": [...], "summary": {...}}``."""
         return {"objects": [o.to_dict() for o in self.objects], "summary": self.summary()}
+
+
+def listing_plan(
+    desired: Iterable[Mapping[str, Any]],
+    ownership: Ownership | None,
+    extra_kinds: Iterable[tuple[str, str, str]] = (),
+) -> dict[tuple[str, str, str], str | None]:
+    """Which kinds to LIST and with which label selector, to diff ``desired``.
+
+    A kind is label-selected by ``ownership`` only when every desired object of that kind
+    carries the ownership labels (otherwise its live counterpart might not, and would be
+    reported missing). ``extra_kinds`` are listed for orphans only, always selected.
+    """
+    selector = ownership.selector() if ownership is not None else ""
+    plan: dict[tuple[str, str, str], str | None] = {}
+    for manifest in desired:
+        key = key_of(manifest)
+        gvk = (key.group, key.version, key.kind)
+        labels = (manifest.get("metadata") or {}).get("labels") or {}
+        owned = ownership is not None and all(
+            labels.get(k) == v for k, v in ownership.labels.items()
+        )
+        if gvk not in plan:
+            plan[gvk] = selector or None if owned else None
+        elif not owned:
+            plan[gvk] = None
+    if selector:
+        known = {(g, k) for g, _, k in plan}
+        for group, version, kind in extra_kinds:
+            if (group, kind) not in known:
+                plan[(group, version, kind)] = selector
+    return plan
 
 
 def prepare_desired(manifest: Mapping[str, Any]) -> Manifest:

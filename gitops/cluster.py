@@ -1,0 +1,461 @@
+"""The live cluster: the only module that imports ``kubernetes``.
+
+Objects travel as raw JSON (``json.loads`` of the response body), never through the
+client's model classes: that is several times faster on large LISTs and keeps every field,
+including those of custom resources. Discovery is lazy per group-version, LISTs are
+paginated with ``limit``/``continue``, server-side apply is a PATCH with
+``application/apply-patch+yaml``. 429 answers honour ``Retry-After`` and 5xx answers are
+retried with bounded exponential backoff; every other failure becomes a
+:class:`gitops.errors.ClusterError` subclass with one clear line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from gitops.errors import ClusterError
+from gitops.model import Manifest, ResourceKey, key_of
+
+log = logging.getLogger(__name__)
+
+
+class NotFoundError(ClusterError):
+    """The object or API path does not exist (404)."""
+
+
+class UnauthorizedError(ClusterError):
+    """The credentials were refused (401)."""
+
+
+class ForbiddenError(ClusterError):
+    """The credentials may not do this (403)."""
+
+
+class InvalidError(ClusterError):
+    """The object was refused as invalid (400/422)."""
+
+
+class UnreachableError(ClusterError):
+    """The API server could not be reached (connection error, TLS error or timeout)."""
+
+
+class ServerError(ClusterError):
+    """The API server kept failing (5xx, or 429 beyond the retry budget)."""
+
+
+class KindNotServedError(ClusterError):
+    """The cluster serves no such kind (its CRD is not installed)."""
+
+
+class Conflict(NamedTuple):
+    """One field another manager owns, from a 409 Status' ``details.causes``."""
+
+    manager: str
+    field: str
+
+
+class ConflictError(ClusterError):
+    """Server-side apply conflicts with other field managers (409)."""
+
+    def __init__(self, message: str, conflicts: tuple[Conflict, ...] = ()) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """How a kind is served: its plural resource name, scope and verbs."""
+
+    plural: str
+    namespaced: bool
+    verbs: tuple[str, ...]
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded retries of 429 and 5xx answers; ``sleep`` is injectable for tests."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (0-based) of a 5xx answer."""
+        return float(min(self.max_delay, self.base_delay * 2**attempt))
+
+
+_RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+#: Page size when reading live state: 10,000 objects of a kind cost two LIST requests.
+LIVE_PAGE_SIZE = 5000
+
+
+@dataclass
+class LiveState:
+    """Live objects of the listed kinds, and what the cluster does not serve."""
+
+    objects: list[Manifest] = field(default_factory=list)
+    #: ``(group, version, kind)`` not served (CRD not installed).
+    not_served: set[tuple[str, str, str]] = field(default_factory=set)
+    #: Scope of each served ``(group, kind)``: True when namespaced.
+    namespaced: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    def is_namespaced(self, key: ResourceKey) -> bool:
+        """Whether ``key``'s kind is namespaced (unknown kinds: yes)."""
+        return self.namespaced.get((key.group, key.kind), True)
+
+
+def _core_path(group: str, version: str) -> str:
+    return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
+class ClusterClient:
+    """A thin client over the Kubernetes API speaking raw JSON.
+
+    Args:
+        api_client: a configured ``kubernetes.client.ApiClient``.
+        retry: retry policy for 429/5xx answers.
+        timeout: (connect, read) timeout of each request in seconds.
+        where: name of the cluster/context for messages.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (5.0, 60.0),
+        where: str = "cluster",
+    ) -> None:
+        self._api = api_client
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._where = where
+        self._resources: dict[tuple[str, str], dict[str, ResourceInfo] | None] = {}
+        #: Number of HTTP requests sent (retries included).
+        self.requests_made = 0
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (5.0, 60.0),
+    ) -> ClusterClient:
+        """Connect with a kubeconfig (None: ``$KUBECONFIG``/``~/.kube/config``, else in-cluster).
+
+        Raises:
+            ClusterError: no usable configuration, or the context does not exist.
+        """
+        configuration = k8s_client.Configuration()
+        try:
+            # kubernetes.config has no annotations.
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=context, client_configuration=configuration
+            )
+            where = f"context {context!r}" if context else f"kubeconfig {path or 'default'}"
+        except (ConfigException, OSError) as err:
+            if path is not None or context is not None:
+                raise ClusterError(
+                    f"kubeconfig {path or 'default'}: cannot load context "
+                    f"{context or '(current)'}: {err}"
+                ) from err
+            try:
+                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
+            except ConfigException as in_cluster_err:
+                raise ClusterError(
+                    "no kubeconfig found and not running in a cluster; "
+                    "pass --kubeconfig or set KUBECONFIG"
+                ) from in_cluster_err
+            where = "in-cluster config"
+        # Retries are ours (bounded, honouring Retry-After); urllib3 must not add its own.
+        configuration.retries = 0
+        return cls(k8s_client.ApiClient(configuration), retry=retry, timeout=timeout, where=where)
+
+    # -- transport ---------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Any:
+        """Send one request (with retries) and return the decoded JSON body.
+
+        Raises:
+            ClusterError: a subclass naming the request and what the server answered.
+        """
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        payload = json.dumps(body) if body is not None else None
+        what = f"{method} {path}"
+        attempt = 0
+        while True:
+            self.requests_made += 1
+            try:
+                serialized = self._api.param_serialize(
+                    method=method,
+                    resource_path=path,
+                    query_params=query or [],
+                    header_params=headers,
+                    body=payload,
+                    auth_settings=["BearerToken"],
+                )
+                response = self._api.call_api(*serialized, _request_timeout=self._timeout)
+                data = response.read()
+                status = int(response.status)
+            except ApiException as err:  # TLS failures arrive as status 0
+                raise UnreachableError(
+                    f"{self._where}: {what}: unreachable: {_reason(err)}"
+                ) from err
+            except urllib3.exceptions.HTTPError as err:
+                raise UnreachableError(
+                    f"{self._where}: {what}: unreachable: {_reason(err)}"
+                ) from err
+            if 200 <= status < 300:
+                return json.loads(data) if data else None
+            delay = self._retry_delay(status, response, attempt)
+            if delay is None:
+                raise _status_error(status, data, f"{self._where}: {what}")
+            log.debug("%s answered %s; retrying in %.2fs", what, status, delay)
+            self._retry.sleep(delay)
+            attempt += 1
+
+    def _retry_delay(self, status: int, response: Any, attempt: int) -> float | None:
+        if attempt + 1 >= self._retry.attempts:
+            return None
+        if status == 429:
+            header = response.headers.get("Retry-After") if response.headers else None
+            try:
+                wait = float(header) if header is not None else self._retry.backoff(attempt)
+            except ValueError:
+                wait = self._retry.backoff(attempt)
+            return max(0.0, min(wait, self._retry.max_retry_after))
+        if status in _RETRIED_STATUSES:
+            return self._retry.backoff(attempt)
+        return None
+
+    # -- discovery ---------------------------------------------------------------------
+
+    def _group_version(self, group: str, version: str) -> dict[str, ResourceInfo] | None:
+        cache_key = (group, version)
+        if cache_key not in self._resources:
+            try:
+                listing = self.request("GET", _core_path(group, version))
+            except NotFoundError:
+                self._resources[cache_key] = None
+            else:
+                kinds: dict[str, ResourceInfo] = {}
+                for resource in listing.get("resources") or []:
+                    name = resource.get("name", "")
+                    if "/" in name:  # subresources (status, scale) are not kinds
+                        continue
+                    kinds[resource["kind"]] = ResourceInfo(
+                        plural=name,
+                        namespaced=bool(resource.get("namespaced")),
+                        verbs=tuple(resource.get("verbs") or ()),
+                    )
+                self._resources[cache_key] = kinds
+        return self._resources[cache_key]
+
+    def resource_info(self, group: str, version: str, kind: str) -> ResourceInfo:
+        """How ``group/version`` ``kind`` is served (one discovery request per group-version).
+
+        Raises:
+            KindNotServedError: the cluster does not serve it.
+        """
+        kinds = self._group_version(group, version)
+        info = kinds.get(kind) if kinds is not None else None
+        if info is None:
+            api_version = f"{group}/{version}" if group else version
+            raise KindNotServedError(f"{self._where}: kind {kind} ({api_version}) is not served")
+        return info
+
+    def is_served(self, group: str, version: str, kind: str) -> bool:
+        """Whether the cluster serves ``group/version`` ``kind``."""
+        kinds = self._group_version(group, version)
+        return kinds is not None and kind in kinds
+
+    def discover(self) -> dict[tuple[str, str, str], ResourceInfo]:
+        """Every served kind, keyed by ``(group, version, kind)``."""
+        versions = [("", v) for v in self.request("GET", "/api").get("versions", [])]
+        for group in self.request("GET", "/apis").get("groups", []):
+            versions.extend((group["name"], v["version"]) for v in group.get("versions", []))
+        served: dict[tuple[str, str, str], ResourceInfo] = {}
+        for group_name, version in versions:
+            for kind, info in (self._group_version(group_name, version) or {}).items():
+                served[(group_name, version, kind)] = info
+        return served
+
+    # -- objects -----------------------------------------------------------------------
+
+    def _path(self, key: ResourceKey, info: ResourceInfo, with_name: bool = True) -> str:
+        base = _core_path(key.group, key.version)
+        if info.namespaced:
+            base += f"/namespaces/{quote(key.namespace or 'default', safe='')}"
+        base += f"/{info.plural}"
+        return f"{base}/{quote(key.name, safe='')}" if with_name else base
+
+    def list_objects(
+        self,
+        group: str,
+        version: str,
+        kind: str,
+        label_selector: str | None = None,
+        page_size: int = 500,
+        namespace: str | None = None,
+    ) -> list[Manifest]:
+        """Every object of a kind (all namespaces unless ``namespace``), page by page.
+
+        Raises:
+            KindNotServedError: the kind is not served.
+            ClusterError: the LIST failed.
+        """
+        info = self.resource_info(group, version, kind)
+        path = _core_path(group, version)
+        if namespace and info.namespaced:
+            path += f"/namespaces/{quote(namespace, safe='')}"
+        path += f"/{info.plural}"
+        api_version = f"{group}/{version}" if group else version
+        objects: list[Manifest] = []
+        token = ""
+        while True:
+            query = [("limit", str(page_size))]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = self.request("GET", path, query)
+            for item in page.get("items") or []:
+                # LIST items carry no apiVersion/kind; restore them so they are manifests.
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                objects.append(item)
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return objects
+
+    def read_live(
+        self,
+        kinds: Mapping[tuple[str, str, str], str | None],
+        page_size: int = LIVE_PAGE_SIZE,
+    ) -> LiveState:
+        """List every kind once (paginated), each with its label selector (None: all).
+
+        A kind the cluster does not serve is recorded in ``not_served``, not raised.
+        """
+        state = LiveState()
+        for (group, version, kind), selector in sorted(kinds.items()):
+            if not self.is_served(group, version, kind):
+                state.not_served.add((group, version, kind))
+                continue
+            state.namespaced[(group, kind)] = self.resource_info(group, version, kind).namespaced
+            state.objects.extend(self.list_objects(group, version, kind, selector, page_size))
+        return state
+
+    def get(self, key: ResourceKey) -> Manifest | None:
+        """The live object, or None when it does not exist."""
+        info = self.resource_info(key.group, key.version, key.kind)
+        try:
+            obj: Manifest = self.request("GET", self._path(key, info))
+        except NotFoundError:
+            return None
+        return obj
+
+    def apply(
+        self,
+        obj: Manifest,
+        field_manager: str = "gitops",
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> Manifest:
+        """Server-side apply ``obj`` and return the object the server stored (or would).
+
+        Raises:
+            ConflictError: other managers own fields ``obj`` sets (``force`` takes them).
+            ClusterError: any other refusal.
+        """
+        key = key_of(obj)
+        info = self.resource_info(key.group, key.version, key.kind)
+        query = [("fieldManager", field_manager)]
+        if force:
+            query.append(("force", "true"))
+        if dry_run:
+            query.append(("dryRun", "All"))
+        result: Manifest = self.request(
+            "PATCH", self._path(key, info), query, obj, "application/apply-patch+yaml"
+        )
+        return result
+
+    def delete(self, key: ResourceKey, dry_run: bool = False) -> None:
+        """Delete the object (foreground propagation); a missing object is not an error."""
+        info = self.resource_info(key.group, key.version, key.kind)
+        query = [("dryRun", "All")] if dry_run else []
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+        try:
+            self.request("DELETE", self._path(key, info), query, body, "application/json")
+        except NotFoundError:
+            return
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, ApiException):
+        return str(err.reason or "connection failed").splitlines()[0]
+    reason = getattr(err, "reason", None) or err
+    text = str(reason).splitlines()[0] if str(reason) else type(err).__name__
+    return text if "timed out" not in text.lower() else f"timed out ({text})"
+
+
+def _conflict_manager(message: str) -> str:
+    # The API server writes: conflict with "kube-controller-manager" using apps/v1
+    match = re.search(r'conflict with "([^"]+)"', message)
+    return match.group(1) if match else message
+
+
+def _status_error(status: int, data: bytes, where: str) -> ClusterError:
+    try:
+        body = json.loads(data) if data else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, Mapping):
+        body = {}
+    message = str(body.get("message") or "").splitlines()[0:1]
+    detail = message[0] if message else f"HTTP {status}"
+    text = f"{where}: {status} {detail}"
+    if status == 409:
+        causes = (body.get("details") or {}).get("causes") or []
+        conflicts = tuple(
+            Conflict(_conflict_manager(str(c.get("message", ""))), str(c.get("field", "")))
+            for c in causes
+            if isinstance(c, Mapping)
+        )
+        return ConflictError(text, conflicts)
+    error_class: type[ClusterError] = {
+        401: UnauthorizedError,
+        403: ForbiddenError,
+        404: NotFoundError,
+        400: InvalidError,
+        422: InvalidError,
+    }.get(status, ServerError if status >= 500 or status == 429 else ClusterError)
+    return error_class(text)

@@ -1,0 +1,323 @@
+"""Tests for gitops.cluster against the test API server (real HTTP, real kubernetes client)."""
+
+from __future__ import annotations
+
+import copy
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apiserver import ApiServer, Fault
+
+from gitops.cluster import (
+    ClusterClient,
+    ConflictError,
+    ForbiddenError,
+    KindNotServedError,
+    NotFoundError,
+    RetryPolicy,
+    ServerError,
+    UnauthorizedError,
+    UnreachableError,
+)
+from gitops.diff import IgnoreRule, Ownership, Status, diff_manifests, listing_plan
+from gitops.errors import ClusterError
+from gitops.model import ResourceKey, load_yaml
+
+FIXTURES = Path(__file__).parent / "fixtures" / "diff"
+SECRET_VALUE = "s3cr3t-token-value"
+NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "inference"}}
+
+
+class Sleeps(list[float]):
+    """Records the delays the client asked to sleep, without sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def client(kubeconfig: Path, sleeps: Sleeps) -> ClusterClient:
+    return ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=RetryPolicy(sleep=sleeps))
+
+
+@pytest.fixture
+def deployment() -> dict[str, Any]:
+    doc: dict[str, Any] = load_yaml((FIXTURES / "deployment-desired.yaml").read_text(), "d")
+    return doc
+
+
+def _config_map(name: str, namespace: str = "inference", **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": {"k": "v"},
+    }
+
+
+OWNED = {"app.kubernetes.io/managed-by": "gitops"}
+
+
+# -- connection and discovery ------------------------------------------------------------
+
+
+def test_unknown_context_is_a_cluster_error(kubeconfig: Path) -> None:
+    with pytest.raises(ClusterError, match=r"cannot load context nope"):
+        ClusterClient.from_kubeconfig(str(kubeconfig), "nope")
+
+
+def test_discovery_lists_served_kinds_with_scope_and_verbs(client: ClusterClient) -> None:
+    served = client.discover()
+    deployments = served[("apps", "v1", "Deployment")]
+    assert deployments.plural == "deployments" and deployments.namespaced
+    assert "list" in deployments.verbs and "patch" in deployments.verbs
+    assert not served[("", "v1", "Namespace")].namespaced
+
+
+def test_kind_without_crd_is_not_served(client: ClusterClient) -> None:
+    assert not client.is_served("monitoring.coreos.com", "v1", "ServiceMonitor")
+    with pytest.raises(KindNotServedError, match=r"kind ServiceMonitor \(monitoring"):
+        client.list_objects("monitoring.coreos.com", "v1", "ServiceMonitor")
+
+
+# -- objects -----------------------------------------------------------------------------
+
+
+def test_apply_get_and_delete_round_trip(client: ClusterClient) -> None:
+    client.apply(NAMESPACE)
+    stored = client.apply(_config_map("a"))
+    assert stored["metadata"]["managedFields"][0]["manager"] == "gitops"
+    key = ResourceKey("", "v1", "ConfigMap", "inference", "a")
+    assert client.get(key) is not None
+    client.delete(key)
+    assert client.get(key) is None
+    client.delete(key)  # already gone: not an error
+
+
+def test_dry_run_apply_stores_nothing(client: ClusterClient, apiserver: ApiServer) -> None:
+    client.apply(NAMESPACE)
+    client.apply(_config_map("dry"), dry_run=True)
+    assert apiserver.get_object("v1", "ConfigMap", "inference", "dry") is None
+    assert apiserver.count(verb="apply", dry_run=True) == 1
+
+
+def test_apply_conflict_names_the_other_manager(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    client.apply(NAMESPACE)
+    apiserver.seed(_config_map("c"), manager="someone-else", operation="Apply")
+    changed = _config_map("c")
+    changed["data"]["k"] = "other"
+    with pytest.raises(ConflictError) as info:
+        client.apply(changed)
+    assert info.value.conflicts[0].manager == "someone-else"
+    assert "data" in info.value.conflicts[0].field
+    assert client.apply(changed, force=True)["data"]["k"] == "other"
+
+
+def test_list_is_paginated_two_requests_for_two_pages(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    for index in range(2000):
+        apiserver.seed(_config_map(f"cm-{index:04d}", **OWNED))
+    apiserver.reset_requests()
+    objects = client.list_objects("", "v1", "ConfigMap", page_size=1000)
+    assert len(objects) == 2000
+    assert apiserver.count(verb="list", kind="ConfigMap") == 2
+    assert objects[0]["apiVersion"] == "v1" and objects[0]["kind"] == "ConfigMap"
+
+
+def test_read_live_costs_one_list_per_kind_and_selects_owned(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apiserver.seed(_config_map("mine", **OWNED))
+    apiserver.seed(_config_map("theirs"))
+    apiserver.reset_requests()
+    state = client.read_live(
+        {("", "v1", "ConfigMap"): "app.kubernetes.io/managed-by=gitops", ("x.io", "v1", "X"): None}
+    )
+    assert [o["metadata"]["name"] for o in state.objects] == ["mine"]
+    assert state.not_served == {("x.io", "v1", "X")}
+    lists = [r for r in apiserver.requests if r.verb == "list"]
+    assert [r.query.get("labelSelector") for r in lists] == ["app.kubernetes.io/managed-by=gitops"]
+
+
+# -- failures ----------------------------------------------------------------------------
+
+
+def test_429_honours_retry_after(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(verb="list", status=429, retry_after=3, times=2))
+    assert client.list_objects("", "v1", "ConfigMap") == []
+    assert sleeps == [3.0, 3.0]
+
+
+def test_500_is_retried_with_exponential_backoff(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(verb="list", status=500, times=3))
+    assert client.list_objects("", "v1", "ConfigMap") == []
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+def test_persistent_500_gives_up_after_the_retry_budget(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(verb="list", status=503, times=100, message="etcd is sad"))
+    with pytest.raises(ServerError, match=r"GET /api/v1/configmaps: 503 etcd is sad"):
+        client.list_objects("", "v1", "ConfigMap")
+    assert len(sleeps) == 4
+
+
+def test_403_is_a_forbidden_error(client: ClusterClient, apiserver: ApiServer) -> None:
+    apiserver.inject(Fault(verb="list", status=403, message="no list for you"))
+    with pytest.raises(ForbiddenError, match=r"403 no list for you"):
+        client.list_objects("", "v1", "ConfigMap")
+
+
+def test_404_on_get_of_a_served_kind_is_none(client: ClusterClient) -> None:
+    assert client.get(ResourceKey("", "v1", "ConfigMap", "inference", "nope")) is None
+
+
+def test_not_found_namespace_on_apply_raises(client: ClusterClient) -> None:
+    with pytest.raises(NotFoundError, match=r"PATCH .*configmaps/x: 404"):
+        client.apply(_config_map("x", namespace="does-not-exist"))
+
+
+def test_wrong_token_is_unauthorized(tmp_path: Path, fake_only: None) -> None:
+    with ApiServer(token="right") as server:
+        path = server.write_kubeconfig(tmp_path / "kc")
+        path.write_text(path.read_text().replace("token: right", "token: wrong"))
+        client = ClusterClient.from_kubeconfig(str(path), "test")
+        with pytest.raises(UnauthorizedError, match=r"401"):
+            client.list_objects("", "v1", "ConfigMap")
+
+
+def test_connection_refused_is_unreachable(tmp_path: Path, apiserver: ApiServer) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = apiserver.write_kubeconfig(tmp_path / "kc")
+    path.write_text(path.read_text().replace(apiserver.url, f"http://127.0.0.1:{port}"))
+    client = ClusterClient.from_kubeconfig(str(path), "test")
+    with pytest.raises(
+        UnreachableError, match=r"GET /api: unreachable: .*Connection refused"
+    ) as info:
+        client.discover()
+    assert "\n" not in str(info.value)
+
+
+def test_timeout_is_unreachable(kubeconfig: Path, apiserver: ApiServer) -> None:
+    client = ClusterClient.from_kubeconfig(str(kubeconfig), "test", timeout=(1.0, 0.2))
+    apiserver.inject(Fault(verb="list", status=0, delay=1.0))
+    with pytest.raises(UnreachableError, match=r"timed out"):
+        client.list_objects("", "v1", "ConfigMap")
+
+
+def test_connection_reset_is_unreachable(client: ClusterClient, apiserver: ApiServer) -> None:
+    apiserver.inject(Fault(verb="list", reset=True))
+    with pytest.raises(UnreachableError, match=r"GET /api/v1/configmaps"):
+        client.list_objects("", "v1", "ConfigMap")
+
+
+# -- diff against the live server --------------------------------------------------------
+
+
+def _live_report(
+    client: ClusterClient, desired: list[dict[str, Any]], **options: Any
+) -> list[tuple[str, Status]]:
+    ownership = Ownership.for_environment("prod")
+    plan = listing_plan(desired, ownership, [("", "v1", "ConfigMap")])
+    state = client.read_live(plan)
+    report = diff_manifests(
+        desired,
+        state.objects,
+        ownership=ownership,
+        not_served=state.not_served,
+        namespaced=state.is_namespaced,
+        **options,
+    )
+    return [(o.key.name, o.status) for o in report.objects]
+
+
+def test_freshly_applied_environment_is_in_sync(
+    client: ClusterClient, deployment: dict[str, Any]
+) -> None:
+    objects = [NAMESPACE, deployment]
+    for obj in objects:
+        client.apply(obj)
+    assert _live_report(client, objects) == [
+        ("inference", Status.IN_SYNC),
+        ("llama", Status.IN_SYNC),
+    ]
+
+
+def test_env_var_removed_from_git_is_drift(
+    client: ClusterClient, deployment: dict[str, Any]
+) -> None:
+    client.apply(NAMESPACE)
+    before = copy.deepcopy(deployment)
+    before["spec"]["template"]["spec"]["containers"][0]["env"].append(
+        {"name": "DEBUG", "value": "1"}
+    )
+    client.apply(before)
+    assert _live_report(client, [deployment]) == [("llama", Status.MODIFIED)]
+
+
+def test_autoscaler_replicas_are_ignored_by_manager_rule(
+    client: ClusterClient, apiserver: ApiServer, deployment: dict[str, Any]
+) -> None:
+    client.apply(NAMESPACE)
+    stored = client.apply(deployment)
+    scaled = copy.deepcopy(stored)
+    scaled["spec"]["replicas"] = 9
+    apiserver.seed(scaled, manager="kube-controller-manager", operation="Update")
+    assert _live_report(client, [deployment]) == [("llama", Status.MODIFIED)]
+    rule = IgnoreRule(managers=("kube-controller-manager",))
+    assert _live_report(client, [deployment], ignore=[rule]) == [("llama", Status.IN_SYNC)]
+
+
+def test_orphan_missing_and_unserved_kinds(
+    client: ClusterClient, deployment: dict[str, Any]
+) -> None:
+    client.apply(NAMESPACE)
+    orphan = _config_map("left-over", **OWNED)
+    orphan["metadata"]["annotations"] = {"gitops.dev/environment": "prod"}
+    client.apply(orphan)
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "llama", "namespace": "inference"},
+        "spec": {},
+    }
+    assert sorted(_live_report(client, [deployment, monitor])) == [
+        ("left-over", Status.ORPHANED),
+        ("llama", Status.KIND_NOT_SERVED),
+        ("llama", Status.MISSING),
+    ]
+
+
+def test_secret_change_never_shows_the_value(client: ClusterClient) -> None:
+    client.apply(NAMESPACE)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hf", "namespace": "inference"},
+        "stringData": {"token": "old-token-value"},
+    }
+    client.apply(secret)
+    changed = {**secret, "stringData": {"token": SECRET_VALUE}}
+    state = client.read_live({("", "v1", "Secret"): None})
+    report = diff_manifests([changed], state.objects)
+    assert report.objects[0].status is Status.MODIFIED
+    shown = repr(report.to_dict()) + report.objects[0].text
+    assert SECRET_VALUE not in shown and "old-token-value" not in shown
+    assert "*** (changed)" in shown
