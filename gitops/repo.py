@@ -114,6 +114,7 @@ def commit_tree(
     signature: pygit2.Signature | None = None,
     attempts: int = 20,
     update_worktree: bool = True,
+    rendered_from: str | None = None,
 ) -> CommitResult:
     """Write ``files`` (``{path: bytes}``, every generated path) as one commit on ``branch``.
 
@@ -127,6 +128,9 @@ def commit_tree(
         signature: author and committer (default :func:`identity`).
         attempts: how many times to rebuild on a moved branch before giving up.
         update_worktree: bring a clean working tree to the new head (non-bare only).
+        rendered_from: the commit the caller's view of the branch came from (default: the
+            branch head now). Only paths that differ from it are written or removed, so
+            changes others committed on the branch since then are kept.
 
     Raises:
         RepositoryError: the repository cannot be opened or created, ``base`` is unknown, a
@@ -135,7 +139,10 @@ def commit_tree(
     repo = _open(repo_path, create=True)
     ref_name = _ref_name(branch)
     sig = signature or identity()
-    start = _head(repo, ref_name) or (_resolve(repo, base) if base else None)
+    if rendered_from is not None:
+        start: pygit2.Commit | None = _resolve(repo, rendered_from)
+    else:
+        start = _head(repo, ref_name) or (_resolve(repo, base) if base else None)
     start_tree = start.tree if start is not None else None
     start_generated = _generated(repo, start_tree)
     writes = {p: b for p, b in files.items() if _blob_id(start_tree, p) != _hash(b)}
