@@ -26,6 +26,18 @@ _EXPORTS: dict[str, str] = {
     "Disruption": "gitops.constructs.inference_params",
     "Route": "gitops.constructs.inference_params",
     "ParentRef": "gitops.constructs.inference_params",
+    "Environment": "gitops.environments",
+    "load_environments": "gitops.environments",
+    "Blueprint": "gitops.blueprints",
+    "load_blueprints": "gitops.blueprints",
+    "render_environments": "gitops.render",
+    "render_tree": "gitops.render",
+    "render_to_repo": "gitops.render",
+    "manifests_at_ref": "gitops.render",
+    "environment_dir": "gitops.layout",
+    "CommitResult": "gitops.repo",
+    "commit_tree": "gitops.repo",
+    "read_files": "gitops.repo",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
