@@ -1,0 +1,130 @@
+"""Tests for ``gitops check``: exit codes and output for files and for the embedded example."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitops.cli import main
+from gitops.constructs.base import Scope
+from gitops.constructs.guardrails import ClusterGuardrails
+from gitops.model import Manifest, dump_yaml
+
+POLICIES = Path(__file__).parent / "policies"
+
+
+def _deployment(image: str, replicas: int = 1) -> Manifest:
+    container = {
+        "name": "engine",
+        "image": image,
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "engine", "namespace": "llm"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "engine"}},
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": "engine"}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def _write(tmp_path: Path, image: str, action: str = "Deny", replicas: int = 1) -> Path:
+    scope = Scope()
+    ClusterGuardrails(scope, "platform", action=action)
+    path = tmp_path / "manifests.yaml"
+    path.write_text(dump_yaml([*scope.synth(), _deployment(image, replicas)]))
+    return path
+
+
+def test_compliant_manifests_exit_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "-f", str(_write(tmp_path, "ghcr.io/vllm:v1"))])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == "check passed: 0 violation(s) in given manifests"
+
+
+def test_denied_object_exits_one_and_prints_the_violation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check", "-f", str(_write(tmp_path, "ghcr.io/vllm:latest"))])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 1
+    assert lines == [
+        "Deny Deployment llm/engine: gitops-disallow-latest-tag/validations[1]: using the "
+        "mutable image tag 'latest' is not allowed (unknown source)",
+        "check denied: 1 violation(s) in given manifests",
+    ]
+
+
+def test_warnings_are_printed_but_exit_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check", "-f", str(_write(tmp_path, "ghcr.io/vllm:latest", action="Warn"))])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("Warn Deployment llm/engine: ")
+
+
+def test_json_output_lists_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "-f", str(_write(tmp_path, "ghcr.io/vllm")), "-o", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert document["denied"] is True
+    assert [(v["policy"], v["action"], v["namespace"]) for v in document["violations"]] == [
+        ("gitops-disallow-latest-tag", "Deny", "llm")
+    ]
+
+
+def test_extra_policies_are_enforced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifests = _write(tmp_path, "ghcr.io/vllm:v1", replicas=9)
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "llm", "labels": {"gitops.dev/tier": "serving"}},
+    }
+    manifests.write_text(manifests.read_text() + "---\n" + dump_yaml([namespace]))
+    code = main(["check", "-f", str(manifests), "--policies", str(POLICIES)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "max-replicas/validations[0]: replicas must be at most 4, got 9" in out
+
+
+def test_missing_path_is_an_error_exit_two(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check", "-f", str(tmp_path / "nope.yaml")])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("gitops check: error: ")
+
+
+def test_broken_policy_is_an_error_exit_two(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = (POLICIES / "max-replicas.yaml").read_text().replace('<= 4"', '<="', 1)
+    (tmp_path / "broken.yaml").write_text(broken)
+    code = main(["check", "-f", str(_write(tmp_path, "ghcr.io/vllm:v1")), "--policies",
+                 str(tmp_path / "broken.yaml")])  # fmt: skip
+    assert code == 2
+    assert "ValidatingAdmissionPolicy 'max-replicas'" in capsys.readouterr().err
+
+
+def test_embedded_example_renders_and_passes(
+    project_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "check",
+            "--blueprints",
+            str(project_root / "blueprints"),
+            "--environments",
+            str(project_root / "environments"),
+        ]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.strip().startswith("check passed: 0 violation(s) in dev")
