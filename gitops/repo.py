@@ -143,30 +143,31 @@ def commit_tree(
         start: pygit2.Commit | None = _resolve(repo, rendered_from)
     else:
         start = _head(repo, ref_name) or (_resolve(repo, base) if base else None)
-    start_tree = start.tree if start is not None else None
-    start_generated = _generated(repo, start_tree)
-    writes = {p: b for p, b in files.items() if _blob_id(start_tree, p) != _hash(b)}
+    start_entries = _entries(start.tree if start is not None else None)[1]
+    start_generated = _generated(repo, start_entries)
+    # The delta against the state the caller rendered from; blobs are written once.
+    writes = {
+        path: repo.create_blob(data)
+        for path, data in sorted(files.items())
+        if start_entries.get(path) != pygit2.hash(data)
+    }
     removals = start_generated - files.keys()
     for attempt in range(attempts):
         reference = repo.references.get(ref_name)
         head = reference.peel(pygit2.Commit) if reference is not None else start
-        tree = head.tree if head is not None else None
-        generated = _generated(repo, tree)
-        _check_foreign(tree, files, generated)
-        index = pygit2.Index()
-        if tree is not None:
-            index.read_tree(tree)
+        index, entries = _entries(head.tree if head is not None else None)
+        generated = _generated(repo, entries)
+        _check_foreign(entries, files, generated)
         added: list[str] = []
         changed: list[str] = []
         removed: list[str] = []
-        for path in sorted(writes):
-            old = _blob_id(tree, path)
-            oid = repo.create_blob(writes[path])
+        for path, oid in writes.items():
+            old = entries.get(path)
             if old != oid:
                 (added if old is None else changed).append(path)
-            index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
+                index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
         for path in sorted(removals & generated):
-            if _blob_id(tree, path) is not None:
+            if path in entries:
                 index.remove(path)
                 removed.append(path)
         owned = sorted((generated | files.keys()) - removals)
@@ -296,18 +297,12 @@ def _resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
     return commit
 
 
-def _blob_id(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
-    if tree is None:
-        return None
-    try:
-        entry = tree[path]
-    except KeyError:
-        return None
-    return entry.id if entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) else None
-
-
-def _hash(data: bytes) -> pygit2.Oid:
-    return pygit2.hash(data)
+def _entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.Oid]]:
+    """An in-memory index of ``tree`` and its ``{path: id}`` (one C walk, no path lookups)."""
+    index = pygit2.Index()
+    if tree is not None:
+        index.read_tree(tree)
+    return index, {entry.path: entry.id for entry in index}
 
 
 def _blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
@@ -326,8 +321,8 @@ def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
             yield path, entry.id
 
 
-def _generated(repo: pygit2.Repository, tree: pygit2.Tree | None) -> set[str]:
-    oid = _blob_id(tree, GENERATED_INDEX)
+def _generated(repo: pygit2.Repository, entries: Mapping[str, pygit2.Oid]) -> set[str]:
+    oid = entries.get(GENERATED_INDEX)
     if oid is None:
         return set()
     try:
@@ -340,25 +335,26 @@ def _generated(repo: pygit2.Repository, tree: pygit2.Tree | None) -> set[str]:
 
 
 def _check_foreign(
-    tree: pygit2.Tree | None, files: Mapping[str, bytes], generated: set[str]
+    entries: Mapping[str, pygit2.Oid], files: Mapping[str, bytes], generated: set[str]
 ) -> None:
-    if tree is None:
-        return
+    """Refuse to write a path holding a foreign file, under one, or over a directory."""
+    directories = {d for path in entries for d in _parents(path)}
     for path in sorted(files):
         if path in generated:
             continue
-        parts = path.split("/")
-        for depth in range(1, len(parts) + 1):
-            sub = "/".join(parts[:depth])
-            try:
-                entry = tree[sub]
-            except KeyError:
-                break
-            if depth == len(parts) or not isinstance(entry, pygit2.Tree):
-                raise RepositoryError(
-                    f"generated path {path} collides with {sub}, which the tool did not "
-                    "generate; move or delete it first"
-                )
+        clash = path if path in entries or path in directories else None
+        clash = clash or next((d for d in _parents(path) if d in entries), None)
+        if clash is not None:
+            raise RepositoryError(
+                f"generated path {path} collides with {clash}, which the tool did not "
+                "generate; move or delete it first"
+            )
+
+
+def _parents(path: str) -> Iterator[str]:
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        yield "/".join(parts[:depth])
 
 
 def _message(
@@ -419,8 +415,8 @@ def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
         return False  # a tracked file was edited by hand
     workdir = Path(str(repo.workdir))
     target_tree = head.tree
-    old = dict(_walk(current, "")) if isinstance(current, pygit2.Tree) else {}
-    new = dict(_walk(target_tree, ""))
+    old = _entries(current if isinstance(current, pygit2.Tree) else None)[1]
+    new = _entries(target_tree)[1]
     if any(p not in old and (workdir / p).exists() for p in new):
         return False  # an untracked file sits where a generated one would go
     for path in sorted(old.keys() - new.keys()):
