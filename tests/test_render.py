@@ -209,3 +209,31 @@ def test_warn_violations_are_recorded_in_the_commit_message(
     )
     assert "  alpha: Warn: no probes" in result.message
     assert "guardrail: alpha: Warn: no probes" in lines
+
+
+def test_real_guardrails_deny_a_foreign_registry_in_prod(
+    project_root: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("gitops.policy")
+    shutil.copytree(project_root / "blueprints", tmp_path / "blueprints")
+    shutil.copytree(project_root / "environments", tmp_path / "environments")
+    spec = tmp_path / "blueprints" / "llama-70b.yaml"
+    spec.write_text(spec.read_text().replace("registry.example.com/vllm", "docker.io/vllm"))
+    with pytest.raises(PolicyError, match=r"prod: Deny Deployment inference/llama-70b"):
+        render_to_repo(tmp_path / "blueprints", tmp_path / "environments", tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_rendering_and_committing_never_start_cdk8s(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gitops.render import render_to_repo\n"
+        f"root = Path({str(Path(__file__).resolve().parents[1])!r})\n"
+        f"render_to_repo(root / 'blueprints', root / 'environments', Path({str(tmp_path)!r}))\n"
+        "print(sorted(m for m in ('cdk8s', 'jsii') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
