@@ -38,6 +38,13 @@ _EXPORTS: dict[str, str] = {
     "CommitResult": "gitops.repo",
     "commit_tree": "gitops.repo",
     "read_files": "gitops.repo",
+    "ClusterClient": "gitops.cluster",
+    "DiffReport": "gitops.diff",
+    "IgnoreRule": "gitops.diff",
+    "Ownership": "gitops.diff",
+    "diff_manifests": "gitops.diff",
+    "DiffRequest": "gitops.diff_pipeline",
+    "run_diff": "gitops.diff_pipeline",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from gitops.errors import ClusterError
-from gitops.model import Manifest, ResourceKey, key_of
+from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, ResourceKey, key_of
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,9 @@ class LiveState:
     namespaced: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def is_namespaced(self, key: ResourceKey) -> bool:
-        """Whether ``key``'s kind is namespaced (unknown kinds: yes)."""
-        return self.namespaced.get((key.group, key.kind), True)
+        """Whether ``key``'s kind is namespaced (kinds not served: by the built-in table)."""
+        known = self.namespaced.get((key.group, key.kind))
+        return key.kind not in CLUSTER_SCOPED_KINDS if known is None else known
 
 
 def _core_path(group: str, version: str) -> str:

@@ -134,6 +134,17 @@ def test_list_is_paginated_two_requests_for_two_pages(
     assert objects[0]["apiVersion"] == "v1" and objects[0]["kind"] == "ConfigMap"
 
 
+def test_read_live_reads_10000_objects_in_two_lists(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    for index in range(10_000):
+        apiserver.seed(_config_map(f"cm-{index:05d}", **OWNED))
+    apiserver.reset_requests()
+    state = client.read_live({("", "v1", "ConfigMap"): "app.kubernetes.io/managed-by=gitops"})
+    assert len(state.objects) == 10_000
+    assert apiserver.count(verb="list", kind="ConfigMap") == 2
+
+
 def test_read_live_costs_one_list_per_kind_and_selects_owned(
     client: ClusterClient, apiserver: ApiServer
 ) -> None:
@@ -145,6 +156,8 @@ def test_read_live_costs_one_list_per_kind_and_selects_owned(
     )
     assert [o["metadata"]["name"] for o in state.objects] == ["mine"]
     assert state.not_served == {("x.io", "v1", "X")}
+    assert not state.is_namespaced(ResourceKey("kyverno.io", "v1", "ClusterPolicy", "", "p"))
+    assert state.is_namespaced(ResourceKey("", "v1", "ConfigMap", "", "p"))
     lists = [r for r in apiserver.requests if r.verb == "list"]
     assert [r.query.get("labelSelector") for r in lists] == ["app.kubernetes.io/managed-by=gitops"]
 
