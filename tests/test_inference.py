@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+import jsonschema
 import pytest
-from k8s_schemas import validate
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from k8s_schemas import crd_schemas, validate
 
 from gitops import (
     Autoscaling,
@@ -19,7 +23,7 @@ from gitops import (
     SecretKeyRef,
     ValidationError,
 )
-from gitops.model import dump_yaml
+from gitops.model import dump_yaml, load_yaml
 
 MODEL = "hf://meta-llama/Llama-3.1-8B-Instruct"
 IMAGE = "vllm/vllm-openai:v0.6.3"
@@ -553,6 +557,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"max_model_len": 0}, r"max_model_len must be an integer >= 1, got 0"),
     ({"extra_args": "--enforce-eager"}, r"extra_args must be a list of strings"),
     ({"tolerations": [{"key": "x", "effects": "NoSchedule"}]}, r"tolerations\[0\] must be"),
+    ({"tolerations": [{"key": "x", "effect": "Never"}]}, r"tolerations\[0\].effect must be"),
+    ({"tolerations": [{"key": "x", "operator": "In"}]}, r"tolerations\[0\].operator must be"),
     ({"labels": {"app.kubernetes.io/instance": "x"}}, r"labels key must be not one the stack"),
     ({"labels": {"team": "a b"}}, r"labels\['team'\] must be a label value"),
     ({"gpu_resource": "gpu"}, r"gpu_resource must be an extended resource name"),
@@ -657,3 +663,94 @@ def test_from_spec_requires_kind_name_model_and_image() -> None:
 def test_from_spec_accepts_id_as_the_name() -> None:
     spec = {"kind": "InferenceStack", "id": "llama-8b", "model": MODEL, "image": IMAGE}
     assert InferenceStack.from_spec(Scope(), spec, "bp.yaml").id == "llama-8b"
+
+
+def test_from_spec_reads_a_yaml_blueprint_document() -> None:
+    text = """
+kind: InferenceStack
+name: llama
+model: hf://meta-llama/Llama-3.1-8B-Instruct
+image: vllm/vllm-openai:v0.6.3
+gpus: 2
+gpuProduct: NVIDIA-L40S
+hfTokenSecret: {name: hf-token, key: HF_TOKEN}
+autoscaling: {kind: keda, minReplicas: 1, maxReplicas: 4}
+route:
+  parentRefs: [{name: public, namespace: gateways, sectionName: https}]
+  hostnames: [llm.example.com]
+labels: {team: ml}
+"""
+    scope = Scope(namespace="inference")
+    InferenceStack.from_spec(scope, load_yaml(text, "llama.yaml"), "llama.yaml")
+    objects = scope.synth()
+    assert kinds(objects) == [
+        "Deployment",
+        "HTTPRoute",
+        "PersistentVolumeClaim",
+        "PodDisruptionBudget",
+        "ScaledObject",
+        "Service",
+        "ServiceMonitor",
+    ]
+    route = one(objects, "HTTPRoute")
+    assert route["spec"]["parentRefs"] == [
+        {"name": "public", "namespace": "gateways", "sectionName": "https"}
+    ]
+    for obj in objects:
+        validate(obj)
+
+
+# --- properties ------------------------------------------------------------------------
+
+
+@st.composite
+def stack_parameters(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid parameter combinations across modes, parallelism, scaling and options."""
+    gpus = draw(st.sampled_from([1, 2, 4, 8]))
+    mode = draw(st.sampled_from(["vllm", "kserve"]))
+    kinds_allowed = ["none", "keda"] if mode == "kserve" else ["none", "hpa", "keda"]
+    kind = draw(st.sampled_from(kinds_allowed))
+    low = draw(st.integers(min_value=1, max_value=3))
+    return {
+        "mode": mode,
+        "image": KSERVE_IMAGE if mode == "kserve" else IMAGE,
+        "gpus": gpus,
+        "tensor_parallel_size": draw(st.sampled_from([d for d in (1, 2, 4, 8) if gpus % d == 0])),
+        "replicas": draw(st.integers(min_value=1, max_value=4)),
+        "autoscaling": {"kind": kind, "min_replicas": low, "max_replicas": low + 2},
+        "cache": draw(st.sampled_from([None, {"existing_claim": "models"}, {"size": "50Gi"}])),
+        "pdb": draw(st.sampled_from([None, {"max_unavailable": "25%"}, {"min_available": 1}])),
+        "service_monitor": draw(st.booleans()),
+        "route": draw(st.sampled_from([None, {"parent_refs": ["gw"]}])),
+        "hf_token_secret": draw(st.sampled_from([None, "hf-token"])),
+        "max_model_len": draw(st.sampled_from([None, 4096])),
+    }
+
+
+@cache
+def _crd_validator(group: str, version: str, kind: str) -> Any:
+    schema = crd_schemas()[(group, version, kind)]
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def quick_validate(obj: Manifest) -> None:
+    """Like ``k8s_schemas.validate`` but checks each CRD schema once, not on every call.
+
+    The KServe CRD is large enough that re-checking it costs over a second per object.
+    """
+    group, _, version = obj["apiVersion"].rpartition("/")
+    if (group, version, obj["kind"]) not in crd_schemas():
+        validate(obj)
+        return
+    errors = [e.message for e in _crd_validator(group, version, obj["kind"]).iter_errors(obj)]
+    assert errors == [], f"{obj['kind']} {obj['metadata']['name']}: {errors}"
+
+
+@settings(max_examples=30, deadline=None)
+@given(stack_parameters())
+def test_any_valid_stack_renders_schema_valid_objects(params: dict[str, Any]) -> None:
+    objects = render(**params)
+    for obj in objects:
+        quick_validate(obj)
+    engine_kind = "InferenceService" if params["mode"] == "kserve" else "Deployment"
+    assert one(objects, engine_kind)["metadata"]["name"] == "llama"

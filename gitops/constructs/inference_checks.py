@@ -16,6 +16,7 @@ from gitops.constructs.inference_params import check_str, check_subdomain, fail,
 from gitops.errors import ValidationError
 
 _TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _RESOURCE_NAME = re.compile(
     r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
@@ -110,6 +111,13 @@ def check_tolerations(owner: str, value: object, gpu_resource: str) -> list[dict
         if not isinstance(item, Mapping) or not set(item) <= _TOLERATION_KEYS:
             expected = f"a mapping with keys among {', '.join(sorted(_TOLERATION_KEYS))}"
             raise fail(owner, f"tolerations[{index}]", expected, item)
+        operator = item.get("operator", "Equal")
+        if operator not in ("Exists", "Equal"):
+            raise fail(owner, f"tolerations[{index}].operator", "Exists or Equal", operator)
+        effect = item.get("effect")
+        if effect is not None and effect not in _TAINT_EFFECTS:
+            expected = f"one of {', '.join(_TAINT_EFFECTS)}"
+            raise fail(owner, f"tolerations[{index}].effect", expected, effect)
         out.append(dict(item))
     return out
 
