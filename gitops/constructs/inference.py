@@ -81,15 +81,17 @@ class InferenceStack(Construct):
         dtype: ``--dtype``.
         extra_args: further engine arguments, appended as given.
         shm_size: size limit of the in-memory ``/dev/shm`` (counts toward ``memory``).
-        cache: the model cache (:class:`ModelCache`), or ``None`` for none.
+        cache: the model cache (:class:`ModelCache`), or ``None`` for none (vllm mode;
+            KServe's storage initializer downloads the model itself).
         hf_token_secret: Secret key holding a Hugging Face token (referenced, never read).
         tolerations: pod tolerations (default: tolerate ``<gpu_resource>:NoSchedule``).
         priority_class: ``priorityClassName`` of the pods.
         runtime_class: ``runtimeClassName`` of the pods (``nvidia``).
-        probes: health probes (:class:`Probes`).
+        probes: health probes (:class:`Probes`; vllm mode, KServe's runtime owns its own).
         autoscaling: autoscaler (:class:`Autoscaling`); off by default.
         pdb: disruption budget (:class:`Disruption`), or ``None`` for none.
-        service_monitor: render a Prometheus-operator monitor scraping ``/metrics``.
+        service_monitor: render a Prometheus-operator monitor scraping ``/metrics`` (a
+            ServiceMonitor; in kserve mode a PodMonitor on the predictor pods).
         route: Gateway API exposure (:class:`Route`).
         mode: ``vllm`` (Deployment and friends) or ``kserve`` (an InferenceService).
         labels: extra labels (team, cost-center) on every object and pod.
