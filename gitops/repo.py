@@ -136,9 +136,15 @@ def commit_tree(
         RepositoryError: the repository cannot be opened or created, ``base`` is unknown, a
             generated path collides with a foreign file, or the branch kept moving.
     """
-    repo = _open(repo_path, create=True)
     ref_name = _ref_name(branch)
     sig = signature or identity()
+    for what, ref in (("base", base), ("rendered_from", rendered_from)):
+        # Checked before creating the repository, so a bad ref leaves no empty repository.
+        if ref is not None and not Path(repo_path).exists():
+            raise RepositoryError(
+                f"{repo_path}: {what} {ref!r} does not name a commit: no repository there yet"
+            )
+    repo = _open(repo_path, create=True)
     if rendered_from is not None:
         start: pygit2.Commit | None = _resolve(repo, rendered_from)
     else:

@@ -237,3 +237,10 @@ def test_rendering_and_committing_never_start_cdk8s(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_same_inputs_give_the_same_tree_id_in_any_repository(tiny: Path, tmp_path: Path) -> None:
+    one = render_to_repo(tiny / "blueprints", tiny / "environments", tmp_path / "one")
+    two = render_to_repo(tiny / "blueprints", tiny / "environments", tmp_path / "two")
+    assert one.created and two.created
+    assert one.tree == two.tree

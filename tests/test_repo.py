@@ -187,9 +187,16 @@ def test_unknown_base_is_an_error_and_creates_no_branch(tmp_path: Path) -> None:
     assert "refs/heads/pr" not in pygit2.Repository(str(repo)).references
 
 
-def test_invalid_branch_name_is_an_error(tmp_path: Path) -> None:
+def test_invalid_branch_name_is_an_error_and_creates_no_repository(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match=r"'bad\.\.name' is not a valid branch name"):
         write(tmp_path / "repo", FILES, branch="bad..name")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_base_in_a_missing_repository_creates_no_repository(tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError, match=r"base 'main' does not name a commit: no repo"):
+        write(tmp_path / "repo", FILES, branch="pr", base="main")
+    assert not (tmp_path / "repo").exists()
 
 
 def test_push_to_a_bare_repository_by_path(tmp_path: Path) -> None:
