@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apiserver import ApiServer, canonical_quantity
+from apiserver import ApiServer, Fault, canonical_quantity
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
@@ -410,3 +410,381 @@ def test_generation_counts_spec_changes_only(dyn: dynamic.DynamicClient) -> None
     assert apply(dyn, labelled)["metadata"]["generation"] == 1
     labelled["spec"]["replicas"] = 2
     assert apply(dyn, labelled)["metadata"]["generation"] == 2
+
+
+# -- server-side apply ---------------------------------------------------------------------------
+
+
+def managed_entry(obj: dict[str, Any], manager: str) -> dict[str, Any] | None:
+    """The managedFields entry of ``manager``, if any."""
+    for entry in obj["metadata"].get("managedFields", []):
+        if entry["manager"] == manager:
+            found: dict[str, Any] = entry
+            return found
+    return None
+
+
+def test_apply_records_fields_v1_ownership(dyn: dynamic.DynamicClient) -> None:
+    entry = managed_entry(apply(dyn, deployment(env=[{"name": "A", "value": "1"}])), "gitops")
+    assert entry is not None
+    assert (entry["operation"], entry["apiVersion"], entry["fieldsType"]) == (
+        "Apply",
+        "apps/v1",
+        "FieldsV1",
+    )
+    container = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert container['k:{"name":"vllm"}'] == {
+        ".": {},
+        "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},
+        "f:image": {},
+        "f:name": {},
+    }
+
+
+def test_apply_does_not_own_defaulted_fields(dyn: dynamic.DynamicClient) -> None:
+    entry = managed_entry(apply(dyn, deployment()), "gitops")
+    assert entry is not None
+    assert "f:strategy" not in entry["fieldsV1"]["f:spec"]
+
+
+def test_create_records_update_ownership_with_defaults(core: client.CoreV1Api) -> None:
+    svc = {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}
+    created = core.create_namespaced_service(NS, svc, field_manager="kubectl-create")
+    entry = created.metadata.managed_fields[0]
+    assert (entry.manager, entry.operation) == ("kubectl-create", "Update")
+    assert "f:sessionAffinity" in entry.fields_v1["f:spec"]
+
+
+def test_reapply_unchanged_keeps_resource_version(dyn: dynamic.DynamicClient) -> None:
+    first = apply(dyn, deployment())
+    second = apply(dyn, deployment())
+    assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert second["metadata"]["managedFields"] == first["metadata"]["managedFields"]
+
+
+def hpa_scales(apiserver: ApiServer, replicas: int) -> None:
+    """Simulate the HPA controller writing spec.replicas (an Update operation)."""
+    live = apiserver.get_object("apps/v1", "Deployment", NS, "vllm")
+    assert live is not None
+    live["spec"]["replicas"] = replicas
+    del live["status"]
+    apiserver.seed(live, manager="kube-controller-manager", operation="Update")
+
+
+def test_apply_conflicts_with_another_owner(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    apply(dyn, deployment(replicas=2))
+    hpa_scales(apiserver, 5)
+    with pytest.raises(dynamic.exceptions.ConflictError) as err:
+        apply(dyn, deployment(replicas=2))
+    body = json.loads(err.value.body)
+    assert body["message"] == (
+        'Apply failed with 1 conflict: conflict with "kube-controller-manager" using apps/v1: '
+        ".spec.replicas"
+    )
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldManagerConflict",
+            "message": 'conflict with "kube-controller-manager" using apps/v1',
+            "field": ".spec.replicas",
+        }
+    ]
+
+
+def test_conflicting_apply_changes_nothing(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    apply(dyn, deployment(replicas=2))
+    hpa_scales(apiserver, 5)
+    with pytest.raises(dynamic.exceptions.ConflictError):
+        apply(dyn, deployment(replicas=2, image="vllm/vllm-openai:v0.7.0"))
+    live = apiserver.get_object("apps/v1", "Deployment", NS, "vllm")
+    assert live is not None
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v0.6.0")
+
+
+def test_force_apply_takes_ownership(dyn: dynamic.DynamicClient, apiserver: ApiServer) -> None:
+    apply(dyn, deployment(replicas=2))
+    hpa_scales(apiserver, 5)
+    out = apply(dyn, deployment(replicas=2), force_conflicts=True)
+    assert out["spec"]["replicas"] == 2
+    assert managed_entry(out, "kube-controller-manager") is None
+    entry = managed_entry(out, "gitops")
+    assert entry is not None
+    assert "f:replicas" in entry["fieldsV1"]["f:spec"]
+
+
+def test_apply_of_same_value_shares_ownership(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    apply(dyn, deployment(replicas=2))
+    hpa_scales(apiserver, 5)
+    out = apply(dyn, deployment(replicas=5))
+    owner = managed_entry(out, "kube-controller-manager")
+    assert owner is not None
+    assert "f:replicas" in owner["fieldsV1"]["f:spec"]
+
+
+def test_apply_removes_fields_dropped_from_config(dyn: dynamic.DynamicClient) -> None:
+    body = deployment(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])
+    body["metadata"]["labels"]["team"] = "ml"
+    apply(dyn, body)
+    out = apply(dyn, deployment(env=[{"name": "A", "value": "1"}]))
+    assert out["metadata"]["labels"] == {"app": "vllm"}
+    assert out["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]
+
+
+def test_apply_keeps_dropped_field_another_manager_owns(dyn: dynamic.DynamicClient) -> None:
+    body = deployment()
+    body["metadata"]["labels"]["team"] = "ml"
+    apply(dyn, body)
+    apply(dyn, body, manager="platform")
+    out = apply(dyn, deployment())
+    assert out["metadata"]["labels"] == {"app": "vllm", "team": "ml"}
+
+
+def test_apply_keeps_fields_set_by_kubectl_edit(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    apply(dyn, deployment())
+    live = apiserver.get_object("apps/v1", "Deployment", NS, "vllm")
+    assert live is not None
+    live["metadata"]["labels"]["debug"] = "true"
+    apiserver.seed(live, manager="kubectl-edit")
+    out = apply(dyn, deployment())
+    assert out["metadata"]["labels"]["debug"] == "true"
+
+
+def test_apply_without_field_manager_is_rejected(dyn: dynamic.DynamicClient) -> None:
+    res = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    with pytest.raises(dynamic.exceptions.BadRequestError) as err:
+        res.patch(body=deployment(), namespace=NS, content_type="application/apply-patch+yaml")
+    assert "fieldManager: Required value" in json.loads(err.value.body)["message"]
+
+
+def test_apply_ignores_status(dyn: dynamic.DynamicClient) -> None:
+    body = deployment(replicas=2)
+    body["status"] = {"readyReplicas": 99}
+    assert apply(dyn, body)["status"]["readyReplicas"] == 2
+
+
+# -- dry run -------------------------------------------------------------------------------------
+
+
+def test_dry_run_create_persists_nothing(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    before = core.list_namespaced_config_map(NS).metadata.resource_version
+    out = core.create_namespaced_config_map(NS, configmap("a"), dry_run="All")
+    assert (out.metadata.uid is not None, out.metadata.resource_version) == (True, None)
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is None
+    assert core.list_namespaced_config_map(NS).metadata.resource_version == before
+
+
+def test_dry_run_apply_answers_without_persisting(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    first = apply(dyn, deployment(replicas=2))
+    out = apply(dyn, deployment(replicas=4), dry_run="All")
+    live = apiserver.get_object("apps/v1", "Deployment", NS, "vllm")
+    assert live is not None
+    assert (out["spec"]["replicas"], live["spec"]["replicas"]) == (4, 2)
+    assert out["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert live["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+
+
+def test_dry_run_delete_keeps_object(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    core.create_namespaced_config_map(NS, configmap("a"))
+    core.delete_namespaced_config_map("a", NS, dry_run="All")
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is not None
+
+
+# -- patch formats -------------------------------------------------------------------------------
+
+
+def test_merge_patch_null_deletes_key(dyn: dynamic.DynamicClient, core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map(NS, {**configmap("a"), "data": {"k": "v", "x": "y"}})
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    patch = {"data": {"x": None}}
+    out = cms.patch(name="a", namespace=NS, body=patch, content_type="application/merge-patch+json")
+    assert out.data.to_dict() == {"k": "v"}
+
+
+def test_strategic_merge_patch_merges_containers_by_name(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    apply(dyn, deployment(env=[{"name": "A", "value": "1"}]))
+    apps = client.AppsV1Api(dyn.client)
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "vllm", "env": [{"name": "B", "value": "2"}]}]}}}}  # fmt: skip
+    out = apps.patch_namespaced_deployment("vllm", NS, patch)
+    container = out.spec.template.spec.containers[0]
+    assert (container.image, [e.name for e in container.env]) == (
+        "vllm/vllm-openai:v0.6.0",
+        ["A", "B"],
+    )
+
+
+def test_strategic_merge_patch_deletes_list_item(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]))
+    apps = client.AppsV1Api(dyn.client)
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "vllm", "env": [{"name": "A", "$patch": "delete"}]}]}}}}  # fmt: skip
+    out = apps.patch_namespaced_deployment("vllm", NS, patch)
+    assert [e.name for e in out.spec.template.spec.containers[0].env] == ["B"]
+
+
+def test_json_patch_replaces_value(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment(replicas=2))
+    apps = client.AppsV1Api(dyn.client)
+    out = apps.patch_namespaced_deployment(
+        "vllm", NS, [{"op": "replace", "path": "/spec/replicas", "value": 3}]
+    )
+    assert (out.spec.replicas, out.metadata.generation) == (3, 2)
+
+
+def test_patch_takes_ownership_from_applier(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment(replicas=2))
+    apps = client.AppsV1Api(dyn.client)
+    out = apps.patch_namespaced_deployment(
+        "vllm", NS, {"spec": {"replicas": 7}}, field_manager="kubectl-scale"
+    ).to_dict()
+    owners = {e["manager"]: e for e in out["metadata"]["managed_fields"]}
+    assert "f:replicas" in owners["kubectl-scale"]["fields_v1"]["f:spec"]
+    assert "f:replicas" not in owners["gitops"]["fields_v1"]["f:spec"]
+
+
+def test_spec_write_leaves_status_alone(dyn: dynamic.DynamicClient, apiserver: ApiServer) -> None:
+    cms = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "cache", "namespace": NS},
+           "spec": {"accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "10Gi"}}},
+           "status": {"phase": "Bound"}}  # fmt: skip
+    apiserver.seed(cms, manager="gitops", operation="Apply")
+    cms["spec"]["resources"]["requests"]["storage"] = "20Gi"
+    cms["status"] = {"phase": "Lost"}
+    out = apply(dyn, cms)
+    assert (out["status"], out["spec"]["volumeMode"]) == ({"phase": "Bound"}, "Filesystem")
+
+
+# -- delete and admission denials ----------------------------------------------------------------
+
+
+def test_denied_delete_answers_like_a_webhook(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    core.create_namespaced_config_map(NS, configmap("a"))
+    apiserver.deny_delete("ConfigMap", NS, "a", "protected by policy")
+    with pytest.raises(ApiException) as err:
+        core.delete_namespaced_config_map("a", NS, propagation_policy="Foreground")
+    body = status_body(err.value)
+    assert (err.value.status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == (
+        'admission webhook "deny.gitops.test" denied the request: protected by policy'
+    )
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is not None
+
+
+def test_namespace_delete_removes_its_objects(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    core.create_namespaced_config_map(NS, configmap("a"))
+    core.delete_namespace(NS)
+    assert apiserver.objects("v1", "ConfigMap") == []
+
+
+# -- faults, auth, request log -------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_retry_core(kubeconfig: Path, core: client.CoreV1Api) -> Iterator[client.CoreV1Api]:
+    """CoreV1Api whose urllib3 pool does not retry (so every fault reaches the caller)."""
+    cfg = client.Configuration()
+    config.load_kube_config(str(kubeconfig), context="test", client_configuration=cfg)
+    cfg.retries = False
+    with client.ApiClient(cfg) as api_client:
+        yield client.CoreV1Api(api_client)
+
+
+def test_429_fault_carries_retry_after(
+    no_retry_core: client.CoreV1Api, apiserver: ApiServer
+) -> None:
+    apiserver.inject(Fault(verb="list", kind="ConfigMap", status=429, retry_after=3))
+    with pytest.raises(ApiException) as err:
+        no_retry_core.list_namespaced_config_map(NS)
+    assert (err.value.status, err.value.headers["Retry-After"]) == (429, "3")
+    assert status_body(err.value)["reason"] == "TooManyRequests"
+
+
+def test_default_client_retries_429_after_retry_after(
+    core: client.CoreV1Api, apiserver: ApiServer
+) -> None:
+    apiserver.inject(Fault(verb="list", kind="ConfigMap", status=429, retry_after=0))
+    assert core.list_namespaced_config_map(NS).items == []
+    assert apiserver.count(verb="list", kind="ConfigMap") == 2
+
+
+def test_fault_fires_only_its_number_of_times(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    apiserver.inject(Fault(path="/configmaps", status=500, times=1))
+    with pytest.raises(ApiException) as err:
+        core.list_namespaced_config_map(NS)
+    assert err.value.status == 500
+    assert core.list_namespaced_config_map(NS).items == []
+
+
+def test_slow_fault_trips_client_timeout(
+    no_retry_core: client.CoreV1Api, apiserver: ApiServer
+) -> None:
+    from urllib3.exceptions import ReadTimeoutError
+
+    apiserver.inject(Fault(verb="get", status=0, delay=0.5))
+    with pytest.raises(ReadTimeoutError):
+        no_retry_core.read_namespace(NS, _request_timeout=0.1)
+
+
+def test_connection_reset_fault_surfaces(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    from urllib3.exceptions import HTTPError
+
+    apiserver.inject(Fault(verb="get", reset=True, times=10))
+    with pytest.raises(HTTPError):
+        core.read_namespace(NS)
+    assert apiserver.requests[-1].code == 0
+
+
+def test_token_is_required_when_configured(tmp_path: Path) -> None:
+    with ApiServer(token="s3cret") as server:
+        good = server.write_kubeconfig(tmp_path / "good")
+        with config.new_client_from_config(str(good), context="test") as api_client:
+            assert client.CoreV1Api(api_client).list_namespace().items == []
+        bad = client.Configuration(host=server.url)
+        with client.ApiClient(bad) as api_client, pytest.raises(ApiException) as err:
+            client.CoreV1Api(api_client).list_namespace()
+    assert err.value.status == 401
+
+
+def test_requests_are_counted_by_verb_and_kind(
+    core: client.CoreV1Api, apiserver: ApiServer
+) -> None:
+    apiserver.reset_requests()
+    core.create_namespaced_config_map(NS, configmap("a"))
+    core.list_namespaced_config_map(NS)
+    core.list_config_map_for_all_namespaces()
+    core.read_namespaced_config_map("a", NS)
+    assert (apiserver.count(verb="list", kind="ConfigMap"), apiserver.count(verb="get")) == (2, 1)
+    assert apiserver.count(kind="ConfigMap", namespace=NS) == 3
+
+
+def test_request_log_records_apply_and_dry_run(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    apiserver.reset_requests()
+    apply(dyn, deployment(), dry_run="All")
+    record = apiserver.requests[-1]
+    assert (record.verb, record.is_apply, record.field_manager, record.dry_run) == (
+        "patch",
+        True,
+        "gitops",
+        True,
+    )
+    assert apiserver.count(verb="apply", kind="Deployment") == 1
+
+
+def test_cluster_kubeconfig_is_the_fake_in_fake_mode(
+    cluster_kubeconfig: Path, apiserver: ApiServer
+) -> None:
+    assert apiserver.url in cluster_kubeconfig.read_text()

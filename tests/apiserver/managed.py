@@ -137,9 +137,7 @@ def record_update(
         new, maps=True, with_status=with_status
     )
     for entry in entries:
-        entry.fields -= gone
-        if entry.subresource == subresource:
-            entry.fields -= changed
+        entry.fields -= gone | changed
     mine = next((e for e in entries if e.same_owner(manager, "Update", subresource)), None)
     if mine is None:
         if not changed:
@@ -177,7 +175,8 @@ def apply(
         if live_value == new_value:
             continue
         for entry in entries:
-            if entry.same_owner(manager, "Apply", subresource) or entry.subresource != subresource:
+            # Owners through other subresources (a scale by the HPA) conflict too.
+            if entry.same_owner(manager, "Apply", subresource):
                 continue
             if path in entry.fields:
                 conflicts.append(Conflict(entry.manager, entry.operation, entry.api_version, path))
@@ -191,7 +190,8 @@ def apply(
     previous = mine.fields if mine else set()
     merged: dict[str, Any] = merge(live, config)
     others = set().union(*(e.fields for e in entries if e is not mine)) | applied
-    for path in sorted(previous - applied, key=len, reverse=True):
+    # Shortest first: dropping a list item takes its fields with it.
+    for path in sorted(previous - applied, key=len):
         prune(merged, path, others)
     if mine is None:
         mine = Entry(manager, "Apply", api_version, now, set(), subresource)
