@@ -123,6 +123,21 @@ class CelError(Exception):
     """An expression failed at evaluation (a missing field, a type error, ...)."""
 
 
+class Activation:
+    """Variables bound once for many evaluations.
+
+    Binding converts Python values into CEL values, which costs more than evaluating a
+    typical guardrail expression; one activation per object is shared by every policy.
+    """
+
+    def __init__(self, variables: Mapping[str, Any]) -> None:
+        self._context = _cel.Context(variables=dict(variables), functions=KUBERNETES_FUNCTIONS)
+
+    def bind(self, name: str, value: Any) -> None:
+        """Bind (or rebind) one variable."""
+        self._context.add_variable(name, value)
+
+
 class Program:
     """A compiled CEL expression, with the source kept for messages."""
 
@@ -130,15 +145,14 @@ class Program:
         self.source = source
         self._program = program
 
-    def run(self, activation: Mapping[str, Any]) -> Any:
-        """Evaluate with ``activation`` naming the variables.
+    def run(self, activation: Activation) -> Any:
+        """Evaluate with the variables of ``activation``.
 
         Raises:
             CelError: the expression failed on these values (message from the library).
         """
-        context = _cel.Context(variables=dict(activation), functions=KUBERNETES_FUNCTIONS)
         try:
-            return self._program.execute(context)
+            return self._program.execute(activation._context)
         # The binding maps every CEL runtime error to a builtin exception type
         # (KeyError, TypeError, RuntimeError, ValueError, IndexError, ...).
         except Exception as err:

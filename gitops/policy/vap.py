@@ -20,7 +20,7 @@ from typing import Any
 from gitops.constructs.base import provenance
 from gitops.errors import PolicyError
 from gitops.model import Manifest
-from gitops.policy.cel import CelError, Program, compile_expression
+from gitops.policy.cel import Activation, CelError, Program, compile_expression
 from gitops.policy.selectors import ObjectContext, selector_matches
 from gitops.policy.violation import Violation, strongest
 
@@ -32,6 +32,10 @@ class _Validation:
     program: Program
     message: str | None
     message_expression: Program | None
+
+
+#: A policy's variable values by name, and the variables that failed (with their error).
+_Variables = tuple[dict[str, Any], dict[str, tuple[Program, CelError]]]
 
 
 @dataclass(frozen=True)
@@ -99,21 +103,61 @@ def evaluate_policies(
         namespaces: Namespace manifests by name, for namespace selectors.
     """
     compiled = {p.name: p for p in (compile_policy(policy) for policy in policies)}
-    out: list[Violation] = []
+    active: list[tuple[CompiledPolicy, Mapping[str, Any], str]] = []
     for binding in bindings:
         spec = binding.get("spec") or {}
         policy = compiled.get(str(spec.get("policyName")))
-        if policy is None:
-            continue
-        action = strongest(tuple(spec.get("validationActions") or ()))
-        for obj in objects:
-            context = ObjectContext.of(obj, namespaces)
+        if policy is not None:
+            action = strongest(tuple(spec.get("validationActions") or ()))
+            active.append((policy, spec.get("matchResources") or {}, action))
+    out: list[Violation] = []
+    for obj in objects:
+        context = ObjectContext.of(obj, namespaces)
+        state: _ObjectState | None = None
+        for policy, match_resources, action in active:
             if not _matches(policy.spec.get("matchConstraints") or {}, context):
                 continue
-            if not _matches(spec.get("matchResources") or {}, context):
+            if not _matches(match_resources, context):
                 continue
-            out.extend(_admit(policy, context, action))
+            state = state or _ObjectState(context)
+            out.extend(_admit(policy, state, action))
     return out
+
+
+class _ObjectState:
+    """One object's CEL activation, and its variables memoized across policies.
+
+    Policies that declare the same variables (every guardrail policy does) share their
+    values: the expressions are pure, so evaluating them once per object is exact.
+    """
+
+    def __init__(self, context: ObjectContext) -> None:
+        self.context = context
+        self.activation = Activation(context.activation())
+        self._memo: dict[tuple[tuple[str, str], ...], _Variables] = {}
+        self._bound: tuple[tuple[str, str], ...] | None = None
+
+    def variables(self, policy: CompiledPolicy) -> _Variables:
+        """Evaluate (or recall) ``policy``'s variables and bind them as ``variables``."""
+        key = tuple((name, program.source) for name, program in policy.variables)
+        found = self._memo.get(key)
+        if found is None:
+            values: dict[str, Any] = {}
+            errors: dict[str, tuple[Program, CelError]] = {}
+            self.activation.bind("variables", values)
+            for name, program in policy.variables:
+                try:
+                    values[name] = program.run(self.activation)
+                except CelError as err:
+                    errors[name] = (program, err)
+                    continue
+                self.activation.bind("variables", values)
+            found = self._memo[key] = (values, errors)
+            self._bound = key
+        if self._bound != key:
+            self.activation.bind("variables", found[0])
+            self._bound = key
+        return found
 
 
 def _matches(constraints: Mapping[str, Any], context: ObjectContext) -> bool:
@@ -151,9 +195,9 @@ def _rule_matches(rule: Mapping[str, Any], context: ObjectContext) -> bool:
     )
 
 
-def _admit(policy: CompiledPolicy, context: ObjectContext, action: str) -> list[Violation]:
-    activation = context.activation()
-    key, origin = context.key, provenance(context.obj)
+def _admit(policy: CompiledPolicy, state: _ObjectState, action: str) -> list[Violation]:
+    activation = state.activation
+    key, origin = state.context.key, provenance(state.context.obj)
 
     def failure(rule: str, program: Program, err: CelError) -> list[Violation]:
         if policy.failure_policy == "Ignore":
@@ -167,14 +211,7 @@ def _admit(policy: CompiledPolicy, context: ObjectContext, action: str) -> list[
                 return []
         except CelError as err:
             return failure(f"matchConditions[{name}]", program, err)
-    values: dict[str, Any] = {}
-    errors: dict[str, tuple[Program, CelError]] = {}
-    for name, program in policy.variables:
-        try:
-            values[name] = program.run({**activation, "variables": values})
-        except CelError as err:
-            errors[name] = (program, err)
-    activation["variables"] = values
+    _values, errors = state.variables(policy)
     out: list[Violation] = []
     for index, validation in enumerate(policy.validations):
         rule = f"validations[{index}]"
@@ -197,7 +234,7 @@ def _admit(policy: CompiledPolicy, context: ObjectContext, action: str) -> list[
     return out
 
 
-def _message(validation: _Validation, activation: Mapping[str, Any]) -> str:
+def _message(validation: _Validation, activation: Activation) -> str:
     if validation.message_expression is not None:
         try:
             text = validation.message_expression.run(activation)
