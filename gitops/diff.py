@@ -284,10 +284,14 @@ def diff_object(
     pointers = [normalize.parse_pointer(r.pointer) for r in rules if r.pointer]
     managers = [m for r in rules for m in r.managers if m != field_manager]
     prepared = prepare_desired(desired)
+    owned = fieldsv1.merged_tree(live, [field_manager], operation="Apply")
+    if owned is not None and redact.is_secret(prepared) and "f:stringData" in owned:
+        # stringData was applied but is stored as data: its keys are owned data keys.
+        owned["f:data"] = {**owned.get("f:data", {}), **owned.pop("f:stringData")}
     aligned = normalize.align(
         prepared,
         live,
-        owned=fieldsv1.merged_tree(live, [field_manager], operation="Apply"),
+        owned=owned,
         foreign=fieldsv1.merged_tree(live, managers),
         ignore_pointers=pointers,
         strict=strict,

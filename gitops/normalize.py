@@ -115,8 +115,10 @@ def is_quantity_path(path: Sequence[Segment]) -> bool:
     keys = [s for s in path if isinstance(s, str)]
     if not keys:
         return False
-    if keys[-1] == "sizeLimit":
+    if keys[-1] in ("sizeLimit", "averageValue"):
         return True
+    if keys[-1] == "value" and len(keys) >= 2 and keys[-2] == "target":
+        return True  # autoscaling/v2 MetricTarget.value
     parent = keys[-2] if len(keys) >= 2 else ""
     grandparent = keys[-3] if len(keys) >= 3 else ""
     if parent in _QUANTITY_PARENTS:
@@ -260,6 +262,10 @@ class _Aligner:
         if not desired or any(k is None for k in d_keys) or any(k is None for k in l_keys):
             return self.atomic(desired, live, path)
         by_key = {fieldsv1.item_key(k): item for k, item in zip(l_keys, live, strict=True) if k}
+        d_frozen = {fieldsv1.item_key(k) for k in d_keys if k}
+        if len(by_key) != len(live) or len(d_frozen) != len(desired):
+            # Duplicate keys (possible for env): no merge is well defined; compare in order.
+            return self.atomic(desired, live, path)
         owned_items = fieldsv1.item_index(owned)
         foreign_items = fieldsv1.item_index(foreign)
         d_out: list[Any] = []

@@ -8,7 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops.diff import (
     DiffReport,
@@ -22,6 +25,7 @@ from gitops.diff import (
 from gitops.diff_output import format_json, format_text
 from gitops.errors import ValidationError
 from gitops.model import load_yaml
+from gitops.normalize import align
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
 SECRET_VALUE = "hunter2-very-secret"
@@ -192,6 +196,22 @@ def test_secret_in_strict_mode_masks_last_applied_annotation() -> None:
     assert SECRET_VALUE not in format_json(report) + format_text(report)
 
 
+def test_secret_key_removed_from_applied_string_data_is_drift() -> None:
+    desired = {**_secret(), "stringData": {"token": SECRET_VALUE}}
+    del desired["data"]
+    live = _secret(token=SECRET_VALUE, old="gone-value")
+    live["metadata"]["managedFields"] = [
+        {
+            "manager": "gitops",
+            "operation": "Apply",
+            "fieldsV1": {"f:stringData": {"f:token": {}, "f:old": {}}},
+        }
+    ]
+    result = diff_object(desired, live)
+    assert result.removed == ("data.old",)
+    assert "gone-value" not in result.text and "Z29uZS12YWx1ZQ" not in result.text
+
+
 def test_unchanged_secret_is_in_sync() -> None:
     desired = {**_secret(), "stringData": {"token": SECRET_VALUE}}
     assert diff_object(desired, _secret(token=SECRET_VALUE)).status is Status.IN_SYNC
@@ -326,3 +346,51 @@ def test_diff_output_is_deterministic(desired: dict[str, Any], live: dict[str, A
     _container(live)["image"] = "other"
     first = format_json(diff_manifests([desired], [live]))
     assert first == format_json(diff_manifests([copy.deepcopy(desired)], [copy.deepcopy(live)]))
+
+
+_names = st.text("abc", min_size=1, max_size=3)
+_values = st.one_of(st.integers(0, 3), st.sampled_from(["1", "1000m", "2Gi", "x", ""]))
+_containers = st.lists(
+    st.fixed_dictionaries(
+        {"name": _names, "image": _names},
+        optional={
+            "env": st.lists(st.fixed_dictionaries({"name": _names, "value": _names}), max_size=3),
+            "resources": st.fixed_dictionaries(
+                {"limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), _values)}
+            ),
+            "args": st.lists(_names, max_size=2),
+        },
+    ),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda c: c["name"],
+)
+_deployments = st.builds(
+    lambda replicas, labels, containers: {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "n", "labels": labels},
+        "spec": {"replicas": replicas, "template": {"spec": {"containers": containers}}},
+    },
+    st.integers(0, 3),
+    st.dictionaries(_names, _names, max_size=2),
+    _containers,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_deployments)
+def test_property_a_manifest_diffs_in_sync_with_itself(manifest: dict[str, Any]) -> None:
+    result = diff_object(manifest, copy.deepcopy(manifest))
+    assert result.status is Status.IN_SYNC and result.patch == ()
+
+
+@settings(max_examples=150, deadline=None)
+@given(_deployments, _deployments)
+def test_property_the_patch_turns_live_into_desired(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    result = diff_object(desired, live)
+    aligned = align(desired, live)
+    patched = jsonpatch.apply_patch(aligned.projection, list(result.patch))
+    assert patched == aligned.desired

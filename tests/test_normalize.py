@@ -40,6 +40,12 @@ def test_quantity_paths_cover_quota_limitrange_and_size_limit() -> None:
     assert not is_quantity_path(["spec", "template", "metadata", "labels", "cpu"])
 
 
+def test_autoscaler_metric_targets_are_quantities() -> None:
+    desired = {"spec": {"metrics": [{"pods": {"target": {"averageValue": 5, "value": "1k"}}}]}}
+    live = {"spec": {"metrics": [{"pods": {"target": {"averageValue": "5", "value": "1000"}}}]}}
+    assert align(desired, live).in_sync
+
+
 def test_integer_and_string_are_not_the_same_port() -> None:
     desired = {"spec": {"ports": [{"port": 80, "targetPort": 8000}]}}
     live = {"spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": "8000"}]}}
