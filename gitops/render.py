@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitops import layout
 from gitops.blueprints import Blueprint, load_blueprints
-from gitops.constructs.base import Scope, check_unique, provenance
+from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments
-from gitops.errors import PolicyError, RenderError
+from gitops.errors import PolicyError, RenderError, ValidationError
 from gitops.model import Manifest, canonical_order, dump_one, key_of, load_yaml_all
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ def render_environment(
     Raises:
         RenderError: a blueprint raised, or two objects (from any blueprints) share group,
             kind, namespace and name (both sources named).
+        ValidationError: an override names a construct id no blueprint created (a typo
+            would otherwise be ignored silently).
     """
     add_guardrails = guardrails or environment_guardrails
     scope = _scope(env, layout.GUARDRAILS_BLUEPRINT)
@@ -79,15 +81,29 @@ def render_environment(
     except Exception as err:
         raise RenderError(f"{env.source}: guardrails: {type(err).__name__}: {err}") from err
     rendered = list(scope.synth())
+    ids: set[str] = set()
     for blueprint in blueprints:
         scope = _scope(env, blueprint.name)
         blueprint.apply(scope, env)
+        ids.update(_construct_ids(scope.children))
         try:
             rendered.extend(scope.synth())
         except RenderError as err:
             raise RenderError(f"{blueprint.source}: environment {env.name}: {err}") from err
+    unknown = sorted(set(env.overrides) - ids)
+    if unknown:
+        raise ValidationError(
+            f"{env.source}: overrides.{unknown[0]}: no construct with this id in the "
+            f"blueprints (known: {', '.join(sorted(ids)) or 'none'})"
+        )
     check_unique(rendered)
     return canonical_order(rendered)
+
+
+def _construct_ids(constructs: Sequence[Construct]) -> Iterator[str]:
+    for construct in constructs:
+        yield construct.id
+        yield from _construct_ids(construct.children)
 
 
 def render_environments(

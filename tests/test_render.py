@@ -18,7 +18,7 @@ from k8s_schemas import validate
 
 from gitops.constructs.base import Scope
 from gitops.environments import Environment, load_environments
-from gitops.errors import PolicyError, RenderError
+from gitops.errors import PolicyError, RenderError, ValidationError
 from gitops.render import (
     manifests_at_ref,
     render_environments,
@@ -244,3 +244,14 @@ def test_same_inputs_give_the_same_tree_id_in_any_repository(tiny: Path, tmp_pat
     two = render_to_repo(tiny / "blueprints", tiny / "environments", tmp_path / "two")
     assert one.created and two.created
     assert one.tree == two.tree
+
+
+def test_override_for_an_unknown_stack_is_an_error(tiny: Path) -> None:
+    env = tiny / "environments" / "alpha.yaml"
+    env.write_text(env.read_text() + "overrides:\n  wbe:\n    replicas: 2\n")
+    with pytest.raises(
+        ValidationError,
+        match=r"alpha\.yaml: overrides\.wbe: no construct with "
+        r"this id in the blueprints \(known: web\)",
+    ):
+        render_environments(tiny / "blueprints", tiny / "environments")
