@@ -45,6 +45,10 @@ _EXPORTS: dict[str, str] = {
     "diff_manifests": "gitops.diff",
     "DiffRequest": "gitops.diff_pipeline",
     "run_diff": "gitops.diff_pipeline",
+    "NamespaceGuardrails": "gitops.constructs.guardrails",
+    "ClusterGuardrails": "gitops.constructs.guardrails",
+    "Violation": "gitops.policy",
+    "load_policies": "gitops.policy",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

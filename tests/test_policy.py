@@ -343,3 +343,12 @@ def test_violation_key_is_a_resource_key() -> None:
     _drop_label(obj)
     (violation,) = evaluate([*guardrails("vap"), obj])
     assert violation.key == ResourceKey("", "v1", "Pod", "llm", "engine")
+
+
+def test_kyverno_reports_the_path_inside_the_controller() -> None:
+    obj = workload("CronJob")
+    _container_of(obj)["image"] = "ghcr.io/vllm/vllm-openai:latest"
+    (violation,) = evaluate([*guardrails("kyverno"), obj])
+    assert violation.message.endswith(
+        "(rule failed at path /spec/jobTemplate/spec/template/spec/containers/0/image/)"
+    )

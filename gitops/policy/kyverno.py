@@ -136,10 +136,13 @@ def _evaluate_rule(
     name, spec = str(metadata.get("name", "?")), policy.get("spec") or {}
     annotations = metadata.get("annotations") or {}
     rule_name, target, kind = str(rule.get("name")), context.obj, context.key.kind
+    base = ""
     view = _pod_view(context, rule, annotations)
     if view is not None:
         prefix, target = view
         rule_name, kind = prefix + rule_name, "Pod"
+        # Report paths in the controller, as Kyverno's generated rules do.
+        base = "/spec/jobTemplate/spec/template" if "cronjob" in prefix else "/spec/template"
     if not _block_matches(rule.get("match"), context, kind, empty=False):
         return []
     if _block_matches(rule.get("exclude"), context, kind, empty=False):
@@ -158,7 +161,7 @@ def _evaluate_rule(
     if failure is None:
         return []
     message = " ".join(str(substitute(validate.get("message", ""), variables)).split())
-    text = f"{message} (rule failed at path {failure})" if failure else message
+    text = f"{message} (rule failed at path {base}{failure})" if failure else message
     return [
         Violation(context.key, name, rule_name, _action(spec, validate), text,
                   provenance(context.obj))
