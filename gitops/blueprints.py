@@ -62,7 +62,10 @@ class Blueprint:
         try:
             self.function(scope, env)
         except GitOpsError as err:
-            raise RenderError(f"{self.source}: environment {env.name}: {err}") from err
+            text = str(err)  # spec errors already start with the file name
+            if not text.startswith(self.source):
+                text = f"{self.source}: {text}"
+            raise RenderError(f"{text} (environment {env.name})") from err
         except Exception as err:
             raise RenderError(
                 f"{self.source}: blueprint raised {type(err).__name__} for environment "

@@ -60,7 +60,9 @@ def test_yaml_spec_with_unknown_parameter_names_file_and_key(
 ) -> None:
     (tmp_path / "small.yaml").write_text(STACK + "gpu_count: 2\n")
     (blueprint,) = load_blueprints(tmp_path)
-    with pytest.raises(RenderError, match=r"small\.yaml.*'gpu_count'"):
+    with pytest.raises(
+        RenderError, match=r"^\S*small\.yaml: InferenceStack 'small': .*'gpu_count'"
+    ):
         blueprint.apply(Scope(), env)
 
 
