@@ -232,3 +232,31 @@ def test_live_capture_may_be_multi_document(tmp_path: Path) -> None:
 def test_read_ref_reads_only_the_environment_directory(git_repo: Path) -> None:
     manifests = read_ref(git_repo, "v1", "prod")
     assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == [("Deployment", "llama")]
+
+
+def test_rendered_environment_applied_to_the_server_has_no_false_drift(
+    apiserver: ApiServer,
+    kubeconfig: Path,
+    tmp_path: Path,
+    project_root: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gitops.cluster import ClusterClient
+    from gitops.model import canonical_order, split_api_version
+
+    repo = tmp_path / "rendered"
+    render = ["render", "--repo", str(repo)]
+    render += ["--blueprints", str(project_root / "blueprints")]
+    render += ["--environments", str(project_root / "environments")]
+    assert main(render) == 0
+    client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
+    for manifest in canonical_order(read_ref(repo, "main", "prod")):
+        group, version = split_api_version(manifest["apiVersion"])
+        if client.is_served(group, version, manifest["kind"]):
+            client.apply(manifest)
+    capsys.readouterr()
+    argv = ["diff", "--env", "prod", "--repo", str(repo), "--kubeconfig", str(kubeconfig)]
+    main([*argv, "-o", "json"])
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["in-sync"] > 5
+    assert summary["modified"] == summary["missing"] == summary["orphaned"] == 0
