@@ -137,6 +137,8 @@ def commit_tree(
             generated path collides with a foreign file, or the branch kept moving.
     """
     ref_name = _ref_name(branch)
+    for path in files:
+        _check_path(path)
     sig = signature or identity()
     for what, ref in (("base", base), ("rendered_from", rendered_from)):
         # Checked before creating the repository, so a bad ref leaves no empty repository.
@@ -355,6 +357,16 @@ def _check_foreign(
                 f"generated path {path} collides with {clash}, which the tool did not "
                 "generate; move or delete it first"
             )
+
+
+def _check_path(path: str) -> None:
+    parts = path.split("/")
+    unsafe = any(part in ("", ".", "..") or part.lower() == ".git" for part in parts)
+    if unsafe or "\\" in path or "\0" in path or path == GENERATED_INDEX:
+        raise RepositoryError(
+            f"refusing to write {path!r}: not a relative path inside the repository "
+            f"(no '..', '.git', empty parts or {GENERATED_INDEX})"
+        )
 
 
 def _parents(path: str) -> Iterator[str]:

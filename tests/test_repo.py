@@ -141,6 +141,18 @@ def test_foreign_file_in_place_of_a_generated_directory_is_an_error(tmp_path: Pa
     assert head(repo) == before
 
 
+@pytest.mark.parametrize(
+    "path", ["../outside.yaml", "/etc/passwd", "a/.git/config", ".GIT/hooks/x", "a//b", "a/./b"]
+)
+def test_paths_escaping_the_repository_are_refused(tmp_path: Path, path: str) -> None:
+    repo = tmp_path / "repo"
+    write(repo, FILES)
+    before = head(repo)
+    with pytest.raises(RepositoryError, match=r"refusing to write .*not a relative path"):
+        write(repo, {**FILES, path: b"x\n"})
+    assert head(repo) == before
+
+
 def test_same_files_give_the_same_tree_and_commit_ids(tmp_path: Path) -> None:
     one = write(tmp_path / "one", FILES)
     two = write(tmp_path / "two", dict(reversed(list(FILES.items()))))
