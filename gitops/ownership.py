@@ -1,0 +1,159 @@
+"""Which live objects are ours: the ApplySet-style identity of one environment of one repository.
+
+Purely data-manipulative: no I/O.
+
+Design (after the Kubernetes ApplySet conventions of KEP-3659):
+
+- The identity of an environment is an ApplySet id, ``applyset-<b64url(sha256(...))>-v1``,
+  computed as the KEP computes a parent's id from ``<name>.<namespace>.<kind>.<group>``,
+  with a virtual parent: name = the environment, namespace = the repository identity,
+  kind ``Environment``, group ``gitops.dev``. Another environment, or the same
+  environment rendered from another repository, gets another id; another tool's ids are
+  computed from its own parent objects, so they never collide with ours.
+- Every applied object carries the label ``applyset.kubernetes.io/part-of=<id>`` (listable
+  with a label selector) and the annotation ``gitops.dev/owner``: a hash of the id *and the
+  object's own group, kind, namespace and name*. A label (or both) copied onto another
+  object therefore does not make that object ours: its key does not hash to the value.
+- On a live cluster, our field manager must also own the label through a server-side
+  apply (``managedFields``): a label added by ``kubectl label`` or another controller is
+  owned by that manager, not by us.
+- Objects annotated ``gitops.dev/prune: disabled`` (or Argo CD's
+  ``argocd.argoproj.io/sync-options`` containing ``Prune=false``) are never pruned.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gitops import fieldsv1
+from gitops.model import Manifest, ResourceKey, key_of
+
+#: ApplySet membership label (KEP-3659).
+PART_OF_LABEL = "applyset.kubernetes.io/part-of"
+#: Per-object ownership hash: the identity and the object's own key.
+OWNER_ANNOTATION = "gitops.dev/owner"
+#: Annotation opting one object out of pruning (value ``disabled``).
+PRUNE_ANNOTATION = "gitops.dev/prune"
+#: Argo CD's sync options annotation; ``Prune=false`` opts out of pruning there too.
+ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+#: The tool's server-side apply field manager.
+FIELD_MANAGER = "gitops"
+#: Kind and group of the virtual ApplySet parent the id is computed from.
+PARENT_KIND = "Environment"
+PARENT_GROUP = "gitops.dev"
+
+
+def _b64_sha256(text: str) -> str:
+    digest = hashlib.sha256(text.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def applyset_id(environment: str, repository: str) -> str:
+    """The ApplySet id of ``environment`` rendered from ``repository`` (KEP-3659 format)."""
+    parent = ".".join((environment, repository, PARENT_KIND, PARENT_GROUP))
+    return f"applyset-{_b64_sha256(parent)}-v1"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The ownership identity of one environment of one repository.
+
+    Attributes:
+        environment: environment name.
+        repository: a stable name of the rendered repository (its Git URL by default).
+        field_manager: server-side apply field manager.
+    """
+
+    environment: str
+    repository: str
+    field_manager: str = FIELD_MANAGER
+
+    @property
+    def id(self) -> str:
+        """The ApplySet id (the value of :data:`PART_OF_LABEL`)."""
+        return applyset_id(self.environment, self.repository)
+
+    @property
+    def selector(self) -> str:
+        """Label selector listing every object labelled as ours."""
+        return f"{PART_OF_LABEL}={self.id}"
+
+    def object_hash(self, key: ResourceKey) -> str:
+        """The :data:`OWNER_ANNOTATION` value for the object ``key`` (version-independent)."""
+        return _b64_sha256("/".join((self.id, key.group, key.kind, key.namespace, key.name)))[:32]
+
+    def stamp(self, manifest: Mapping[str, Any], key: ResourceKey | None = None) -> Manifest:
+        """A copy of ``manifest`` carrying the membership label and the ownership hash.
+
+        Args:
+            manifest: the desired object.
+            key: its key as applied (namespace filled in), default ``key_of(manifest)``.
+        """
+        out: Manifest = copy.deepcopy(dict(manifest))
+        metadata = out.setdefault("metadata", {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), PART_OF_LABEL: self.id}
+        annotations = dict(metadata.get("annotations") or {})
+        annotations[OWNER_ANNOTATION] = self.object_hash(key or key_of(out))
+        metadata["annotations"] = annotations
+        return out
+
+    def claims(self, obj: Mapping[str, Any]) -> bool:
+        """Whether ``obj`` carries our label and an ownership hash of its own key."""
+        metadata = obj.get("metadata") or {}
+        labels = metadata.get("labels") or {}
+        annotations = metadata.get("annotations") or {}
+        if labels.get(PART_OF_LABEL) != self.id:
+            return False
+        return bool(annotations.get(OWNER_ANNOTATION) == self.object_hash(key_of(obj)))
+
+    def applied_label(self, obj: Mapping[str, Any]) -> bool:
+        """Whether our field manager owns the membership label through server-side apply."""
+        tree = fieldsv1.merged_tree(obj, [self.field_manager], operation="Apply")
+        labels = fieldsv1.child(fieldsv1.child(tree, "metadata"), "labels")
+        return fieldsv1.child(labels, PART_OF_LABEL) is not None
+
+    def owns(self, obj: Mapping[str, Any], *, check_managed_fields: bool = True) -> bool:
+        """Whether ``obj`` is ours: labelled, hashed for its own key, label applied by us.
+
+        Args:
+            obj: a live object.
+            check_managed_fields: also require our manager to own the label. Turn off only
+                for captures that dropped ``managedFields`` (``kubectl get -o yaml``).
+        """
+        if not self.claims(obj):
+            return False
+        return not check_managed_fields or self.applied_label(obj)
+
+
+def prune_opt_out(obj: Mapping[str, Any]) -> str | None:
+    """Why ``obj`` must never be pruned (an annotation naming the opt-out), or None."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if str(annotations.get(PRUNE_ANNOTATION, "")).strip().lower() == "disabled":
+        return f"{PRUNE_ANNOTATION}: disabled"
+    options = str(annotations.get(ARGOCD_SYNC_OPTIONS, ""))
+    if any(o.strip().replace(" ", "") == "Prune=false" for o in options.split(",")):
+        return f"{ARGOCD_SYNC_OPTIONS}: Prune=false"
+    return None
+
+
+def place(
+    manifest: Mapping[str, Any], namespaced: bool, default_namespace: str = "default"
+) -> tuple[ResourceKey, Manifest]:
+    """The key an object is applied under, and the manifest with its namespace settled.
+
+    A namespaced object naming no namespace goes to ``default_namespace`` (as kubectl does);
+    a cluster-scoped object loses any namespace it names.
+    """
+    key = key_of(manifest)
+    if namespaced == bool(key.namespace):
+        return key, dict(manifest)
+    namespace = default_namespace if namespaced else ""
+    metadata = {k: v for k, v in manifest["metadata"].items() if k != "namespace"}
+    if namespace:
+        metadata["namespace"] = namespace
+    return key._replace(namespace=namespace), {**manifest, "metadata": metadata}

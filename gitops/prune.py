@@ -1,0 +1,182 @@
+"""Safe prune: which live objects may be deleted, and deleting them one by one.
+
+:func:`select_prune` is pure: given the live objects that carry our membership label and
+the desired keys, it returns what to delete and what to leave (with the reason).
+:func:`list_labelled` (LIST every served kind by label selector) and
+:func:`delete_objects` do the I/O through a :class:`gitops.cluster.ClusterClient`.
+
+An object is deleted only if it is labelled with the environment's ApplySet id, its
+ownership hash encodes its own key, our field manager applied the label, it is not
+annotated to opt out, and it is not desired. An empty desired set prunes nothing unless
+``allow_empty``: an environment whose files vanished must not wipe the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gitops.errors import ClusterError
+from gitops.model import Manifest, ResourceKey, key_of, sort_key
+from gitops.ownership import PART_OF_LABEL, Identity, prune_opt_out
+
+if TYPE_CHECKING:
+    from gitops.cluster import ClusterClient
+
+log = logging.getLogger(__name__)
+
+#: Why prune did nothing for an empty desired set.
+EMPTY_SET_NOTE = "the desired set is empty: nothing is pruned without --allow-empty"
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A labelled live object prune leaves alone, and why."""
+
+    key: ResourceKey
+    reason: str
+
+
+@dataclass(frozen=True)
+class PruneSet:
+    """What prune would delete (in delete order: reverse canonical order) and what it keeps.
+
+    Attributes:
+        delete: objects to delete, last-applied kinds first.
+        kept: labelled objects left alone (copied label, opted out), with the reason.
+        note: why nothing is pruned at all (empty desired set), else "".
+    """
+
+    delete: tuple[ResourceKey, ...] = ()
+    kept: tuple[Kept, ...] = ()
+    note: str = ""
+
+
+def identity_of(key: ResourceKey) -> tuple[str, str, str, str]:
+    """An object's identity across API versions: group, kind, namespace, name."""
+    return (key.group, key.kind, key.namespace, key.name)
+
+
+def select_prune(
+    labelled: Iterable[Manifest],
+    desired: Iterable[ResourceKey],
+    identity: Identity,
+    *,
+    allow_empty: bool = False,
+    check_managed_fields: bool = True,
+) -> PruneSet:
+    """Choose which labelled live objects to delete. Pure.
+
+    Args:
+        labelled: live objects carrying (or claiming) our membership label.
+        desired: keys of the desired objects (namespaces filled in).
+        identity: the environment's identity.
+        allow_empty: prune even when ``desired`` is empty.
+        check_managed_fields: require our manager to own the label (off for captures
+            without ``managedFields``).
+    """
+    wanted = {identity_of(k) for k in desired}
+    objects = [o for o in labelled if _labelled(o, identity)]
+    if not wanted and not allow_empty:
+        return PruneSet(note=EMPTY_SET_NOTE if objects else "")
+    delete: dict[tuple[str, str, str, str], ResourceKey] = {}
+    kept: list[Kept] = []
+    for obj in objects:
+        key = key_of(obj, "live object")
+        if identity_of(key) in wanted or identity_of(key) in delete:
+            continue
+        if not identity.claims(obj):
+            kept.append(Kept(key, "not ours: the ownership hash is not this object's (copied?)"))
+        elif check_managed_fields and not identity.applied_label(obj):
+            manager = identity.field_manager
+            kept.append(Kept(key, f"not ours: the label was not applied by {manager}"))
+        elif (opt_out := prune_opt_out(obj)) is not None:
+            kept.append(Kept(key, f"opted out of pruning ({opt_out})"))
+        else:
+            delete[identity_of(key)] = key
+    order = sorted(delete.values(), key=sort_key, reverse=True)
+    return PruneSet(tuple(order), tuple(sorted(kept, key=lambda k: sort_key(k.key))))
+
+
+def _labelled(obj: Manifest, identity: Identity) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(PART_OF_LABEL) == identity.id)
+
+
+def prunable_kinds(client: ClusterClient) -> list[tuple[str, str, str]]:
+    """Every served kind that can be listed and deleted, one version per group and kind."""
+    seen: set[tuple[str, str]] = set()
+    kinds: list[tuple[str, str, str]] = []
+    for (group, version, kind), info in client.discover().items():
+        if (group, kind) in seen or not {"list", "delete"} <= set(info.verbs):
+            continue
+        seen.add((group, kind))
+        kinds.append((group, version, kind))
+    return kinds
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Labelled live objects, and the kinds that could not be listed (with the error)."""
+
+    objects: tuple[Manifest, ...]
+    unlisted: tuple[str, ...] = ()
+
+
+def list_labelled(
+    client: ClusterClient,
+    identity: Identity,
+    kinds: Sequence[tuple[str, str, str]] | None = None,
+) -> Listing:
+    """LIST every kind (default: every served kind) by our membership label.
+
+    A kind whose LIST fails is reported in :attr:`Listing.unlisted` and its objects are
+    not pruned this run; the others still are.
+    """
+    objects: list[Manifest] = []
+    unlisted: list[str] = []
+    for group, version, kind in kinds if kinds is not None else prunable_kinds(client):
+        try:
+            objects.extend(client.list_objects(group, version, kind, identity.selector))
+        except ClusterError as err:
+            log.warning("cannot list %s for pruning: %s", kind, err)
+            unlisted.append(f"{kind}: {err}")
+    return Listing(tuple(objects), tuple(unlisted))
+
+
+@dataclass(frozen=True)
+class DeleteFailure:
+    """A delete the cluster refused; it is retried on the next run."""
+
+    key: ResourceKey
+    message: str
+
+
+def delete_objects(
+    client: ClusterClient,
+    keys: Sequence[ResourceKey],
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[tuple[ResourceKey, ...], tuple[DeleteFailure, ...]]:
+    """Delete ``keys`` in the given order; a refused delete does not stop the others.
+
+    Returns:
+        The keys deleted, and the deletes that failed (admission denial, 5xx...).
+    """
+    deleted: list[ResourceKey] = []
+    failed: list[DeleteFailure] = []
+    for key in keys:
+        try:
+            client.delete(key, dry_run=dry_run)
+        except ClusterError as err:
+            failed.append(DeleteFailure(key, str(err)))
+            if progress is not None:
+                progress(f"delete {key}: failed: {err}")
+            continue
+        deleted.append(key)
+        if progress is not None:
+            progress(f"{key}: deleted{' (dry run)' if dry_run else ''}")
+    return tuple(deleted), tuple(failed)

@@ -1,0 +1,432 @@
+"""Apply an environment's desired set: dry-run everything, apply in order, wait, prune.
+
+Orchestration; the I/O goes through :class:`gitops.cluster.ClusterClient`.
+
+1. **Check.** Every kind must be served, or defined by a CustomResourceDefinition of the
+   set. Objects whose CRD or Namespace this run creates are *deferred*: the server cannot
+   dry-run them yet.
+2. **Dry-run** every other object (server-side apply with ``dryRun=All``). Any failure:
+   nothing is applied; every failure is reported.
+3. **Foundation.** CRDs (then wait until ``Established``) and Namespaces are applied for
+   real, then the deferred objects are dry-run. A failure there stops the run with only
+   CRDs and Namespaces written: definitions and empty namespaces, which are harmless.
+4. **Apply** the rest in canonical order (cluster-scoped policy, then the rest). A failure
+   stops at that object: nothing after it is applied and prune is skipped.
+5. **Wait** (``wait=True``): Deployments, StatefulSets, InferenceServices until ready,
+   bounded. Prune runs only once they are, so replaced stacks stay until new ones serve.
+6. **Prune** (``prune=True``): owned orphans (see :mod:`gitops.prune`), reverse order.
+
+Running it again converges: server-side apply is idempotent and a refused delete is
+simply found again by the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from gitops import diff, prune
+from gitops.errors import ClusterError, InputError
+from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, ResourceKey, canonical_order, key_of
+from gitops.ownership import Identity, place
+from gitops.readiness import WAITED_KINDS, crd_established, readiness
+
+if TYPE_CHECKING:
+    from gitops.cluster import ClusterClient, Conflict
+
+_CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+_NAMESPACE = ("", "Namespace")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Bounds and clock of the waits (injectable for tests)."""
+
+    crd_timeout: float = 60.0
+    wait_timeout: float = 600.0
+    poll_interval: float = 2.0
+    clock: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One object the run could not check, dry-run, apply or see ready.
+
+    Attributes:
+        key: the object.
+        phase: ``check``, ``dry-run``, ``apply``, ``establish`` or ``wait``.
+        message: what the cluster answered (one line).
+        conflicts: for a 409, the field managers and fields in the way.
+    """
+
+    key: ResourceKey
+    phase: str
+    message: str
+    conflicts: tuple[Conflict, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.key}: {self.phase} failed: {self.message}"
+        if self.conflicts:
+            owners = ", ".join(f"{c.manager} owns {c.field}" for c in self.conflicts)
+            text += f" (conflicts: {owners}; --force-conflicts takes ownership)"
+        return text
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one applied object: ``created``, ``configured`` or ``unchanged``."""
+
+    key: ResourceKey
+    action: str
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """Everything one apply did (or, with ``dry_run``, would do).
+
+    Attributes:
+        applyset: the ApplySet id the objects are labelled with.
+        dry_run: nothing was written.
+        applied: applied objects in apply order (dry-run: what would happen).
+        failures: what stopped the run (empty when it went through).
+        unverified: dry-run only: objects that could not be dry-run, and why.
+        pruned: objects deleted (dry-run: that would be), in delete order.
+        prune_failures: deletes the cluster refused (retried on the next run).
+        prune_kept: labelled objects prune left alone, with the reason.
+        prune_note: why prune did not run or did nothing ("" if it ran normally).
+    """
+
+    applyset: str
+    dry_run: bool
+    applied: tuple[Outcome, ...] = ()
+    failures: tuple[Failure, ...] = ()
+    unverified: tuple[tuple[ResourceKey, str], ...] = ()
+    pruned: tuple[ResourceKey, ...] = ()
+    prune_failures: tuple[prune.DeleteFailure, ...] = ()
+    prune_kept: tuple[prune.Kept, ...] = ()
+    prune_note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything asked for was done."""
+        return not self.failures and not self.prune_failures
+
+    def counts(self) -> dict[str, int]:
+        """Objects per action: created, configured, unchanged, deleted, failed."""
+        out = {"created": 0, "configured": 0, "unchanged": 0}
+        for outcome in self.applied:
+            out[outcome.action] += 1
+        out["deleted"] = len(self.pruned)
+        out["failed"] = len(self.failures) + len(self.prune_failures)
+        return out
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was (or would be) created, configured or deleted."""
+        counts = self.counts()
+        return bool(counts["created"] or counts["configured"] or counts["deleted"])
+
+
+@dataclass
+class _Item:
+    key: ResourceKey
+    body: Manifest
+    live: Manifest | None
+    deferred: str = ""
+
+
+def _is(key: ResourceKey, group_kind: tuple[str, str]) -> bool:
+    return (key.group, key.kind) == group_kind
+
+
+def _crd_kinds(manifests: Sequence[Manifest]) -> dict[tuple[str, str, str], tuple[str, bool]]:
+    """``(group, version, kind)`` served by the set's CRDs -> (CRD name, namespaced)."""
+    kinds: dict[tuple[str, str, str], tuple[str, bool]] = {}
+    for crd in manifests:
+        if not _is(key_of(crd), _CRD):
+            continue
+        spec = crd.get("spec") or {}
+        kind = str((spec.get("names") or {}).get("kind", ""))
+        namespaced = spec.get("scope", "Namespaced") == "Namespaced"
+        for version in spec.get("versions") or []:
+            if isinstance(version, dict) and version.get("served", True):
+                gvk = (str(spec.get("group", "")), str(version.get("name", "")), kind)
+                kinds[gvk] = (str(crd["metadata"]["name"]), namespaced)
+    return kinds
+
+
+def _prepare(
+    client: ClusterClient, manifests: Sequence[Manifest], identity: Identity
+) -> tuple[list[_Item], list[Failure]]:
+    """Settle namespaces, stamp ownership, read live objects, find deferred objects."""
+    crd_kinds = _crd_kinds(manifests)
+    new_namespaces = {key_of(m).name for m in manifests if _is(key_of(m), _NAMESPACE)}
+    namespace_exists: dict[str, bool] = {}
+    items: list[_Item] = []
+    failures: list[Failure] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for manifest in canonical_order(manifests):
+        key = key_of(manifest)
+        deferred = ""
+        if client.is_served(key.group, key.version, key.kind):
+            namespaced = client.resource_info(key.group, key.version, key.kind).namespaced
+        elif (key.group, key.version, key.kind) in crd_kinds:
+            crd_name, namespaced = crd_kinds[(key.group, key.version, key.kind)]
+            deferred = f"its CustomResourceDefinition {crd_name} is created by this run"
+        else:
+            message = (
+                f"kind {key.kind} ({key.api_version}) is not served by the cluster and no "
+                "CustomResourceDefinition in the desired set defines it"
+            )
+            failures.append(Failure(key, "check", message))
+            continue
+        key, manifest = place(manifest, namespaced)
+        if prune.identity_of(key) in seen:
+            raise InputError(f"desired set: {key} is defined twice")
+        seen.add(prune.identity_of(key))
+        if not deferred and key.namespace in new_namespaces:
+            if key.namespace not in namespace_exists:
+                ns_key = ResourceKey("", "v1", "Namespace", "", key.namespace)
+                namespace_exists[key.namespace] = client.get(ns_key) is not None
+            if not namespace_exists[key.namespace]:
+                deferred = f"its Namespace {key.namespace} is created by this run"
+        live = None if deferred else client.get(key)
+        items.append(_Item(key, identity.stamp(manifest, key), live, deferred))
+    return items, failures
+
+
+def _dry_run(
+    client: ClusterClient, items: Sequence[_Item], identity: Identity, force: bool
+) -> list[Failure]:
+    failures: list[Failure] = []
+    for item in items:
+        try:
+            client.apply(item.body, identity.field_manager, force=force, dry_run=True)
+        except ClusterError as err:
+            failures.append(_failure(item.key, "dry-run", err))
+    return failures
+
+
+def _failure(key: ResourceKey, phase: str, err: ClusterError) -> Failure:
+    return Failure(key, phase, str(err), tuple(getattr(err, "conflicts", ())))
+
+
+def _predicted(item: _Item, identity: Identity) -> Outcome:
+    status = diff.diff_object(item.body, item.live, field_manager=identity.field_manager).status
+    if status is diff.Status.MISSING:
+        return Outcome(item.key, "created")
+    return Outcome(item.key, "unchanged" if status is diff.Status.IN_SYNC else "configured")
+
+
+def _apply_one(
+    client: ClusterClient, item: _Item, identity: Identity, force: bool
+) -> Outcome | Failure:
+    try:
+        stored = client.apply(item.body, identity.field_manager, force=force)
+    except ClusterError as err:
+        return _failure(item.key, "apply", err)
+    if item.live is None:
+        return Outcome(item.key, "created")
+    before = (item.live.get("metadata") or {}).get("resourceVersion")
+    after = (stored.get("metadata") or {}).get("resourceVersion")
+    return Outcome(item.key, "unchanged" if before == after else "configured")
+
+
+def _forget_discovery(client: ClusterClient, group_versions: set[tuple[str, str]]) -> None:
+    """Make the client look again at group-versions a new CRD now serves."""
+    forget: Callable[[str, str], None] | None = getattr(client, "forget_discovery", None)
+    for group, version in group_versions:
+        if forget is not None:
+            forget(group, version)
+        else:  # ClusterClient caches discovery privately and has no public reset yet.
+            client._resources.pop((group, version), None)
+
+
+def _wait_established(
+    client: ClusterClient, crds: Sequence[_Item], timing: Timing, report: Progress
+) -> list[Failure]:
+    deadline = timing.clock() + timing.crd_timeout
+    pending = list(crds)
+    while pending:
+        pending = [c for c in pending if not crd_established(client.get(c.key) or {})]
+        if not pending:
+            break
+        if timing.clock() >= deadline:
+            message = f"not Established after {timing.crd_timeout:g}s"
+            return [Failure(c.key, "establish", message) for c in pending]
+        report(f"waiting for {len(pending)} CustomResourceDefinition(s) to be Established")
+        timing.sleep(min(timing.poll_interval, 0.5))
+    return []
+
+
+def wait_ready(
+    client: ClusterClient,
+    keys: Sequence[ResourceKey],
+    timing: Timing = Timing(),
+    progress: Progress | None = None,
+) -> list[Failure]:
+    """Poll ``keys`` until each is ready (see :mod:`gitops.readiness`), bounded.
+
+    Returns:
+        One ``wait`` failure per object still not ready at the deadline.
+    """
+    report = progress or (lambda line: None)
+    deadline = timing.clock() + timing.wait_timeout
+    started = timing.clock()
+    pending = list(keys)
+    while True:
+        waiting: list[tuple[ResourceKey, str]] = []
+        for key in pending:
+            obj = client.get(key)
+            ready, what = readiness(obj) if obj is not None else (False, "not found")
+            if not ready:
+                waiting.append((key, what))
+        if not waiting:
+            return []
+        if timing.clock() >= deadline:
+            limit = f"not ready after {timing.wait_timeout:g}s"
+            return [Failure(key, "wait", f"{limit}: {what}") for key, what in waiting]
+        shown = "; ".join(f"{key} {what}" for key, what in waiting[:3])
+        more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
+        elapsed = timing.clock() - started
+        report(f"waiting ({elapsed:.0f}s of {timing.wait_timeout:g}s): {shown}{more}")
+        timing.sleep(timing.poll_interval)
+        pending = [key for key, _ in waiting]
+
+
+def apply_environment(
+    client: ClusterClient,
+    manifests: Sequence[Manifest],
+    identity: Identity,
+    *,
+    dry_run: bool = False,
+    prune_orphans: bool = False,
+    allow_empty: bool = False,
+    force_conflicts: bool = False,
+    wait: bool = False,
+    progress: Progress | None = None,
+    timing: Timing = Timing(),
+    prune_kinds: Sequence[tuple[str, str, str]] | None = None,
+) -> ApplyResult:
+    """Apply ``manifests`` (one environment's desired set) to the cluster; see the module doc.
+
+    Args:
+        client: the cluster.
+        manifests: the desired objects (any order; applied in canonical order).
+        identity: the environment's ownership identity (ApplySet id, field manager).
+        dry_run: only dry-run on the server; report what would happen.
+        prune_orphans: delete owned objects that are no longer desired.
+        allow_empty: prune even if ``manifests`` is empty.
+        force_conflicts: take ownership of fields other managers own.
+        wait: wait until Deployments, StatefulSets and InferenceServices are ready.
+        progress: called with one line per step.
+        timing: bounds of the waits.
+        prune_kinds: kinds to look for orphans in (default: every served kind).
+
+    Raises:
+        InputError: the set defines an object twice.
+        ClusterError: the cluster could not be read (discovery, GET); refusals of single
+            objects are reported in the result instead.
+    """
+    report = progress or (lambda line: None)
+    result = ApplyResult(identity.id, dry_run)
+    items, failures = _prepare(client, manifests, identity)
+    ready_now = [item for item in items if not item.deferred]
+    failures += _dry_run(client, ready_now, identity, force_conflicts)
+    if failures:
+        return _with(result, failures=tuple(failures))
+    report(f"dry-run: {len(ready_now)} object(s) accepted by the server")
+    if dry_run:
+        applied = tuple(_predicted(item, identity) for item in items)
+        unverified = tuple((item.key, item.deferred) for item in items if item.deferred)
+        result = _with(result, applied=applied, unverified=unverified)
+        if prune_orphans:
+            result = _prune(client, result, items, identity, allow_empty, prune_kinds, report)
+        return result
+
+    outcomes: list[Outcome] = []
+    foundation = [i for i in items if _is(i.key, _CRD) or _is(i.key, _NAMESPACE)]
+    rest = [i for i in items if i not in foundation]
+    for group in (foundation, rest):
+        for item in group:
+            done = _apply_one(client, item, identity, force_conflicts)
+            if isinstance(done, Failure):
+                report(str(done))
+                return _with(result, applied=tuple(outcomes), failures=(done,),
+                             prune_note="skipped: the apply did not complete")  # fmt: skip
+            outcomes.append(done)
+            report(f"{done.key}: {done.action}")
+        if group is foundation:
+            stop = _settle_foundation(client, items, identity, force_conflicts, timing, report)
+            if stop:
+                return _with(result, applied=tuple(outcomes), failures=tuple(stop),
+                             prune_note="skipped: the apply did not complete")  # fmt: skip
+    result = _with(result, applied=tuple(outcomes))
+    if wait:
+        waited = [item.key for item in items if item.key.kind in WAITED_KINDS]
+        not_ready = wait_ready(client, waited, timing, report)
+        if not_ready:
+            return _with(result, failures=tuple(not_ready),
+                         prune_note="skipped: objects are not ready")  # fmt: skip
+    if prune_orphans:
+        result = _prune(client, result, items, identity, allow_empty, prune_kinds, report)
+    return result
+
+
+def _settle_foundation(
+    client: ClusterClient,
+    items: Sequence[_Item],
+    identity: Identity,
+    force: bool,
+    timing: Timing,
+    report: Progress,
+) -> list[Failure]:
+    """Wait for new CRDs, then dry-run what had to wait for its CRD or Namespace."""
+    crds = [item for item in items if _is(item.key, _CRD)]
+    failures = _wait_established(client, crds, timing, report)
+    if failures:
+        return failures
+    deferred = [item for item in items if item.deferred]
+    _forget_discovery(client, {(i.key.group, i.key.version) for i in deferred})
+    failures = _dry_run(client, deferred, identity, force)
+    if not failures and deferred:
+        report(f"dry-run: {len(deferred)} deferred object(s) accepted by the server")
+    return failures
+
+
+def _prune(
+    client: ClusterClient,
+    result: ApplyResult,
+    items: Sequence[_Item],
+    identity: Identity,
+    allow_empty: bool,
+    kinds: Sequence[tuple[str, str, str]] | None,
+    report: Progress,
+) -> ApplyResult:
+    listing = prune.list_labelled(client, identity, kinds)
+    selected = prune.select_prune(
+        listing.objects, [item.key for item in items], identity, allow_empty=allow_empty
+    )
+    if selected.note:
+        report(f"prune: {selected.note}")
+    deleted, refused = prune.delete_objects(
+        client, selected.delete, dry_run=result.dry_run, progress=report
+    )
+    notes = [selected.note] if selected.note else []
+    notes.extend(f"not listed: {unlisted}" for unlisted in listing.unlisted)
+    note = "; ".join(notes)
+    return _with(result, pruned=deleted, prune_failures=refused, prune_kept=selected.kept,
+                 prune_note=note)  # fmt: skip
+
+
+def _with(result: ApplyResult, **changes: Any) -> ApplyResult:
+    return replace(result, **changes)
+
+
+def namespaced_heuristic(key: ResourceKey) -> bool:
+    """Whether a kind is namespaced, without asking a cluster (for plans from files)."""
+    return key.kind not in CLUSTER_SCOPED_KINDS

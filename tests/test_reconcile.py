@@ -1,0 +1,375 @@
+"""apply_environment against the test API server, through the real kubernetes client."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apiserver import ApiServer, Fault
+
+from gitops import diff
+from gitops.cluster import ClusterClient
+from gitops.model import Manifest, ResourceKey, key_of
+from gitops.ownership import Identity
+from gitops.reconcile import ApplyResult, Timing, apply_environment
+
+NS = "ml"
+IDENTITY = Identity("dev", "https://git.example.com/platform/gitops.git")
+
+
+def namespace(name: str = NS) -> Manifest:
+    """A Namespace manifest."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def configmap(name: str, value: str = "1", ns: str = NS) -> Manifest:
+    """A ConfigMap manifest."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "data": {"value": value},
+    }
+
+
+def deployment(name: str = "vllm", replicas: int = 2, image: str = "vllm:v0.6.0") -> Manifest:
+    """A small Deployment manifest."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [{"name": "engine", "image": image}]},
+            },
+        },
+    }
+
+
+def widget_crd() -> Manifest:
+    """A CRD for ``example.com/v1`` Widget."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def widget(name: str = "w") -> Manifest:
+    """A Widget custom resource."""
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"size": 3},
+    }
+
+
+@pytest.fixture
+def client(kubeconfig: Path) -> ClusterClient:
+    """A ClusterClient for the test server."""
+    return ClusterClient.from_kubeconfig(str(kubeconfig), "test")
+
+
+def applied_writes(server: ApiServer) -> int:
+    """How many server-side applies were written for real (not dry-run)."""
+    return server.count("apply", dry_run=False)
+
+
+def resource_versions(client: ClusterClient, manifests: list[Manifest]) -> dict[str, str]:
+    """resourceVersion of every object of ``manifests``, keyed by its description."""
+    out = {}
+    for manifest in manifests:
+        live = client.get(key_of(manifest))
+        assert live is not None, key_of(manifest)
+        out[str(key_of(manifest))] = live["metadata"]["resourceVersion"]
+    return out
+
+
+def test_apply_to_empty_cluster_then_diff_is_in_sync(client: ClusterClient) -> None:
+    desired = [namespace(), configmap("a"), deployment()]
+    result = apply_environment(client, desired, IDENTITY)
+    assert result.ok, result.failures
+    assert result.counts()["created"] == 3
+    live = [client.get(key_of(m)) for m in desired]
+    # The diff compares what apply sends: the manifests with the ownership stamps.
+    stamped = [IDENTITY.stamp(m) for m in desired]
+    report = diff.diff_manifests(stamped, [obj for obj in live if obj is not None])
+    assert report.summary()["in-sync"] == 3
+    assert not report.has_differences
+
+
+def test_objects_carry_membership_label_and_ownership_hash(client: ClusterClient) -> None:
+    apply_environment(client, [namespace(), configmap("a")], IDENTITY)
+    live = client.get(ResourceKey("", "v1", "ConfigMap", NS, "a"))
+    assert live is not None
+    assert live["metadata"]["labels"]["applyset.kubernetes.io/part-of"] == IDENTITY.id
+    assert IDENTITY.owns(live)
+
+
+def test_second_apply_changes_nothing(client: ClusterClient, apiserver: ApiServer) -> None:
+    desired = [namespace(), configmap("a"), deployment()]
+    apply_environment(client, desired, IDENTITY)
+    before = resource_versions(client, desired)
+    result = apply_environment(client, desired, IDENTITY)
+    assert result.counts()["unchanged"] == 3
+    assert not result.changed
+    assert resource_versions(client, desired) == before
+
+
+def test_changed_object_is_reported_configured(client: ClusterClient) -> None:
+    apply_environment(client, [namespace(), deployment()], IDENTITY)
+    result = apply_environment(client, [namespace(), deployment(image="vllm:v0.6.4")], IDENTITY)
+    actions = {str(o.key): o.action for o in result.applied}
+    assert actions == {"Namespace ml": "unchanged", "Deployment ml/vllm": "configured"}
+
+
+def test_missing_crd_fails_the_check_and_applies_nothing(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    result = apply_environment(client, [namespace(), configmap("a"), widget()], IDENTITY)
+    assert not result.ok
+    assert [(str(f.key), f.phase) for f in result.failures] == [("Widget ml/w", "check")]
+    assert "no CustomResourceDefinition in the desired set defines it" in result.failures[0].message
+    assert applied_writes(apiserver) == 0
+    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+
+
+def test_dry_run_refusal_applies_nothing_and_reports_every_refusal(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apiserver.seed(namespace())
+    apiserver.deny("create", "ConfigMap", NS, "b", "b is not allowed")
+    apiserver.deny("create", "ConfigMap", NS, "c", "c is not allowed")
+    desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
+    result = apply_environment(client, desired, IDENTITY)
+    assert [(str(f.key), f.phase) for f in result.failures] == [
+        ("ConfigMap ml/b", "dry-run"),
+        ("ConfigMap ml/c", "dry-run"),
+    ]
+    assert "b is not allowed" in result.failures[0].message
+    assert applied_writes(apiserver) == 0
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is None
+
+
+def test_crd_in_the_set_is_applied_and_established_before_its_resources(
+    kubeconfig: Path, apiserver: ApiServer
+) -> None:
+    apiserver.crd_establish_delay = 0.3
+    client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
+    timing = Timing(poll_interval=0.05)
+    result = apply_environment(
+        client, [widget(), namespace(), widget_crd()], IDENTITY, timing=timing
+    )
+    assert result.ok, result.failures
+    kinds = [o.key.kind for o in result.applied]
+    assert kinds == ["CustomResourceDefinition", "Namespace", "Widget"]
+    writes = [r.kind for r in apiserver.requests if r.is_apply and not r.dry_run]
+    assert writes == ["CustomResourceDefinition", "Namespace", "Widget"]
+    assert apiserver.get_object("example.com/v1", "Widget", NS, "w") is not None
+
+
+def test_dry_run_mode_writes_nothing_and_names_unverifiable_objects(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    result = apply_environment(
+        client, [widget_crd(), namespace(), configmap("a")], IDENTITY, dry_run=True
+    )
+    assert result.ok
+    assert result.counts()["created"] == 3
+    assert [(str(k), why) for k, why in result.unverified] == [
+        ("ConfigMap ml/a", "its Namespace ml is created by this run")
+    ]
+    assert applied_writes(apiserver) == 0
+
+
+def _fail_on(apiserver: ApiServer, kind: str, name: str) -> Any:
+    """A progress callback arming a 422 on one object once real applies have begun."""
+    armed: list[Fault] = []
+
+    def progress(line: str) -> None:
+        if not armed and line.endswith((": created", ": configured", ": unchanged")):
+            fault = Fault(verb="apply", kind=kind, path=f"/{name}$", status=422,
+                          message=f"{name} is broken")  # fmt: skip
+            armed.append(apiserver.inject(fault))
+
+    return progress
+
+
+def test_failure_at_object_n_stops_there_and_skips_prune(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apply_environment(client, [namespace(), configmap("old")], IDENTITY)
+    desired = [namespace(), configmap("a"), configmap("b"), configmap("c"), deployment()]
+    result = apply_environment(
+        client,
+        desired,
+        IDENTITY,
+        prune_orphans=True,
+        progress=_fail_on(apiserver, "ConfigMap", "b"),
+    )
+    assert [(str(f.key), f.phase) for f in result.failures] == [("ConfigMap ml/b", "apply")]
+    assert "b is broken" in str(result.failures[0])
+    assert [str(o.key) for o in result.applied] == ["Namespace ml", "ConfigMap ml/a"]
+    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is None
+    assert apiserver.get_object("apps/v1", "Deployment", NS, "vllm") is None
+    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is not None
+    assert result.prune_note == "skipped: the apply did not complete"
+
+
+def test_apply_after_a_failure_converges(client: ClusterClient, apiserver: ApiServer) -> None:
+    apply_environment(client, [namespace(), configmap("old")], IDENTITY)
+    desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
+    apply_environment(
+        client,
+        desired,
+        IDENTITY,
+        prune_orphans=True,
+        progress=_fail_on(apiserver, "ConfigMap", "b"),
+    )
+    result = apply_environment(client, desired, IDENTITY, prune_orphans=True)
+    assert result.ok
+    assert result.counts() == {
+        "created": 2,
+        "configured": 0,
+        "unchanged": 2,
+        "deleted": 1,
+        "failed": 0,
+    }
+    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is None
+
+
+def _seed_foreign_replicas(apiserver: ApiServer) -> None:
+    apiserver.seed(namespace())
+    foreign = deployment(replicas=5)
+    apiserver.seed(foreign, manager="kubectl-scale", operation="Apply")
+
+
+def test_conflict_is_reported_with_manager_and_field(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    _seed_foreign_replicas(apiserver)
+    result = apply_environment(client, [namespace(), deployment(replicas=2)], IDENTITY)
+    assert [f.phase for f in result.failures] == ["dry-run"]
+    conflicts = result.failures[0].conflicts
+    assert [c.manager for c in conflicts] == ["kubectl-scale"]
+    assert ".spec.replicas" in conflicts[0].field
+    assert "kubectl-scale owns" in str(result.failures[0])
+    assert "--force-conflicts" in str(result.failures[0])
+    assert applied_writes(apiserver) == 0
+
+
+def test_force_conflicts_takes_ownership(client: ClusterClient, apiserver: ApiServer) -> None:
+    _seed_foreign_replicas(apiserver)
+    result = apply_environment(
+        client, [namespace(), deployment(replicas=2)], IDENTITY, force_conflicts=True
+    )
+    assert result.ok, result.failures
+    live = apiserver.get_object("apps/v1", "Deployment", NS, "vllm")
+    assert live is not None
+    assert live["spec"]["replicas"] == 2
+
+
+class FakeTime:
+    """A clock that advances only when slept; runs ``on_sleep`` at each sleep."""
+
+    def __init__(self, on_sleep: Any = None) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        if self.on_sleep is not None:
+            self.on_sleep(self.sleeps)
+
+
+def test_wait_returns_once_the_deployment_becomes_ready(kubeconfig: Path) -> None:
+    with ApiServer(default_ready=False) as server:
+        client = ClusterClient.from_kubeconfig(
+            str(server.write_kubeconfig(kubeconfig.with_name("slow"))), "test"
+        )
+
+        def become_ready(sleeps: int) -> None:
+            if sleeps == 2:
+                server.set_ready(NS, "vllm")
+
+        fake = FakeTime(become_ready)
+        lines: list[str] = []
+        result = apply_environment(
+            client,
+            [namespace(), deployment()],
+            IDENTITY,
+            wait=True,
+            progress=lines.append,
+            timing=Timing(clock=fake.clock, sleep=fake.sleep),
+        )
+    assert result.ok, result.failures
+    assert fake.sleeps == 2
+    assert any("Deployment ml/vllm 0/2 replicas ready" in line for line in lines)
+
+
+def test_wait_times_out_reports_not_ready_and_skips_prune(kubeconfig: Path) -> None:
+    with ApiServer(default_ready=False) as server:
+        client = ClusterClient.from_kubeconfig(
+            str(server.write_kubeconfig(kubeconfig.with_name("stuck"))), "test"
+        )
+        apply_environment(client, [namespace(), configmap("old")], IDENTITY)
+        fake = FakeTime()
+        result = apply_environment(
+            client,
+            [namespace(), deployment()],
+            IDENTITY,
+            wait=True,
+            prune_orphans=True,
+            timing=Timing(wait_timeout=10, poll_interval=2, clock=fake.clock, sleep=fake.sleep),
+        )
+        assert server.get_object("v1", "ConfigMap", NS, "old") is not None
+    assert [(str(f.key), f.phase) for f in result.failures] == [("Deployment ml/vllm", "wait")]
+    assert "not ready after 10s: 0/2 replicas ready" in result.failures[0].message
+    assert result.prune_note == "skipped: objects are not ready"
+
+
+def test_result_counts_are_zero_for_an_empty_set(client: ClusterClient) -> None:
+    result = apply_environment(client, [], IDENTITY)
+    assert isinstance(result, ApplyResult)
+    assert result.ok
+    assert result.counts() == dict.fromkeys(
+        ("created", "configured", "unchanged", "deleted", "failed"), 0
+    )
+
+
+def test_desired_set_defining_an_object_twice_is_an_input_error(client: ClusterClient) -> None:
+    from gitops.errors import InputError
+
+    twice = copy.deepcopy(configmap("a"))
+    with pytest.raises(InputError, match="ConfigMap ml/a is defined twice"):
+        apply_environment(client, [namespace(), configmap("a"), twice], IDENTITY)
