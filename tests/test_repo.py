@@ -72,6 +72,51 @@ def test_dirty_worktree_is_left_alone(tmp_path: Path) -> None:
     assert edited.read_bytes() == b"hand edit\n"
 
 
+def test_staged_work_keeps_the_worktree_and_index_untouched(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, FILES)
+    (repo / "mine.txt").write_text("staged\n")
+    r = pygit2.Repository(str(repo))
+    r.index.add("mine.txt")
+    r.index.write()
+    result = write(repo, {**FILES, "envs/dev/workloads/apps/configmap-web.yaml": b"v2\n"})
+    assert result.created and not result.worktree_updated
+    r.index.read()
+    assert "mine.txt" in r.index
+    assert (
+        repo / "envs/dev/workloads/apps/configmap-web.yaml"
+    ).read_bytes() == b"kind: ConfigMap\n"
+
+
+def test_untracked_file_in_the_way_keeps_the_worktree_untouched(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, FILES)
+    (repo / "envs/dev/workloads/apps/service-web.yaml").write_text("scratch\n")
+    result = write(repo, {**FILES, "envs/dev/workloads/apps/service-web.yaml": b"svc\n"})
+    assert result.created and not result.worktree_updated
+    assert (repo / "envs/dev/workloads/apps/service-web.yaml").read_text() == "scratch\n"
+
+
+def test_bare_repository_is_written_without_a_worktree(tmp_path: Path) -> None:
+    repo = tmp_path / "bare.git"
+    pygit2.init_repository(str(repo), bare=True)
+    result = write(repo, FILES)
+    assert result.created and not result.worktree_updated
+    assert read_files(repo, "main", "envs/dev") == {
+        "envs/dev/workloads/apps/configmap-web.yaml": b"kind: ConfigMap\n"
+    }
+
+
+def test_corrupt_generated_index_is_an_error(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, FILES)
+    add_foreign_commit(repo, ".gitops/generated.json", b"[not json")
+    before = head(repo)
+    with pytest.raises(RepositoryError, match=r"\.gitops/generated\.json: not a generated-paths"):
+        write(repo, FILES)
+    assert head(repo) == before
+
+
 def test_same_files_make_no_commit(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     first = write(repo, FILES)
