@@ -255,3 +255,22 @@ def test_override_for_an_unknown_stack_is_an_error(tiny: Path) -> None:
         r"this id in the blueprints \(known: web\)",
     ):
         render_environments(tiny / "blueprints", tiny / "environments")
+
+
+def test_kubectl_kustomize_builds_the_argocd_and_flux_directories(
+    example: Any, tmp_path: Path
+) -> None:
+    for path, data in render_tree(*example).items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    kinds: list[str] = []
+    for directory in ("argocd", "flux/dev", "flux/staging", "flux/prod"):
+        out = subprocess.run(
+            [kubectl(), "kustomize", str(tmp_path / directory)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        kinds.extend(d["kind"] for d in yaml.safe_load_all(out) if d)
+    assert sorted(set(kinds)) == ["AppProject", "Application", "Kustomization"]
+    assert len(kinds) == 6 + 6
