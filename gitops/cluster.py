@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 import urllib3
@@ -26,53 +25,40 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from gitops import redact
+from gitops.cluster_errors import (
+    Conflict,
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    KindNotServedError,
+    NotFoundError,
+    ServerError,
+    UnauthorizedError,
+    UnreachableError,
+    status_error,
+)
 from gitops.errors import ClusterError
 from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, ResourceKey, key_of
 
 log = logging.getLogger(__name__)
 
-
-class NotFoundError(ClusterError):
-    """The object or API path does not exist (404)."""
-
-
-class UnauthorizedError(ClusterError):
-    """The credentials were refused (401)."""
-
-
-class ForbiddenError(ClusterError):
-    """The credentials may not do this (403)."""
-
-
-class InvalidError(ClusterError):
-    """The object was refused as invalid (400/422)."""
-
-
-class UnreachableError(ClusterError):
-    """The API server could not be reached (connection error, TLS error or timeout)."""
-
-
-class ServerError(ClusterError):
-    """The API server kept failing (5xx, or 429 beyond the retry budget)."""
-
-
-class KindNotServedError(ClusterError):
-    """The cluster serves no such kind (its CRD is not installed)."""
-
-
-class Conflict(NamedTuple):
-    """One field another manager owns, from a 409 Status' ``details.causes``."""
-
-    manager: str
-    field: str
-
-
-class ConflictError(ClusterError):
-    """Server-side apply conflicts with other field managers (409)."""
-
-    def __init__(self, message: str, conflicts: tuple[Conflict, ...] = ()) -> None:
-        super().__init__(message)
-        self.conflicts = conflicts
+__all__ = [
+    "LIVE_PAGE_SIZE",
+    "ClusterClient",
+    "Conflict",
+    "ConflictError",
+    "ForbiddenError",
+    "InvalidError",
+    "KindNotServedError",
+    "LiveState",
+    "NotFoundError",
+    "ResourceInfo",
+    "RetryPolicy",
+    "ServerError",
+    "UnauthorizedError",
+    "UnreachableError",
+]
 
 
 @dataclass(frozen=True)
@@ -238,7 +224,7 @@ class ClusterClient:
                 return json.loads(data) if data else None
             delay = self._retry_delay(status, response, attempt)
             if delay is None:
-                raise _status_error(status, data, f"{self._where}: {what}")
+                raise status_error(status, data, f"{self._where}: {what}")
             log.debug("%s answered %s; retrying in %.2fs", what, status, delay)
             self._retry.sleep(delay)
             attempt += 1
@@ -404,9 +390,14 @@ class ClusterClient:
             query.append(("force", "true"))
         if dry_run:
             query.append(("dryRun", "All"))
-        result: Manifest = self.request(
-            "PATCH", self._path(key, info), query, obj, "application/apply-patch+yaml"
-        )
+        try:
+            result: Manifest = self.request(
+                "PATCH", self._path(key, info), query, obj, "application/apply-patch+yaml"
+            )
+        except ClusterError as err:
+            # A webhook or validation message may quote what it refused: never a Secret value.
+            err.args = tuple(redact.scrub_text(str(a), obj) for a in err.args)
+            raise
         return result
 
     def delete(self, key: ResourceKey, dry_run: bool = False) -> None:
@@ -426,37 +417,3 @@ def _reason(err: BaseException) -> str:
     reason = getattr(err, "reason", None) or err
     text = str(reason).splitlines()[0] if str(reason) else type(err).__name__
     return text if "timed out" not in text.lower() else f"timed out ({text})"
-
-
-def _conflict_manager(message: str) -> str:
-    # The API server writes: conflict with "kube-controller-manager" using apps/v1
-    match = re.search(r'conflict with "([^"]+)"', message)
-    return match.group(1) if match else message
-
-
-def _status_error(status: int, data: bytes, where: str) -> ClusterError:
-    try:
-        body = json.loads(data) if data else {}
-    except ValueError:
-        body = {}
-    if not isinstance(body, Mapping):
-        body = {}
-    message = str(body.get("message") or "").splitlines()[0:1]
-    detail = message[0] if message else f"HTTP {status}"
-    text = f"{where}: {status} {detail}"
-    if status == 409:
-        causes = (body.get("details") or {}).get("causes") or []
-        conflicts = tuple(
-            Conflict(_conflict_manager(str(c.get("message", ""))), str(c.get("field", "")))
-            for c in causes
-            if isinstance(c, Mapping)
-        )
-        return ConflictError(text, conflicts)
-    error_class: type[ClusterError] = {
-        401: UnauthorizedError,
-        403: ForbiddenError,
-        404: NotFoundError,
-        400: InvalidError,
-        422: InvalidError,
-    }.get(status, ServerError if status >= 500 or status == 429 else ClusterError)
-    return error_class(text)

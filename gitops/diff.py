@@ -175,7 +175,7 @@ class ObjectDiff:
     status: Status
     #: RFC 6902 operations turning the live projection into desired (modified only).
     patch: tuple[dict[str, Any], ...] = ()
-    #: Unified diff of the projected live fields against desired (modified only).
+    #: Unified diff of the projected live fields against desired (missing: all of desired).
     text: str = ""
     #: Readable paths of fields our manager applied that desired no longer sets.
     removed: tuple[str, ...] = ()
@@ -279,7 +279,13 @@ def diff_object(
     """Diff one desired manifest against its live object (None: missing)."""
     key = key_of(desired)
     if live is None:
-        return ObjectDiff(key, Status.MISSING)
+        created = dump_one(redact.redact_object(prepare_desired(desired)))
+        text = "".join(
+            difflib.unified_diff(
+                [], created.splitlines(keepends=True), "/dev/null", f"desired/{key}"
+            )
+        )
+        return ObjectDiff(key, Status.MISSING, text=text)
     rules = [r for r in ignore if r.applies_to(key)]
     pointers = [normalize.parse_pointer(r.pointer) for r in rules if r.pointer]
     managers = [m for r in rules for m in r.managers if m != field_manager]

@@ -7,6 +7,7 @@ annotation, which embeds them) can reach an output, a log or an exception.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,6 +68,35 @@ def redact_object(manifest: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(values, Mapping):
                 out[section] = dict.fromkeys(values, MASK)
     return out
+
+
+def scrub_text(text: str, manifest: Mapping[str, Any]) -> str:
+    """``text`` (e.g. a server's error message) with any of a Secret's values masked.
+
+    Both the plain and the base64 forms are masked; values shorter than 4 characters are
+    left alone (masking them would garble the message and reveals little).
+    """
+    if not is_secret(manifest):
+        return text
+    forms: set[str] = set()
+    for section in _SECRET_FIELDS:
+        values = manifest.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        for value in values.values():
+            plain = str(value)
+            forms.add(plain)
+            try:
+                if section == "data":
+                    forms.add(base64.b64decode(plain, validate=True).decode())
+                else:
+                    forms.add(base64.b64encode(plain.encode()).decode())
+            except (ValueError, UnicodeDecodeError):
+                continue
+    for form in sorted(forms, key=len, reverse=True):
+        if len(form) >= 4:
+            text = text.replace(form, MASK)
+    return text
 
 
 def _mask_annotations(document: dict[str, Any]) -> dict[str, Any]:

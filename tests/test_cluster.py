@@ -122,6 +122,22 @@ def test_apply_conflict_names_the_other_manager(
     assert client.apply(changed, force=True)["data"]["k"] == "other"
 
 
+def test_refused_secret_apply_never_quotes_the_value(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    client.apply(NAMESPACE)
+    apiserver.deny("create", "Secret", "inference", "hf", f"token {SECRET_VALUE} is weak")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hf", "namespace": "inference"},
+        "stringData": {"token": SECRET_VALUE},
+    }
+    with pytest.raises(ForbiddenError, match=r"denied the request: token \*\*\* is weak") as info:
+        client.apply(secret)
+    assert SECRET_VALUE not in str(info.value)
+
+
 def test_list_is_paginated_two_requests_for_two_pages(
     client: ClusterClient, apiserver: ApiServer
 ) -> None:

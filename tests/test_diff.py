@@ -212,6 +212,13 @@ def test_secret_key_removed_from_applied_string_data_is_drift() -> None:
     assert "gone-value" not in result.text and "Z29uZS12YWx1ZQ" not in result.text
 
 
+def test_missing_secret_shows_its_keys_but_not_its_values() -> None:
+    desired = {**_secret(), "stringData": {"token": SECRET_VALUE}}
+    result = diff_object(desired, None)
+    assert result.status is Status.MISSING
+    assert "+  token: '***'" in result.text and SECRET_VALUE not in result.text
+
+
 def test_unchanged_secret_is_in_sync() -> None:
     desired = {**_secret(), "stringData": {"token": SECRET_VALUE}}
     assert diff_object(desired, _secret(token=SECRET_VALUE)).status is Status.IN_SYNC
