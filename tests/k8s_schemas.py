@@ -56,17 +56,27 @@ def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
     return out
 
 
+@cache
+def _crd_validator(group: str, version: str, kind: str) -> Any:
+    """A compiled validator per CRD version (checking a large schema once, not per object)."""
+    schema = crd_schemas().get((group, version, kind))
+    if schema is None:
+        return None
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 def validate(obj: dict[str, Any]) -> None:
     """Raise AssertionError with a short message if ``obj`` is not valid for its kind."""
     group, _, version = obj["apiVersion"].rpartition("/")
-    schema = crd_schemas().get((group, version, obj["kind"]))
+    validator = _crd_validator(group, version, obj["kind"])
     name = f"{obj['kind']} {obj['metadata'].get('name')}"
-    if schema is not None:
-        try:
-            jsonschema.validate(obj, schema)
-        except jsonschema.ValidationError as err:
+    if validator is not None:
+        err = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+        if err is not None:
             path = "/".join(str(p) for p in err.absolute_path)
-            raise AssertionError(f"{name}: {path}: {err.message}") from None
+            raise AssertionError(f"{name}: {path}: {err.message}")
         return
     try:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
