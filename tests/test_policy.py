@@ -352,3 +352,49 @@ def test_kyverno_reports_the_path_inside_the_controller() -> None:
     assert violation.message.endswith(
         "(rule failed at path /spec/jobTemplate/spec/template/spec/containers/0/image/)"
     )
+
+
+def test_undeclared_variable_is_a_compile_error() -> None:
+    with pytest.raises(PolicyError, match=r"undeclared reference to 'spec'"):
+        evaluate([workload("Deployment")], _user_policy("spec.replicas > 1"))
+
+
+def test_type_names_compile() -> None:
+    policies = _user_policy("type(object.metadata.name) == string")
+    assert evaluate([workload("Deployment")], policies) == []
+
+
+def test_optional_field_syntax_is_reported_as_unsupported() -> None:
+    with pytest.raises(PolicyError, match=r"'object\.\?spec\.orValue\(1\) == 1' uses syntax"):
+        evaluate([workload("Deployment")], _user_policy("object.?spec.orValue(1) == 1"))
+
+
+def _with_match_condition(expression: str) -> list[Manifest]:
+    policies = _user_policy("false")
+    policies[0]["spec"]["matchConditions"] = [{"name": "only-gpu", "expression": expression}]
+    return policies
+
+
+def test_false_match_condition_skips_the_policy() -> None:
+    policies = _with_match_condition("object.metadata.name == 'other'")
+    assert evaluate([workload("Deployment")], policies) == []
+
+
+def test_true_match_condition_applies_the_policy() -> None:
+    policies = _with_match_condition("object.metadata.name == 'engine'")
+    assert [v.rule for v in evaluate([workload("Deployment")], policies)] == ["validations[0]"]
+
+
+def test_failing_match_condition_follows_failure_policy() -> None:
+    (violation,) = evaluate([workload("Deployment")], _with_match_condition("object.nope"))
+    assert violation.rule == "matchConditions[only-gpu]"
+    assert "resulted in error" in violation.message
+
+
+def test_object_selector_limits_the_binding() -> None:
+    policies = _user_policy("false")
+    policies[1]["spec"]["matchResources"] = {"objectSelector": {"matchLabels": {"tier": "gpu"}}}
+    labelled = workload("Deployment", name="labelled")
+    labelled["metadata"]["labels"] = {"tier": "gpu"}
+    violations = evaluate([workload("Deployment"), labelled], policies)
+    assert [v.key.name for v in violations] == ["labelled"]

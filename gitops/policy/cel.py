@@ -38,6 +38,10 @@ STANDARD_FUNCTIONS = frozenset(
 ADMISSION_VARIABLES = frozenset(
     {"object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer"}
 )
+#: Type names, which CEL expressions may compare against (``type(x) == string``).
+TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
+)
 
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
@@ -180,19 +184,25 @@ def _compile(source: str, owner: str) -> Program:
     try:
         program = _cel.compile(source)
     except Exception as err:  # the binding raises ValueError for parse errors
+        if "unsupported syntax" in str(err):
+            # Optional field syntax (x.?y) parses in the API server but not in the library.
+            raise PolicyError(
+                f"{owner}: CEL expression {source!r} uses syntax gitops check does not "
+                f"support yet (the API server may accept it): {_one_line(err)}"
+            ) from err
         raise PolicyError(
             f"{owner}: CEL expression {source!r} does not compile: {_one_line(err)}"
         ) from err
     references = program.references()
     bound = set(_BOUND.findall(source))
     for name in references["variables"]:
-        if name not in ADMISSION_VARIABLES and name not in bound:
+        if name not in ADMISSION_VARIABLES and name not in TYPE_NAMES and name not in bound:
             raise PolicyError(
                 f"{owner}: CEL expression {source!r} does not compile: undeclared reference "
                 f"to {name!r}"
             )
     for name in references["functions"]:
-        if name[:1] in "_@!" or name in STANDARD_FUNCTIONS or name in KUBERNETES_FUNCTIONS:
+        if name[:1] in "_@!-" or name in STANDARD_FUNCTIONS or name in KUBERNETES_FUNCTIONS:
             continue
         raise PolicyError(
             f"{owner}: CEL expression {source!r} does not compile: function {name!r} is "

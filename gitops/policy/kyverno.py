@@ -40,6 +40,7 @@ def evaluate_cluster_policies(
     Raises:
         PolicyError: a rule uses a validation form this evaluator does not implement.
     """
+    contexts = [ObjectContext.of(obj, namespaces) for obj in objects]
     out: list[Violation] = []
     for policy in policies:
         name = str(policy.get("metadata", {}).get("name", "?"))
@@ -48,8 +49,8 @@ def evaluate_cluster_policies(
             if "validate" not in rule:
                 continue  # mutate/generate/verifyImages rules do not reject objects
             _check_supported(name, rule)
-            for obj in objects:
-                out.extend(_evaluate_rule(policy, rule, ObjectContext.of(obj, namespaces)))
+            for context in contexts:
+                out.extend(_evaluate_rule(policy, rule, context))
     return out
 
 
