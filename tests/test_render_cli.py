@@ -95,6 +95,18 @@ def test_removed_blueprint_removes_its_files(work: Path) -> None:
     assert (repo / "envs" / "alpha" / "guardrails").is_dir()
 
 
+def test_removed_environment_removes_its_directory_and_argo_flux_objects(work: Path) -> None:
+    assert main(["render"]) == 0
+    (work / "environments" / "beta.yaml").unlink()
+    assert main(["render"]) == 0
+    repo = work / "build" / "gitops-repo"
+    paths = {str(p.relative_to(repo)) for p in repo.rglob("*.yaml") if ".git" not in p.parts}
+    assert not any("beta" in p for p in paths)
+    assert "argocd/application-alpha.yaml" in paths
+    message = pygit2.Repository(str(repo))[refs(repo)["refs/heads/main"]].message
+    assert "beta: 0 added, 0 changed, " in message
+
+
 def test_pr_branch_from_base_is_pushed_to_a_bare_repository(work: Path) -> None:
     remote = work / "remote.git"
     pygit2.init_repository(str(remote), bare=True)
