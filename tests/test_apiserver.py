@@ -228,6 +228,7 @@ def test_namespace_defaults(core: client.CoreV1Api) -> None:
     ns = core.read_namespace(NS)
     assert ns.spec.finalizers == ["kubernetes"]
     assert ns.metadata.labels["kubernetes.io/metadata.name"] == NS
+    assert ns.status.phase == "Active"
 
 
 # -- LIST ----------------------------------------------------------------------------------------
@@ -725,6 +726,18 @@ def test_fault_fires_only_its_number_of_times(core: client.CoreV1Api, apiserver:
         core.list_namespaced_config_map(NS)
     assert err.value.status == 500
     assert core.list_namespaced_config_map(NS).items == []
+
+
+def test_422_fault_reads_as_invalid(core: client.CoreV1Api, apiserver: ApiServer) -> None:
+    apiserver.inject(Fault(verb="create", status=422, message="spec.x: Invalid value"))
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map(NS, configmap("a"))
+    body = status_body(err.value)
+    assert (err.value.status, body["reason"], body["message"]) == (
+        422,
+        "Invalid",
+        "spec.x: Invalid value",
+    )
 
 
 def test_slow_fault_trips_client_timeout(

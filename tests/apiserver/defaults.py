@@ -224,7 +224,12 @@ def _canonical_walk(value: Any) -> None:
 
 
 def workload_status(obj: dict[str, Any], ready: bool) -> dict[str, Any] | None:
-    """The status a healthy (or stuck) controller would report, for Deployment/StatefulSet."""
+    """The status a healthy (or stuck) controller would report, for Deployment/StatefulSet.
+
+    Namespaces report ``Active``; other kinds get None (status left as it is).
+    """
+    if obj.get("kind") == "Namespace":
+        return obj.get("status") or {"phase": "Active"}
     if obj.get("kind") not in ("Deployment", "StatefulSet"):
         return None
     replicas = int(obj.get("spec", {}).get("replicas", 1))

@@ -31,6 +31,8 @@ _LIST_KEYS: dict[str, tuple[str, ...]] = {
 _DEFAULT_KEY_VALUES = {"protocol": "TCP"}
 # Maps the real schema declares atomic (owned and replaced as a whole).
 _ATOMIC_MAPS = frozenset({"selector", "nodeSelector"})
+# Non-pointer struct fields: the real server writes no "." for them in Update entries.
+_STRUCT_FIELDS = frozenset({"metadata", "spec", "template", "strategy", "status", "jobTemplate"})
 # Metadata fields that belong to the server, never to a field manager.
 _SERVER_METADATA = frozenset(
     {
@@ -90,7 +92,7 @@ def field_set(obj: dict[str, Any], *, maps: bool, with_status: bool = False) -> 
 
 def _walk(value: Any, path: Path, field: str, out: set[Path], maps: bool) -> None:
     if isinstance(value, dict) and value and field not in _ATOMIC_MAPS:
-        if maps and path:
+        if maps and path and field not in _STRUCT_FIELDS:
             out.add(path)
         for k, v in value.items():
             _walk(v, (*path, f"f:{k}"), k, out, maps)
