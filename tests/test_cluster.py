@@ -73,6 +73,16 @@ def test_unknown_context_is_a_cluster_error(kubeconfig: Path) -> None:
         ClusterClient.from_kubeconfig(str(kubeconfig), "nope")
 
 
+def test_no_kubeconfig_and_not_in_a_cluster_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ClusterError, match=r"no kubeconfig found and not running in a cluster"):
+        ClusterClient.from_kubeconfig(None, None)
+
+
 def test_discovery_lists_served_kinds_with_scope_and_verbs(client: ClusterClient) -> None:
     served = client.discover()
     deployments = served[("apps", "v1", "Deployment")]
@@ -287,6 +297,31 @@ def test_freshly_applied_environment_is_in_sync(
         ("inference", Status.IN_SYNC),
         ("llama", Status.IN_SYNC),
     ]
+
+
+def test_quantities_the_server_canonicalizes_are_not_drift(
+    client: ClusterClient, deployment: dict[str, Any]
+) -> None:
+    client.apply(NAMESPACE)
+    resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    resources["requests"].update(cpu="1000m", memory="16384Mi")
+    stored = client.apply(deployment)
+    stored_requests = stored["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert stored_requests["requests"]["cpu"] == "1"  # the server rewrote the form
+    assert _live_report(client, [deployment]) == [("llama", Status.IN_SYNC)]
+    resources["requests"]["cpu"] = "1500m"
+    assert _live_report(client, [deployment]) == [("llama", Status.MODIFIED)]
+
+
+def test_label_added_live_by_someone_else_is_not_drift_unless_strict(
+    client: ClusterClient, apiserver: ApiServer, deployment: dict[str, Any]
+) -> None:
+    client.apply(NAMESPACE)
+    stored = client.apply(deployment)
+    stored["metadata"]["labels"]["team"] = "someone"
+    apiserver.seed(stored, manager="kubectl-label", operation="Update")
+    assert _live_report(client, [deployment]) == [("llama", Status.IN_SYNC)]
+    assert _live_report(client, [deployment], strict=True) == [("llama", Status.MODIFIED)]
 
 
 def test_env_var_removed_from_git_is_drift(
