@@ -1,0 +1,288 @@
+"""Ownership identity and safe prune: only owned orphans go, never copies or opted-out objects."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+from apiserver import ApiServer, Fault
+from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
+
+from gitops.cluster import ClusterClient, RetryPolicy
+from gitops.model import Manifest, ResourceKey
+from gitops.ownership import (
+    OWNER_ANNOTATION,
+    PART_OF_LABEL,
+    Identity,
+    applyset_id,
+    place,
+    prune_opt_out,
+)
+from gitops.prune import EMPTY_SET_NOTE, select_prune
+from gitops.reconcile import apply_environment
+
+# -- identity (pure) --------------------------------------------------------------------------
+
+
+def test_applyset_id_has_the_kep_format() -> None:
+    assert re.fullmatch(r"applyset-[A-Za-z0-9_-]{43}-v1", applyset_id("dev", "repo"))
+
+
+def test_applyset_id_differs_per_environment_and_repository() -> None:
+    ids = {applyset_id("dev", "a"), applyset_id("prod", "a"), applyset_id("dev", "b")}
+    assert len(ids) == 3
+
+
+def test_stamp_is_deterministic_and_leaves_the_input_alone() -> None:
+    manifest = configmap("a")
+    original = copy.deepcopy(manifest)
+    assert IDENTITY.stamp(manifest) == IDENTITY.stamp(manifest)
+    assert manifest == original
+
+
+def test_stamp_keeps_existing_labels_and_annotations() -> None:
+    manifest = deployment()
+    manifest["metadata"]["annotations"] = {"team": "ml"}
+    stamped = IDENTITY.stamp(manifest)
+    assert stamped["metadata"]["labels"] == {"app": "vllm", PART_OF_LABEL: IDENTITY.id}
+    assert set(stamped["metadata"]["annotations"]) == {"team", OWNER_ANNOTATION}
+
+
+def test_a_stamp_copied_onto_another_object_does_not_claim_it() -> None:
+    stamped = IDENTITY.stamp(configmap("a"))
+    copied = configmap("b")
+    copied["metadata"]["labels"] = dict(stamped["metadata"]["labels"])
+    copied["metadata"]["annotations"] = dict(stamped["metadata"]["annotations"])
+    assert IDENTITY.claims(stamped)
+    assert not IDENTITY.claims(copied)
+
+
+def test_another_environment_does_not_claim_our_objects() -> None:
+    stamped = IDENTITY.stamp(configmap("a"))
+    assert not Identity("prod", IDENTITY.repository).claims(stamped)
+
+
+def test_owns_requires_our_manager_to_have_applied_the_label() -> None:
+    stamped = IDENTITY.stamp(configmap("a"))
+    stamped["metadata"]["managedFields"] = [
+        {
+            "manager": "kubectl-label",
+            "operation": "Update",
+            "fieldsV1": {"f:metadata": {"f:labels": {f"f:{PART_OF_LABEL}": {}}}},
+        }
+    ]
+    assert not IDENTITY.owns(stamped)
+    assert IDENTITY.owns(stamped, check_managed_fields=False)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "reason"),
+    [
+        ({"gitops.dev/prune": "disabled"}, "gitops.dev/prune: disabled"),
+        (
+            {"argocd.argoproj.io/sync-options": "ServerSideApply=true, Prune=false"},
+            "argocd.argoproj.io/sync-options: Prune=false",
+        ),
+        ({"gitops.dev/prune": "enabled"}, None),
+        ({}, None),
+    ],
+)
+def test_prune_opt_out_annotations(annotations: dict[str, str], reason: str | None) -> None:
+    obj = configmap("a")
+    obj["metadata"]["annotations"] = annotations
+    assert prune_opt_out(obj) == reason
+
+
+def test_place_fills_the_default_namespace_and_strips_it_from_cluster_kinds() -> None:
+    key, manifest = place({**configmap("a"), "metadata": {"name": "a"}}, namespaced=True)
+    assert key.namespace == "default"
+    assert manifest["metadata"]["namespace"] == "default"
+    key, manifest = place({**namespace(), "metadata": {"name": "x", "namespace": "y"}}, False)
+    assert key.namespace == ""
+    assert "namespace" not in manifest["metadata"]
+
+
+# -- select_prune (pure) ----------------------------------------------------------------------
+
+
+def _owned(manifest: Manifest) -> Manifest:
+    stamped = IDENTITY.stamp(manifest)
+    stamped["metadata"]["managedFields"] = [
+        {
+            "manager": "gitops",
+            "operation": "Apply",
+            "fieldsV1": {"f:metadata": {"f:labels": {f"f:{PART_OF_LABEL}": {}}}},
+        }
+    ]
+    return stamped
+
+
+def _key(name: str) -> ResourceKey:
+    return ResourceKey("", "v1", "ConfigMap", NS, name)
+
+
+def test_select_prune_deletes_undesired_owned_objects_in_reverse_order() -> None:
+    live = [_owned(namespace()), _owned(configmap("a")), _owned(configmap("b"))]
+    selected = select_prune(live, [_key("a")], IDENTITY)
+    assert [str(k) for k in selected.delete] == ["ConfigMap ml/b", "Namespace ml"]
+
+
+def test_select_prune_keeps_everything_when_the_desired_set_is_empty() -> None:
+    selected = select_prune([_owned(configmap("a"))], [], IDENTITY)
+    assert selected.delete == ()
+    assert selected.note == EMPTY_SET_NOTE
+
+
+def test_select_prune_with_allow_empty_deletes_every_owned_object() -> None:
+    selected = select_prune([_owned(configmap("a"))], [], IDENTITY, allow_empty=True)
+    assert [str(k) for k in selected.delete] == ["ConfigMap ml/a"]
+
+
+def test_select_prune_matches_desired_objects_across_api_versions() -> None:
+    live = _owned(deployment())
+    live["apiVersion"] = "apps/v1beta2"
+    desired = ResourceKey("apps", "v1", "Deployment", NS, "vllm")
+    assert select_prune([live], [desired], IDENTITY).delete == ()
+
+
+def test_select_prune_reports_why_it_keeps_labelled_objects() -> None:
+    opted = _owned(configmap("opted"))
+    opted["metadata"]["annotations"]["gitops.dev/prune"] = "disabled"
+    copied = _owned(configmap("copied"))
+    copied["metadata"]["name"] = "copy"
+    selected = select_prune([opted, copied], [_key("a")], IDENTITY)
+    assert selected.delete == ()
+    reasons = {str(k.key): k.reason for k in selected.kept}
+    assert reasons["ConfigMap ml/opted"] == "opted out of pruning (gitops.dev/prune: disabled)"
+    assert reasons["ConfigMap ml/copy"].startswith("not ours: the ownership hash")
+
+
+# -- prune against the test API server --------------------------------------------------------
+
+
+@pytest.fixture
+def client(kubeconfig: Path) -> ClusterClient:
+    """A ClusterClient for the test server."""
+    return ClusterClient.from_kubeconfig(str(kubeconfig), "test")
+
+
+def _cm(apiserver: ApiServer, name: str) -> Manifest | None:
+    found: Manifest | None = apiserver.get_object("v1", "ConfigMap", NS, name)
+    return found
+
+
+def test_prune_removes_only_owned_orphans(client: ClusterClient, apiserver: ApiServer) -> None:
+    apply_environment(client, [namespace(), configmap("a"), configmap("b")], IDENTITY)
+    apiserver.seed(configmap("unmanaged"))
+    other_env = Identity("prod", IDENTITY.repository)
+    apply_environment(client, [namespace(), configmap("prod-only")], other_env)
+    result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
+    assert [str(k) for k in result.pruned] == ["ConfigMap ml/b"]
+    assert _cm(apiserver, "b") is None
+    assert _cm(apiserver, "unmanaged") is not None
+    assert _cm(apiserver, "prod-only") is not None
+
+
+def test_prune_never_deletes_an_object_with_a_copied_label(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apply_environment(client, [namespace(), configmap("a")], IDENTITY)
+    original = _cm(apiserver, "a")
+    assert original is not None
+    copy_of_a = configmap("copy")
+    copy_of_a["metadata"]["labels"] = original["metadata"]["labels"]
+    copy_of_a["metadata"]["annotations"] = original["metadata"]["annotations"]
+    apiserver.seed(copy_of_a, manager="kubectl-client-side-apply")
+    result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
+    assert result.pruned == ()
+    assert _cm(apiserver, "copy") is not None
+    assert [str(k.key) for k in result.prune_kept] == ["ConfigMap ml/copy"]
+
+
+def test_prune_never_deletes_a_label_someone_else_applied(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apply_environment(client, [namespace(), configmap("a")], IDENTITY)
+    # Right label and right hash for its own key, but written by another manager.
+    forged = IDENTITY.stamp(configmap("forged"))
+    apiserver.seed(forged, manager="kubectl-edit")
+    result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
+    assert result.pruned == ()
+    assert _cm(apiserver, "forged") is not None
+    assert "not applied by gitops" in result.prune_kept[0].reason
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [("gitops.dev/prune", "disabled"), ("argocd.argoproj.io/sync-options", "Prune=false")],
+)
+def test_prune_never_deletes_an_opted_out_object(
+    client: ClusterClient, apiserver: ApiServer, annotation: tuple[str, str]
+) -> None:
+    kept = configmap("kept")
+    kept["metadata"]["annotations"] = dict([annotation])
+    apply_environment(client, [namespace(), configmap("a"), kept], IDENTITY)
+    result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
+    assert result.pruned == ()
+    assert _cm(apiserver, "kept") is not None
+
+
+def test_prune_never_deletes_everything_when_the_desired_set_is_empty(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apply_environment(client, [namespace(), configmap("a")], IDENTITY)
+    result = apply_environment(client, [], IDENTITY, prune_orphans=True)
+    assert result.pruned == ()
+    assert result.prune_note == EMPTY_SET_NOTE
+    assert _cm(apiserver, "a") is not None
+
+
+def test_prune_with_allow_empty_deletes_every_owned_object(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apply_environment(client, [namespace(), configmap("a")], IDENTITY)
+    result = apply_environment(client, [], IDENTITY, prune_orphans=True, allow_empty=True)
+    assert [str(k) for k in result.pruned] == ["ConfigMap ml/a", "Namespace ml"]
+
+
+def test_dry_run_prune_deletes_nothing(client: ClusterClient, apiserver: ApiServer) -> None:
+    apply_environment(client, [namespace(), configmap("a"), configmap("b")], IDENTITY)
+    result = apply_environment(
+        client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True, dry_run=True
+    )
+    assert [str(k) for k in result.pruned] == ["ConfigMap ml/b"]
+    assert _cm(apiserver, "b") is not None
+
+
+def test_denied_delete_is_reported_others_done_and_retried_next_run(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
+    apply_environment(client, desired, IDENTITY)
+    apiserver.deny_delete("ConfigMap", NS, "b", "b is protected")
+    result = apply_environment(client, desired[:2], IDENTITY, prune_orphans=True)
+    assert not result.ok
+    assert [str(k) for k in result.pruned] == ["ConfigMap ml/c"]
+    assert [str(f.key) for f in result.prune_failures] == ["ConfigMap ml/b"]
+    assert "b is protected" in result.prune_failures[0].message
+    assert _cm(apiserver, "a") is not None
+    apiserver.store.denials.clear()
+    again = apply_environment(client, desired[:2], IDENTITY, prune_orphans=True)
+    assert again.ok
+    assert [str(k) for k in again.pruned] == ["ConfigMap ml/b"]
+
+
+def test_server_error_on_delete_does_not_stop_other_deletes(
+    kubeconfig: Path, apiserver: ApiServer
+) -> None:
+    no_wait = RetryPolicy(sleep=lambda seconds: None)
+    client = ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=no_wait)
+    desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
+    apply_environment(client, desired, IDENTITY)
+    apiserver.inject(Fault(verb="delete", kind="ConfigMap", path="/c$", status=503, times=10))
+    result = apply_environment(client, desired[:2], IDENTITY, prune_orphans=True)
+    assert [str(k) for k in result.pruned] == ["ConfigMap ml/b"]
+    assert [str(f.key) for f in result.prune_failures] == ["ConfigMap ml/c"]
+    assert "503" in result.prune_failures[0].message
