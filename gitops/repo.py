@@ -416,9 +416,14 @@ def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> bool:
     if repo.references["HEAD"].target != ref_name:
         return False
     lock_path = Path(repo.path) / "gitops-worktree.lock"
-    with lock_path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _sync_locked(repo, ref_name)
+    try:
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return _sync_locked(repo, ref_name)
+    except (pygit2.GitError, OSError):
+        # The commit is in and the branch moved; a busy index (someone running git) only
+        # means the working tree is not refreshed this time.
+        return False
 
 
 def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
@@ -437,6 +442,9 @@ def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
     new = _entries(target_tree)[1]
     if any(p not in old and (workdir / p).exists() for p in new):
         return False  # an untracked file sits where a generated one would go
+    # Index first: if it is locked (someone running git), the working tree stays untouched.
+    index.read_tree(target_tree)
+    index.write()
     for path in sorted(old.keys() - new.keys()):
         (workdir / path).unlink(missing_ok=True)
         _prune_empty(workdir, Path(path).parent)
@@ -445,8 +453,6 @@ def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
             dest = workdir / path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(_blob_data(repo, oid))
-    index.read_tree(target_tree)
-    index.write()
     return True
 
 

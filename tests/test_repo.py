@@ -97,6 +97,18 @@ def test_untracked_file_in_the_way_keeps_the_worktree_untouched(tmp_path: Path) 
     assert (repo / "envs/dev/workloads/apps/service-web.yaml").read_text() == "scratch\n"
 
 
+def test_locked_index_leaves_the_worktree_but_commits(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo, FILES)
+    (repo / ".git" / "index.lock").write_text("")
+    result = write(repo, {**FILES, "envs/dev/workloads/apps/configmap-web.yaml": b"v2\n"})
+    assert result.created and not result.worktree_updated
+    assert head(repo) == result.commit
+    assert (repo / "envs/dev/workloads/apps/configmap-web.yaml").read_bytes() == FILES[
+        "envs/dev/workloads/apps/configmap-web.yaml"
+    ]
+
+
 def test_bare_repository_is_written_without_a_worktree(tmp_path: Path) -> None:
     repo = tmp_path / "bare.git"
     pygit2.init_repository(str(repo), bare=True)
