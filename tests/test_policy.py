@@ -14,6 +14,7 @@ from gitops.constructs.guardrails import ClusterGuardrails, NamespaceGuardrails
 from gitops.errors import InputError, PolicyError
 from gitops.model import Manifest, ResourceKey
 from gitops.policy import Violation, evaluate, load_policies
+from gitops.policy.kyverno_pattern import condition_holds, match
 
 POLICIES = Path(__file__).parent / "policies"
 KINDS = ["Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"]
@@ -398,3 +399,58 @@ def test_object_selector_limits_the_binding() -> None:
     labelled["metadata"]["labels"] = {"tier": "gpu"}
     violations = evaluate([workload("Deployment"), labelled], policies)
     assert [v.key.name for v in violations] == ["labelled"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_replica_sets_are_left_to_their_pods_by_both_engines(engine: str) -> None:
+    obj = workload("Deployment")
+    obj["kind"] = "ReplicaSet"
+    _container_of(obj)["image"] = "docker.io/x:latest"
+    assert evaluate([*guardrails(engine), obj]) == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "pattern", "passes"),
+    [
+        ({"a": 1}, {"=(b)": "x"}, True),  # equality anchor: absent is fine
+        ({"b": "y"}, {"=(b)": "x"}, False),  # ... present must match
+        ({"b": "y"}, {"X(b)": "null"}, False),  # negation anchor: must be absent
+        ({"a": "1"}, {"(b)": "x", "a": "2"}, True),  # conditional anchor unmet: skipped
+        ({"b": "x", "a": "1"}, {"(b)": "x", "a": "2"}, False),  # ... met: checked
+        ({"image": "ghcr.io/x:1"}, {"image": "quay.io/* | ghcr.io/*"}, True),
+        ({"image": "ghcr.io/x:latest"}, {"image": "!*:latest"}, False),
+        ({"memory": "2Gi"}, {"memory": ">1Gi"}, True),
+        ({"memory": "512Mi"}, {"memory": ">=1Gi"}, False),
+        ({"cpu": 2}, {"cpu": "?*"}, True),
+        ({"cpu": ""}, {"cpu": "?*"}, False),
+        ({"c": [{"n": "a"}, {"n": "b"}]}, {"c": [{"n": "?*"}]}, True),
+        ({"c": [{"n": "a"}, {}]}, {"c": [{"n": "?*"}]}, False),
+    ],
+)
+def test_kyverno_pattern_semantics(resource: Any, pattern: Any, passes: bool) -> None:
+    outcome = match(resource, pattern)
+    assert (outcome is None or outcome[0] == "skip") is passes
+
+
+@pytest.mark.parametrize(
+    ("key", "operator", "value", "holds"),
+    [
+        ("a", "AnyIn", ["a", "b"], True),
+        (["a", "z"], "AllIn", ["a", "b"], False),
+        (["a", "z"], "AnyNotIn", ["a", "b"], True),
+        (["z"], "AllNotIn", ["a", "b"], True),
+        ("ghcr.io/x", "Equals", "ghcr.io/*", True),
+        ("3", "GreaterThan", 2, True),
+        ("1Gi", "LessThanOrEquals", "1024Mi", True),
+        ("{{ request.object.n }}", "Equals", 5, True),
+    ],
+)
+def test_kyverno_condition_operators(key: Any, operator: str, value: Any, holds: bool) -> None:
+    context = {"request": {"object": {"n": 5}}}
+    condition = {"key": key, "operator": operator, "value": value}
+    assert condition_holds(condition, context) is holds
+
+
+def test_unknown_kyverno_operator_is_an_error() -> None:
+    with pytest.raises(PolicyError, match=r"operator must be one of .* got 'Near'"):
+        condition_holds({"key": 1, "operator": "Near", "value": 1}, {})

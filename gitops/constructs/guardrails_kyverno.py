@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitops.constructs.guardrails_rules import (
+    POD_CONTROLLERS,
     POLICY_PREFIX,
     RuleConfig,
     common_labels,
@@ -189,6 +190,8 @@ def cluster_policies(config: RuleConfig) -> list[Manifest]:
                         "policies.kyverno.io/severity": "medium",
                         "policies.kyverno.io/subject": "Pod",
                         "policies.kyverno.io/description": info.description,
+                        # The same controllers the VAP engine matches, so both agree.
+                        "pod-policies.kyverno.io/autogen-controllers": ",".join(POD_CONTROLLERS),
                     },
                 },
                 "spec": spec,
