@@ -6,7 +6,8 @@ object together (server-side-apply style) and returns two documents of the same 
 * the *desired* side, normalized (nulls dropped, ignored fields removed);
 * the *projection* of live: only the fields desired sets, lists merged by their Kubernetes
   merge keys and put in desired order, values equal in meaning (``1000m`` and ``1`` in a
-  resource quantity; ``[]`` and absent) written in desired's form, plus the fields our
+  resource quantity; a zero value such as ``[]``, ``""`` or ``false`` and absent) written
+  in desired's form, plus the fields our
   field manager owns in live that desired no longer sets (they will be removed).
 
 The two are equal exactly when there is no drift, and ``jsonpatch.make_patch(projection,
@@ -139,7 +140,13 @@ def strip_nulls(value: Any) -> Any:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (dict, list)) and not value)
+    # The API server omits zero values of omitempty fields ({}, [], "", false, 0): a desired
+    # zero value and an absent live field are the same.
+    if value is None or value is False or value == "":
+        return True
+    if isinstance(value, (dict, list)):
+        return not value
+    return type(value) is int and value == 0
 
 
 def _scalar_equal(desired: Any, live: Any, path: Sequence[Segment]) -> bool:

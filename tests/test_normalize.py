@@ -57,6 +57,12 @@ def test_empty_values_match_absent_ones() -> None:
     assert align(desired, {"spec": {}}).in_sync
 
 
+def test_zero_values_the_server_omits_match_absent_ones() -> None:
+    desired = {"spec": {"hostNetwork": False, "subdomain": "", "priority": 0}}
+    assert align(desired, {"spec": {}}).in_sync
+    assert not align({"spec": {"hostNetwork": True}}, {"spec": {}}).in_sync
+
+
 def test_server_added_list_entries_and_order_are_not_drift() -> None:
     desired = _pod(
         [{"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]}]
