@@ -29,6 +29,7 @@ from gitops import redact
 from gitops.cluster_errors import (
     Conflict,
     ConflictError,
+    ExpiredError,
     ForbiddenError,
     InvalidError,
     KindNotServedError,
@@ -48,6 +49,7 @@ __all__ = [
     "ClusterClient",
     "Conflict",
     "ConflictError",
+    "ExpiredError",
     "ForbiddenError",
     "InvalidError",
     "KindNotServedError",
@@ -221,7 +223,12 @@ class ClusterClient:
                     f"{self._where}: {what}: unreachable: {_reason(err)}"
                 ) from err
             if 200 <= status < 300:
-                return json.loads(data) if data else None
+                try:
+                    return json.loads(data) if data else None
+                except ValueError as err:
+                    raise ClusterError(
+                        f"{self._where}: {what}: answered {status} with a body that is not JSON"
+                    ) from err
             delay = self._retry_delay(status, response, attempt)
             if delay is None:
                 raise status_error(status, data, f"{self._where}: {what}")
@@ -327,13 +334,21 @@ class ClusterClient:
         api_version = f"{group}/{version}" if group else version
         objects: list[Manifest] = []
         token = ""
+        restarted = False
         while True:
             query = [("limit", str(page_size))]
             if label_selector:
                 query.append(("labelSelector", label_selector))
             if token:
                 query.append(("continue", token))
-            page = self.request("GET", path, query)
+            try:
+                page = self.request("GET", path, query)
+            except ExpiredError:
+                # The snapshot was compacted mid-listing: start over once, consistently.
+                if restarted or not token:
+                    raise
+                restarted, token, objects = True, "", []
+                continue
             for item in page.get("items") or []:
                 # LIST items carry no apiVersion/kind; restore them so they are manifests.
                 item.setdefault("apiVersion", api_version)

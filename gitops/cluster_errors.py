@@ -43,6 +43,10 @@ class KindNotServedError(ClusterError):
     """The cluster serves no such kind (its CRD is not installed)."""
 
 
+class ExpiredError(ClusterError):
+    """A LIST continue token expired (410 Gone)."""
+
+
 class Conflict(NamedTuple):
     """One field another manager owns, from a 409 Status' ``details.causes``."""
 
@@ -87,6 +91,7 @@ def status_error(status: int, data: bytes, where: str) -> ClusterError:
         401: UnauthorizedError,
         403: ForbiddenError,
         404: NotFoundError,
+        410: ExpiredError,
         400: InvalidError,
         422: InvalidError,
     }.get(status, ServerError if status >= 500 or status == 429 else ClusterError)

@@ -160,6 +160,29 @@ def test_list_is_paginated_two_requests_for_two_pages(
     assert objects[0]["apiVersion"] == "v1" and objects[0]["kind"] == "ConfigMap"
 
 
+def test_expired_continue_token_restarts_the_listing_once(
+    client: ClusterClient, apiserver: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(5):
+        apiserver.seed(_config_map(f"cm-{index}", **OWNED))
+    pages = 0
+    original = client.request
+
+    def expire_after_first_page(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pages
+        answer = original(*args, **kwargs)
+        pages += 1
+        if pages == 1:
+            apiserver.expire_continue_tokens()
+        return answer
+
+    monkeypatch.setattr(client, "request", expire_after_first_page)
+    client.resource_info("", "v1", "ConfigMap")
+    names = [o["metadata"]["name"] for o in client.list_objects("", "v1", "ConfigMap", page_size=2)]
+    assert names == [f"cm-{index}" for index in range(5)]
+    assert [r.code for r in apiserver.requests if r.verb == "list"].count(410) == 1
+
+
 def test_read_live_reads_10000_objects_in_two_lists(
     client: ClusterClient, apiserver: ApiServer
 ) -> None:
