@@ -176,8 +176,8 @@ def test_expired_continue_token_restarts_the_listing_once(
             apiserver.expire_continue_tokens()
         return answer
 
+    client.resource_info("", "v1", "ConfigMap")  # discovery first: it is not a page
     monkeypatch.setattr(client, "request", expire_after_first_page)
-    client.resource_info("", "v1", "ConfigMap")
     names = [o["metadata"]["name"] for o in client.list_objects("", "v1", "ConfigMap", page_size=2)]
     assert names == [f"cm-{index}" for index in range(5)]
     assert [r.code for r in apiserver.requests if r.verb == "list"].count(410) == 1
