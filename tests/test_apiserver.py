@@ -164,6 +164,30 @@ def test_crd_deletion_stops_serving(
     assert err.value.status == 404
 
 
+def test_crd_is_not_served_before_established() -> None:
+    with ApiServer(crd_establish_delay=600) as server:
+        server.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+        server.seed(CRD)
+        crd = server.get_object("apiextensions.k8s.io/v1", "CustomResourceDefinition", None,
+                                "inferenceservices.serving.kserve.io")  # fmt: skip
+        with pytest.raises(KeyError, match="does not serve"):
+            server.get_object("serving.kserve.io/v1beta1", "InferenceService", NS, "x")
+    assert crd is not None
+    assert "status" not in crd
+
+
+def test_set_ready_sets_ready_condition_on_custom_resource(apiserver: ApiServer) -> None:
+    apiserver.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    apiserver.seed(CRD)
+    isvc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": "llama", "namespace": NS}, "spec": {}}  # fmt: skip
+    apiserver.seed(isvc)
+    apiserver.set_ready(NS, "llama", False, "InferenceService", "serving.kserve.io/v1beta1")
+    live = apiserver.get_object("serving.kserve.io/v1beta1", "InferenceService", NS, "llama")
+    assert live is not None
+    assert live["status"]["conditions"] == [{"type": "Ready", "status": "False"}]
+
+
 def test_version_reports_git_version(api: client.ApiClient) -> None:
     assert client.VersionApi(api).get_code().git_version.startswith("v1.")
 
@@ -222,6 +246,27 @@ def test_stale_resource_version_update_conflicts(core: client.CoreV1Api) -> None
     with pytest.raises(ApiException) as err:
         core.replace_namespaced_config_map("a", NS, first)
     assert (err.value.status, status_body(err.value)["reason"]) == (409, "Conflict")
+
+
+def test_create_with_resource_version_fails(core: client.CoreV1Api) -> None:
+    body = configmap("a")
+    body["metadata"]["resourceVersion"] = "7"
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map(NS, body)
+    assert (err.value.status, status_body(err.value)["message"]) == (
+        500,
+        "resourceVersion should not be set on objects to be created",
+    )
+
+
+def test_apply_with_stale_resource_version_conflicts(dyn: dynamic.DynamicClient) -> None:
+    first = apply(dyn, deployment())
+    apply(dyn, deployment(replicas=3))
+    stale = deployment(replicas=4)
+    stale["metadata"]["resourceVersion"] = first["metadata"]["resourceVersion"]
+    with pytest.raises(dynamic.exceptions.ConflictError) as err:
+        apply(dyn, stale)
+    assert "the object has been modified" in json.loads(err.value.body)["message"]
 
 
 def test_namespace_defaults(core: client.CoreV1Api) -> None:

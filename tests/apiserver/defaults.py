@@ -249,3 +249,12 @@ def workload_status(obj: dict[str, Any], ready: bool) -> dict[str, Any] | None:
             {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
         ]
     return status
+
+
+def ready_condition(status: Any, ready: bool) -> dict[str, Any]:
+    """``status`` with its ``Ready`` condition set (how KServe and most operators report)."""
+    out = dict(status) if isinstance(status, dict) else {}
+    others = [c for c in out.get("conditions") or [] if c.get("type") != "Ready"]
+    flag = "True" if ready else "False"
+    out["conditions"] = [*others, {"type": "Ready", "status": flag}]
+    return out

@@ -246,7 +246,11 @@ class ApiServer:
         kind: str = "Deployment",
         api_version: str = "apps/v1",
     ) -> None:
-        """Make a Deployment/StatefulSet report ready (or not) from now on."""
+        """Make an object report ready (or not) from now on.
+
+        Deployments and StatefulSets get replica counts and conditions; any other kind (an
+        InferenceService, say) gets a ``Ready`` condition in its status.
+        """
         res = self._resource(api_version, kind)
         store = self.store
         with store.lock:

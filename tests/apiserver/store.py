@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import managed
-from .defaults import apply_defaults, canonicalize, workload_status
+from .defaults import apply_defaults, canonicalize, ready_condition, workload_status
 from .resources import Registry, Resource
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
@@ -62,6 +62,21 @@ def _now() -> str:
 
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _check_precondition(
+    res: Resource, name: str, meta: dict[str, Any], live: dict[str, Any]
+) -> None:
+    """409 Conflict when the request names a resourceVersion that is no longer current."""
+    wanted = meta.get("resourceVersion")
+    if wanted and wanted != live["metadata"]["resourceVersion"]:
+        raise ApiError(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {qualified(res)} "{name}": the object has '
+            "been modified; please apply your changes to the latest version and try again",
+            {"name": name, "group": res.group, "kind": res.plural},
+        )
 
 
 class Store:
@@ -125,7 +140,10 @@ class Store:
         if not meta["managedFields"]:
             del meta["managedFields"]
         key = self.key(res, meta.get("namespace", ""), meta["name"])
-        status = workload_status(new, self.ready.get(key, self.default_ready))
+        ready = self.ready.get(key)
+        status = workload_status(new, self.default_ready if ready is None else ready)
+        if status is None and ready is not None:
+            status = ready_condition(new.get("status"), ready)
         if status is not None:
             new["status"] = status
         if old is not None:
@@ -196,6 +214,11 @@ class Store:
             raise ApiError(
                 409, "AlreadyExists", f'{qualified(res)} "{name}" already exists', details
             )
+        if (body.get("metadata") or {}).get("resourceVersion"):
+            # The storage layer refuses it with a plain error, which reaches clients as a 500.
+            raise ApiError(
+                500, "InternalError", "resourceVersion should not be set on objects to be created"
+            )
         if not res.custom:
             canonicalize(obj)
             apply_defaults(obj, self._allocate_ip)
@@ -222,15 +245,7 @@ class Store:
             raise ApiError(
                 400, "BadRequest", "the name of the object does not match the name on the URL"
             )
-        wanted = meta.get("resourceVersion")
-        if wanted and wanted != old["metadata"]["resourceVersion"]:
-            raise ApiError(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {qualified(res)} "{name}": the object has '
-                "been modified; please apply your changes to the latest version and try again",
-                {"name": name, "group": res.group, "kind": res.plural},
-            )
+        _check_precondition(res, name, meta, old)
         if subresource == "status":
             new = copy.deepcopy(old)
             new["status"] = copy.deepcopy(body.get("status"))
@@ -306,6 +321,7 @@ class Store:
             live = self._new_object(res, namespace, {"metadata": {"name": name}})
         else:
             self._check_denied("update", res, namespace, name)
+            _check_precondition(res, name, meta, old)
             live = old
         result = managed.apply(
             managed.decode(old),
