@@ -14,12 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops.diff import (
+    APPLYSET_LABEL,
     DiffReport,
     IgnoreRule,
     Ownership,
     Status,
     diff_manifests,
     diff_object,
+    listing_plan,
     parse_ignore_rules,
 )
 from gitops.diff_output import format_json, format_text
@@ -401,3 +403,35 @@ def test_property_the_patch_turns_live_into_desired(
     aligned = align(desired, live)
     patched = jsonpatch.apply_patch(aligned.projection, list(result.patch))
     assert patched == aligned.desired
+
+
+def test_listing_plan_selects_by_label_only_when_every_object_carries_it() -> None:
+    owned = _config_map("a", **{"app.kubernetes.io/managed-by": "gitops"})
+    plan = listing_plan(
+        [owned, _secret(), {**_secret(), "metadata": {"name": "b", "namespace": "x"}}],
+        Ownership.for_environment("prod"),
+        [("", "v1", "ConfigMap"), ("apps", "v1", "Deployment")],
+    )
+    assert plan == {
+        ("", "v1", "ConfigMap"): "app.kubernetes.io/managed-by=gitops",
+        ("", "v1", "Secret"): None,
+        ("apps", "v1", "Deployment"): "app.kubernetes.io/managed-by=gitops",
+    }
+
+
+def test_ownership_can_be_an_applyset_label() -> None:
+    ownership = Ownership(labels={APPLYSET_LABEL: "applyset-abc-v1"})
+    member = _config_map("a", **{APPLYSET_LABEL: "applyset-abc-v1"})
+    assert ownership.selector() == "applyset.kubernetes.io/part-of=applyset-abc-v1"
+    assert ownership.owns(member) and not ownership.owns(_config_map("b"))
+
+
+def test_ignore_rule_filters_by_name_and_namespace(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    live["spec"]["replicas"] = 7
+    other = IgnoreRule(pointer="/spec/replicas", names=("other",))
+    elsewhere = IgnoreRule(pointer="/spec/replicas", namespaces=("elsewhere",))
+    this = IgnoreRule(pointer="/spec/replicas", names=("llama",), namespaces=("inference",))
+    assert diff_object(desired, live, ignore=[other, elsewhere]).status is Status.MODIFIED
+    assert diff_object(desired, live, ignore=[this]).status is Status.IN_SYNC
