@@ -22,16 +22,16 @@ simply found again by the next run.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from gitops import diff, prune
 from gitops.errors import ClusterError, InputError
-from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, ResourceKey, canonical_order, key_of
+from gitops.model import Manifest, ResourceKey, canonical_order, key_of
 from gitops.ownership import Identity, place
-from gitops.readiness import WAITED_KINDS, crd_established, readiness
+from gitops.readiness import WAITED_KINDS
+from gitops.wait import Timing, wait_established, wait_ready
 
 if TYPE_CHECKING:
     from gitops.cluster import ClusterClient, Conflict
@@ -39,17 +39,7 @@ if TYPE_CHECKING:
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _NAMESPACE = ("", "Namespace")
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Bounds and clock of the waits (injectable for tests)."""
-
-    crd_timeout: float = 60.0
-    wait_timeout: float = 600.0
-    poll_interval: float = 2.0
-    clock: Callable[[], float] = field(default=time.monotonic)
-    sleep: Callable[[float], None] = field(default=time.sleep)
+__all__ = ["ApplyResult", "Failure", "Outcome", "Timing", "apply_environment"]
 
 
 @dataclass(frozen=True)
@@ -246,58 +236,6 @@ def _forget_discovery(client: ClusterClient, group_versions: set[tuple[str, str]
             client._resources.pop((group, version), None)
 
 
-def _wait_established(
-    client: ClusterClient, crds: Sequence[_Item], timing: Timing, report: Progress
-) -> list[Failure]:
-    deadline = timing.clock() + timing.crd_timeout
-    pending = list(crds)
-    while pending:
-        pending = [c for c in pending if not crd_established(client.get(c.key) or {})]
-        if not pending:
-            break
-        if timing.clock() >= deadline:
-            message = f"not Established after {timing.crd_timeout:g}s"
-            return [Failure(c.key, "establish", message) for c in pending]
-        report(f"waiting for {len(pending)} CustomResourceDefinition(s) to be Established")
-        timing.sleep(min(timing.poll_interval, 0.5))
-    return []
-
-
-def wait_ready(
-    client: ClusterClient,
-    keys: Sequence[ResourceKey],
-    timing: Timing = Timing(),
-    progress: Progress | None = None,
-) -> list[Failure]:
-    """Poll ``keys`` until each is ready (see :mod:`gitops.readiness`), bounded.
-
-    Returns:
-        One ``wait`` failure per object still not ready at the deadline.
-    """
-    report = progress or (lambda line: None)
-    deadline = timing.clock() + timing.wait_timeout
-    started = timing.clock()
-    pending = list(keys)
-    while True:
-        waiting: list[tuple[ResourceKey, str]] = []
-        for key in pending:
-            obj = client.get(key)
-            ready, what = readiness(obj) if obj is not None else (False, "not found")
-            if not ready:
-                waiting.append((key, what))
-        if not waiting:
-            return []
-        if timing.clock() >= deadline:
-            limit = f"not ready after {timing.wait_timeout:g}s"
-            return [Failure(key, "wait", f"{limit}: {what}") for key, what in waiting]
-        shown = "; ".join(f"{key} {what}" for key, what in waiting[:3])
-        more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
-        elapsed = timing.clock() - started
-        report(f"waiting ({elapsed:.0f}s of {timing.wait_timeout:g}s): {shown}{more}")
-        timing.sleep(timing.poll_interval)
-        pending = [key for key, _ in waiting]
-
-
 def apply_environment(
     client: ClusterClient,
     manifests: Sequence[Manifest],
@@ -309,7 +247,7 @@ def apply_environment(
     force_conflicts: bool = False,
     wait: bool = False,
     progress: Progress | None = None,
-    timing: Timing = Timing(),
+    timing: Timing | None = None,
     prune_kinds: Sequence[tuple[str, str, str]] | None = None,
 ) -> ApplyResult:
     """Apply ``manifests`` (one environment's desired set) to the cluster; see the module doc.
@@ -324,7 +262,7 @@ def apply_environment(
         force_conflicts: take ownership of fields other managers own.
         wait: wait until Deployments, StatefulSets and InferenceServices are ready.
         progress: called with one line per step.
-        timing: bounds of the waits.
+        timing: bounds and clock of the waits (default :class:`gitops.wait.Timing`).
         prune_kinds: kinds to look for orphans in (default: every served kind).
 
     Raises:
@@ -333,6 +271,7 @@ def apply_environment(
             objects are reported in the result instead.
     """
     report = progress or (lambda line: None)
+    timing = timing or Timing()
     result = ApplyResult(identity.id, dry_run)
     items, failures = _prepare(client, manifests, identity)
     ready_now = [item for item in items if not item.deferred]
@@ -356,22 +295,31 @@ def apply_environment(
             done = _apply_one(client, item, identity, force_conflicts)
             if isinstance(done, Failure):
                 report(str(done))
-                return _with(result, applied=tuple(outcomes), failures=(done,),
-                             prune_note="skipped: the apply did not complete")  # fmt: skip
+                return _with(
+                    result,
+                    applied=tuple(outcomes),
+                    failures=(done,),
+                    prune_note="skipped: the apply did not complete",
+                )
             outcomes.append(done)
             report(f"{done.key}: {done.action}")
         if group is foundation:
             stop = _settle_foundation(client, items, identity, force_conflicts, timing, report)
             if stop:
-                return _with(result, applied=tuple(outcomes), failures=tuple(stop),
-                             prune_note="skipped: the apply did not complete")  # fmt: skip
+                return _with(
+                    result,
+                    applied=tuple(outcomes),
+                    failures=tuple(stop),
+                    prune_note="skipped: the apply did not complete",
+                )
     result = _with(result, applied=tuple(outcomes))
     if wait:
         waited = [item.key for item in items if item.key.kind in WAITED_KINDS]
-        not_ready = wait_ready(client, waited, timing, report)
+        not_ready = [Failure(k, "wait", m) for k, m in wait_ready(client, waited, timing, report)]
         if not_ready:
-            return _with(result, failures=tuple(not_ready),
-                         prune_note="skipped: objects are not ready")  # fmt: skip
+            return _with(
+                result, failures=tuple(not_ready), prune_note="skipped: objects are not ready"
+            )
     if prune_orphans:
         result = _prune(client, result, items, identity, allow_empty, prune_kinds, report)
     return result
@@ -386,10 +334,10 @@ def _settle_foundation(
     report: Progress,
 ) -> list[Failure]:
     """Wait for new CRDs, then dry-run what had to wait for its CRD or Namespace."""
-    crds = [item for item in items if _is(item.key, _CRD)]
-    failures = _wait_established(client, crds, timing, report)
-    if failures:
-        return failures
+    crds = [item.key for item in items if _is(item.key, _CRD)]
+    late = wait_established(client, crds, timing, report)
+    if late:
+        return [Failure(key, "establish", message) for key, message in late]
     deferred = [item for item in items if item.deferred]
     _forget_discovery(client, {(i.key.group, i.key.version) for i in deferred})
     failures = _dry_run(client, deferred, identity, force)
@@ -419,14 +367,10 @@ def _prune(
     notes = [selected.note] if selected.note else []
     notes.extend(f"not listed: {unlisted}" for unlisted in listing.unlisted)
     note = "; ".join(notes)
-    return _with(result, pruned=deleted, prune_failures=refused, prune_kept=selected.kept,
-                 prune_note=note)  # fmt: skip
+    return _with(
+        result, pruned=deleted, prune_failures=refused, prune_kept=selected.kept, prune_note=note
+    )
 
 
 def _with(result: ApplyResult, **changes: Any) -> ApplyResult:
     return replace(result, **changes)
-
-
-def namespaced_heuristic(key: ResourceKey) -> bool:
-    """Whether a kind is namespaced, without asking a cluster (for plans from files)."""
-    return key.kind not in CLUSTER_SCOPED_KINDS

@@ -1,0 +1,211 @@
+"""Plan reports as text (terminal), JSON (machines) and Markdown (pull-request comments).
+
+Purely data-manipulative: no I/O. Everything shown comes from the plan's already-redacted
+texts. Markdown is bounded: at most ``max_objects`` per-object sections and about
+``max_bytes`` bytes (GitHub comments stop at 65,536 characters); what does not fit is
+counted in an "N more objects not shown" line. The summary table always fits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from gitops.diff import ObjectDiff, Status
+from gitops.plan import Change, ObjectChange, Plan
+
+#: Default cap on per-object sections in Markdown.
+MAX_OBJECTS = 50
+#: Default cap on the Markdown size, in bytes (below GitHub's comment limit).
+MAX_BYTES = 60_000
+#: Cap on one object's diff, in bytes, before it is cut.
+MAX_OBJECT_BYTES = 8_000
+
+_MARKS = {Change.ADDED: "+", Change.CHANGED: "~", Change.REMOVED: "-"}
+_DRIFT_LABELS = {
+    Status.MODIFIED: "modified",
+    Status.MISSING: "missing",
+    Status.ORPHANED: "orphaned (live, not in base)",
+    Status.KIND_NOT_SERVED: "kind not served",
+}
+
+
+def to_json(plan: Plan) -> str:
+    """The plan as deterministic JSON."""
+    return json.dumps(plan.to_dict(), indent=2) + "\n"
+
+
+def _apply_line(plan: Plan) -> str:
+    s = plan.summary()
+    return f"apply: {s['create']} to create, {s['update']} to update, {s['delete']} to delete"
+
+
+def to_text(plan: Plan) -> str:
+    """The plan for a terminal: one line per object, diffs indented, counts at the end."""
+    lines = [f"plan for {plan.environment}: {plan.base} -> {plan.head}", "", "rendered changes:"]
+    if not plan.changes:
+        lines.append("  none")
+    for change in plan.changes:
+        lines.append(f"  {_MARKS[change.change]} {change.key} ({change.change})")
+        if change.change is Change.CHANGED:
+            lines.extend(f"      {line}" for line in change.text.splitlines())
+    if plan.drift is None:
+        lines += ["", "drift and apply: no cluster or --live capture given"]
+    else:
+        lines += ["", f"drift against base ({plan.live_source}):"]
+        lines.extend(f"  {d.key}: {_DRIFT_LABELS[d.status]}" for d in plan.drift)
+        if not plan.drift:
+            lines.append("  none")
+        lines += ["", "applying head would:"]
+        lines.extend(f"  create {d.key}" for d in plan.creates)
+        for update in plan.updates:
+            lines.append(f"  update {update.key}")
+            lines.extend(f"      {line}" for line in update.text.splitlines())
+        lines.extend(f"  delete {key}" for key in plan.deletes)
+        lines.extend(f"  keep {k.key}: {k.reason}" for k in plan.prune_kept)
+        if plan.prune_note:
+            lines.append(f"  note: {plan.prune_note}")
+    if plan.violations:
+        lines += ["", "policy violations introduced:"]
+        lines.extend(f"  {v}" for v in plan.violations)
+    s = plan.summary()
+    lines += [
+        "",
+        f"rendered: {s['added']} added, {s['changed']} changed, {s['removed']} removed",
+    ]
+    if plan.has_live:
+        lines.append(f"drift: {s['drifted']}; {_apply_line(plan)}")
+    lines.append(f"new policy violations: {s['violations']}")
+    return "\n".join(lines) + "\n"
+
+
+def _fence(text: str, language: str = "diff") -> str:
+    """A code block whose fence is longer than any backtick run in ``text``."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
+
+
+def _cut(text: str) -> str:
+    data = text.encode()
+    if len(data) <= MAX_OBJECT_BYTES:
+        return text
+    kept = data[:MAX_OBJECT_BYTES].decode(errors="ignore").rsplit("\n", 1)[0]
+    return f"{kept}\n... ({len(data) - len(kept.encode())} more bytes not shown)\n"
+
+
+def _details(summary: str, body: str) -> str:
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n"
+
+
+def _code(text: str) -> str:
+    return f"<code>{_escape(text)}</code>"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _change_section(change: ObjectChange) -> str:
+    summary = f"{_MARKS[change.change]} {change.change} {_code(str(change.key))}"
+    return _details(summary, _fence(_cut(change.text)))
+
+
+def _update_section(update: ObjectDiff) -> str:
+    body = _fence(_cut(update.text)) if update.text else "(no textual diff)"
+    if update.removed:
+        body = "Fields removed: " + ", ".join(f"`{p}`" for p in update.removed) + "\n\n" + body
+    return _details(f"~ update {_code(str(update.key))}", body)
+
+
+def _summary_table(plan: Plan) -> list[str]:
+    s = plan.summary()
+    rows = [
+        ("Rendered objects added", s["added"]),
+        ("Rendered objects changed", s["changed"]),
+        ("Rendered objects removed", s["removed"]),
+    ]
+    if plan.has_live:
+        rows += [
+            ("Drift against base", s["drifted"]),
+            ("Apply would create", s["create"]),
+            ("Apply would update", s["update"]),
+            ("Apply would delete (prune)", s["delete"]),
+        ]
+    rows.append(("New policy violations", s["violations"]))
+    return ["| | objects |", "|---|---:|", *(f"| {name} | {count} |" for name, count in rows)]
+
+
+def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = MAX_BYTES) -> str:
+    """The plan as a pull-request comment: summary table, then collapsible sections.
+
+    Args:
+        plan: the plan.
+        max_objects: most object entries (sections and list lines) shown, all parts together.
+        max_bytes: approximate size limit of the whole comment.
+    """
+    verdict = "changes" if plan.has_changes else "nothing to do"
+    source = f"; live objects from {_escape(plan.live_source)}" if plan.live_source else ""
+    head = [
+        f"### gitops plan: `{plan.environment}` ({verdict})",
+        "",
+        f"Base `{plan.base}` → head `{plan.head}`{source}",
+        "",
+        *_summary_table(plan),
+        "",
+    ]
+    out = _Output(head, max_objects, max_bytes - len("\n".join(head).encode()) - 200)
+    out.line("#### 1. Rendered changes")
+    for change in plan.changes:
+        out.entry(_change_section(change))
+    if not plan.changes:
+        out.line("No rendered object changes.\n")
+    if plan.has_live:
+        out.line("#### 2. Drift against base")
+        for d in plan.drift or ():
+            out.entry(f"- {_code(str(d.key))}: {_DRIFT_LABELS[d.status]}")
+        out.line("" if plan.drift else "The cluster matches base.\n")
+        out.line("#### 3. What applying head would do")
+        for created in plan.creates:
+            out.entry(f"- create {_code(str(created.key))}")
+        for update in plan.updates:
+            out.entry(_update_section(update))
+        for key in plan.deletes:
+            out.entry(f"- delete {_code(str(key))}")
+        for kept in plan.prune_kept:
+            out.entry(f"- keep {_code(str(kept.key))}: {_escape(kept.reason)}")
+        if plan.prune_note:
+            out.line(f"- note: {_escape(plan.prune_note)}")
+        if not (plan.creates or plan.updates or plan.deletes):
+            out.line("Nothing to apply.")
+        out.line("")
+    if plan.violations:
+        out.line("#### Policy violations introduced")
+        for violation in plan.violations:
+            out.entry(f"- {_escape(str(violation))}")
+        out.line("")
+    if out.hidden:
+        out.line(f"_{out.hidden} more objects not shown (size limit)._")
+    return "\n".join(out.lines) + "\n"
+
+
+class _Output:
+    """Collects lines; object entries are admitted while the object and byte caps allow."""
+
+    def __init__(self, lines: list[str], max_objects: int, max_bytes: int) -> None:
+        self.lines = list(lines)
+        self.objects = max_objects
+        self.bytes = max_bytes
+        self.hidden = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def entry(self, text: str) -> None:
+        size = len(text.encode()) + 1
+        if self.objects <= 0 or size > self.bytes:
+            self.hidden += 1
+            return
+        self.objects -= 1
+        self.bytes -= size
+        self.lines.append(text)
