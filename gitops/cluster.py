@@ -273,6 +273,10 @@ class ClusterClient:
                 self._resources[cache_key] = kinds
         return self._resources[cache_key]
 
+    def forget_discovery(self) -> None:
+        """Drop cached discovery (after installing CRDs, so their kinds become served)."""
+        self._resources.clear()
+
     def resource_info(self, group: str, version: str, kind: str) -> ResourceInfo:
         """How ``group/version`` ``kind`` is served (one discovery request per group-version).
 
@@ -415,11 +419,19 @@ class ClusterClient:
             raise
         return result
 
-    def delete(self, key: ResourceKey, dry_run: bool = False) -> None:
-        """Delete the object (foreground propagation); a missing object is not an error."""
+    def delete(
+        self, key: ResourceKey, dry_run: bool = False, propagation: str = "Background"
+    ) -> None:
+        """Delete the object; a missing object is not an error.
+
+        Args:
+            key: the object.
+            dry_run: ask the server to check the deletion only (``dryRun=All``).
+            propagation: ``Background`` (as kubectl), ``Foreground`` or ``Orphan``.
+        """
         info = self.resource_info(key.group, key.version, key.kind)
         query = [("dryRun", "All")] if dry_run else []
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
         try:
             self.request("DELETE", self._path(key, info), query, body, "application/json")
         except NotFoundError:

@@ -91,6 +91,39 @@ def test_discovery_lists_served_kinds_with_scope_and_verbs(client: ClusterClient
     assert not served[("", "v1", "Namespace")].namespaced
 
 
+def test_kind_is_served_after_its_crd_is_installed_and_discovery_forgotten(
+    client: ClusterClient,
+) -> None:
+    assert not client.is_served("example.com", "v1", "Widget")
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    client.apply(crd)
+    assert not client.is_served("example.com", "v1", "Widget")  # cached
+    client.forget_discovery()
+    assert client.is_served("example.com", "v1", "Widget")
+
+
 def test_kind_without_crd_is_not_served(client: ClusterClient) -> None:
     assert not client.is_served("monitoring.coreos.com", "v1", "ServiceMonitor")
     with pytest.raises(KindNotServedError, match=r"kind ServiceMonitor \(monitoring"):
