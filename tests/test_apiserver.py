@@ -712,6 +712,40 @@ def test_spec_write_leaves_status_alone(dyn: dynamic.DynamicClient, apiserver: A
     assert (out["status"], out["spec"]["volumeMode"]) == ({"phase": "Bound"}, "Filesystem")
 
 
+def pvc() -> dict[str, Any]:
+    """A PersistentVolumeClaim manifest."""
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "cache", "namespace": NS},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "10Gi"}}}}  # fmt: skip
+
+
+def test_status_patch_changes_only_status(core: client.CoreV1Api) -> None:
+    core.create_namespaced_persistent_volume_claim(NS, pvc())
+    patch = {"spec": {"volumeName": "pv-1"}, "status": {"phase": "Bound"}}
+    out = core.patch_namespaced_persistent_volume_claim_status("cache", NS, patch)
+    assert (out.status.phase, out.spec.volume_name) == ("Bound", None)
+
+
+def test_status_apply_owns_status_fields_only(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, pvc())
+    claims = dyn.resources.get(api_version="v1", kind="PersistentVolumeClaim")
+    body = {**pvc(), "status": {"phase": "Bound"}}
+    out = claims.status.server_side_apply(body=body, namespace=NS, field_manager="binder")
+    entry = managed_entry(out.to_dict(), "binder")
+    assert entry is not None
+    assert (entry["subresource"], entry["fieldsV1"]) == ("status", {"f:status": {"f:phase": {}}})
+
+
+def test_deletecollection_honours_label_selector(
+    core: client.CoreV1Api, apiserver: ApiServer
+) -> None:
+    core.create_namespaced_config_map(NS, configmap("a", app="vllm"))
+    core.create_namespaced_config_map(NS, configmap("b"))
+    core.delete_collection_namespaced_config_map(NS, label_selector="app=vllm")
+    assert [o["metadata"]["name"] for o in apiserver.objects("v1", "ConfigMap")] == ["b"]
+
+
 # -- delete and admission denials ----------------------------------------------------------------
 
 

@@ -371,11 +371,11 @@ class ApiServer:
                     "parameter.",
                 )
         else:
-            items = select(self.store.items(res, namespace), query)
+            items = select(self.store.items(res, namespace, copy_items=False), query)
             snap_id, offset = uuid.uuid4().hex, 0
             snapshot = _Snapshot(items, self.store.revision, res)
         end = offset + limit if limit else len(snapshot.items)
-        page = snapshot.items[offset:end]
+        page = copy.deepcopy(snapshot.items[offset:end])
         meta: dict[str, Any] = {"resourceVersion": str(snapshot.revision)}
         if end < len(snapshot.items):
             self._snapshots[snap_id] = snapshot

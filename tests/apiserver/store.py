@@ -311,6 +311,10 @@ class Store:
         with_status = subresource == "status" or not res.status
         if res.status and subresource != "status":
             config.pop("status", None)
+        if subresource == "status":
+            # Through /status only the status is applied; the rest of the config is ignored.
+            status_only = {"metadata": {"name": name}, "status": config.get("status") or {}}
+            config = {"apiVersion": config["apiVersion"], "kind": config["kind"], **status_only}
         key = self.key(res, namespace, name)
         old = copy.deepcopy(self.objects.get(key))
         if old is None:
@@ -377,12 +381,18 @@ class Store:
             },
         }
 
-    def items(self, res: Resource, namespace: str | None) -> list[dict[str, Any]]:
-        """All objects of a kind (in one namespace, or all), in etcd key order."""
+    def items(
+        self, res: Resource, namespace: str | None, *, copy_items: bool = True
+    ) -> list[dict[str, Any]]:
+        """All objects of a kind (in one namespace, or all), in etcd key order.
+
+        Stored objects are never mutated in place (every write stores a new dict), so
+        ``copy_items=False`` gives a consistent snapshot without copying it.
+        """
         found = [
             obj
             for key, obj in self.objects.items()
             if key[:2] == (res.group, res.kind) and (namespace in (None, "") or key[2] == namespace)
         ]
         found.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-        return [copy.deepcopy(o) for o in found]
+        return [copy.deepcopy(o) for o in found] if copy_items else found
