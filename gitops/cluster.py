@@ -216,6 +216,10 @@ class ClusterClient:
                 listing = self.request("GET", _core_path(group, version))
             except NotFoundError:
                 self._resources[cache_key] = None
+            except ServerError as err:
+                # An aggregated API that is down (503) serves nothing now; the rest still does.
+                log.warning("%s; its kinds are treated as not served", err)
+                self._resources[cache_key] = None
             else:
                 kinds: dict[str, ResourceInfo] = {}
                 for resource in listing.get("resources") or []:

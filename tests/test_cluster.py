@@ -124,6 +124,15 @@ def test_kind_is_served_after_its_crd_is_installed_and_discovery_forgotten(
     assert client.is_served("example.com", "v1", "Widget")
 
 
+def test_group_version_whose_discovery_keeps_failing_is_not_served(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(path="^/apis/apps/v1$", status=503, times=100))
+    state = client.read_live({("apps", "v1", "Deployment"): None, ("", "v1", "ConfigMap"): None})
+    assert state.not_served == {("apps", "v1", "Deployment")}
+    assert len(sleeps) == 4
+
+
 def test_kind_without_crd_is_not_served(client: ClusterClient) -> None:
     assert not client.is_served("monitoring.coreos.com", "v1", "ServiceMonitor")
     with pytest.raises(KindNotServedError, match=r"kind ServiceMonitor \(monitoring"):
