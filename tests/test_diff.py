@@ -88,6 +88,11 @@ def test_env_var_removed_from_desired_is_detected_through_managed_fields(
     assert result.status is Status.MODIFIED
     assert result.removed == ("spec.template.spec.containers[vllm].env[name=DEBUG]",)
     assert result.patch == ({"op": "remove", "path": "/spec/template/spec/containers/0/env/1"},)
+    text = format_text(DiffReport((result,)))
+    assert "  will remove spec.template.spec.containers[vllm].env[name=DEBUG]" in text
+    assert json.loads(format_json(DiffReport((result,))))["objects"][0]["removed"] == [
+        "spec.template.spec.containers[vllm].env[name=DEBUG]"
+    ]
 
 
 def test_env_var_added_by_someone_else_is_not_drift(
