@@ -746,6 +746,40 @@ def test_deletecollection_honours_label_selector(
     assert [o["metadata"]["name"] for o in apiserver.objects("v1", "ConfigMap")] == ["b"]
 
 
+# -- immutable fields ---------------------------------------------------------------------------
+
+
+def test_changing_deployment_selector_is_invalid(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment())
+    changed = deployment()
+    changed["spec"]["selector"]["matchLabels"]["tier"] = "gpu"
+    changed["spec"]["template"]["metadata"]["labels"]["tier"] = "gpu"
+    with pytest.raises(dynamic.exceptions.UnprocessibleEntityError) as err:
+        apply(dyn, changed)
+    body = json.loads(err.value.body)
+    assert body["message"].startswith('Deployment.apps "vllm" is invalid: spec.selector: ')
+    assert body["message"].endswith(": field is immutable")
+    assert body["details"]["causes"][0]["field"] == "spec.selector"
+
+
+def test_pvc_spec_is_immutable_except_requests(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, pvc())
+    grown = pvc()
+    grown["spec"]["resources"]["requests"]["storage"] = "20Gi"
+    assert apply(dyn, grown)["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    grown["spec"]["storageClassName"] = "fast"
+    with pytest.raises(dynamic.exceptions.UnprocessibleEntityError) as err:
+        apply(dyn, grown)
+    assert "spec is immutable after creation" in json.loads(err.value.body)["message"]
+
+
+def test_service_update_keeps_allocated_cluster_ip(core: client.CoreV1Api) -> None:
+    svc = {"metadata": {"name": "vllm"}, "spec": {"ports": [{"port": 80}]}}
+    created = core.create_namespaced_service(NS, svc)
+    replaced = core.replace_namespaced_service("vllm", NS, svc)
+    assert replaced.spec.cluster_ip == created.spec.cluster_ip
+
+
 # -- delete and admission denials ----------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import managed
 from .defaults import apply_defaults, canonicalize, ready_condition, workload_status
+from .immutable import Invalid, carry_allocated, update_errors
 from .resources import Registry, Resource
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
@@ -62,6 +63,22 @@ def _now() -> str:
 
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _check_invalid(res: Resource, name: str, errors: list[Invalid]) -> None:
+    """422 Invalid listing ``errors``, as the real validation answers."""
+    if not errors:
+        return
+    group_kind = f"{res.kind}.{res.group}" if res.group else res.kind
+    texts = [f"{e.field}: {e.message}" for e in errors]
+    joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    causes = [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors]
+    raise ApiError(
+        422,
+        "Invalid",
+        f'{group_kind} "{name}" is invalid: {joined}',
+        {"name": name, "group": res.group, "kind": res.kind, "causes": causes},
+    )
 
 
 def _check_precondition(
@@ -129,7 +146,11 @@ class Store:
     ) -> dict[str, Any]:
         """Default, bump generation/resourceVersion, store; a no-op write changes nothing."""
         if not res.custom:
+            if old is not None:
+                carry_allocated(res.kind, old, new)
             apply_defaults(new, self._allocate_ip)
+            if old is not None:
+                _check_invalid(res, new["metadata"]["name"], update_errors(res.kind, old, new))
         meta = new["metadata"]
         if res.generation:
             generation = (old or {}).get("metadata", {}).get("generation", 0)
@@ -168,12 +189,8 @@ class Store:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if not meta.get("name"):
-            raise ApiError(
-                422,
-                "Invalid",
-                f"{res.kind}.{res.group or 'core'} is invalid: metadata.name: "
-                "Required value: name or generateName is required",
-            )
+            required = "Required value: name or generateName is required"
+            _check_invalid(res, "", [Invalid("metadata.name", "FieldValueRequired", required)])
         if res.namespaced:
             meta["namespace"] = namespace
         for server_field in ("resourceVersion", "managedFields", "generation"):
@@ -264,6 +281,7 @@ class Store:
                     new["status"] = old["status"]
         if not res.custom:
             canonicalize(new)
+            carry_allocated(res.kind, old, new)
             apply_defaults(new, self._allocate_ip)
         with_status = subresource == "status" or not res.status
         entries = managed.record_update(
