@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,23 @@ def cluster_kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         return Path(REAL_KUBECONFIG)
     server: ApiServer = request.getfixturevalue("apiserver")
     return server.write_kubeconfig(tmp_path / "kubeconfig", context="test")
+
+
+@pytest.fixture
+def cluster_namespace(cluster_kubeconfig: Path) -> Iterator[str]:
+    """A fresh Namespace on the cluster under test (fake or real), deleted at teardown."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    name = f"gitops-test-{uuid.uuid4().hex[:8]}"
+    with config.new_client_from_config(str(cluster_kubeconfig)) as api:
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": name}})
+        try:
+            yield name
+        finally:
+            try:
+                core.delete_namespace(name)
+            except ApiException as err:
+                if err.status != 404:  # the test may have deleted it itself
+                    raise
