@@ -561,6 +561,23 @@ def test_force_apply_takes_ownership(dyn: dynamic.DynamicClient, apiserver: ApiS
     assert "f:replicas" in entry["fieldsV1"]["f:spec"]
 
 
+def test_scale_subresource_reads_replicas_and_selector(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment(replicas=3))
+    scale = client.AppsV1Api(dyn.client).read_namespaced_deployment_scale("vllm", NS)
+    assert (scale.spec.replicas, scale.status.selector) == (3, "app=vllm")
+
+
+def test_scale_by_hpa_conflicts_with_next_apply(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment(replicas=2))
+    client.AppsV1Api(dyn.client).patch_namespaced_deployment_scale(
+        "vllm", NS, {"spec": {"replicas": 6}}, field_manager="kube-controller-manager"
+    )
+    with pytest.raises(dynamic.exceptions.ConflictError) as err:
+        apply(dyn, deployment(replicas=2))
+    cause = json.loads(err.value.body)["details"]["causes"][0]
+    assert cause["message"] == 'conflict with "kube-controller-manager" using apps/v1'
+
+
 def test_apply_of_same_value_shares_ownership(
     dyn: dynamic.DynamicClient, apiserver: ApiServer
 ) -> None:

@@ -22,6 +22,7 @@ from .patch import (
     strategic_merge_patch,
 )
 from .resources import Resource
+from .scale import scaled, to_scale
 from .store import ApiError
 
 if TYPE_CHECKING:
@@ -78,7 +79,9 @@ def parse_route(api: ApiServer, path: str) -> Route | dict[str, Any] | None:
         return None
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
-    if subresource and (subresource != "status" or not res.status):
+    allowed = {"status"} if res.status else set()
+    allowed |= {"scale"} if res.scale else set()
+    if subresource and subresource not in allowed:
         return None
     return Route(res, namespace, name, subresource)
 
@@ -197,6 +200,8 @@ class Handler(BaseHTTPRequestHandler):
             except (ValueError, yaml.YAMLError) as err:
                 raise ApiError(400, "BadRequest", f"unable to decode request body: {err}") from err
         with store.lock:
+            if route.subresource == "scale":
+                return self._scale(route, record, body, manager, query, dry_run)
             if record.verb == "list":
                 return 200, self.api.listing(res, route.namespace or None, query)
             if record.verb == "get":
@@ -260,6 +265,40 @@ class Handler(BaseHTTPRequestHandler):
                     "status": "Success",
                 }
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+
+    def _scale(
+        self,
+        route: Route,
+        record: RequestRecord,
+        body: Any,
+        manager: str,
+        query: dict[str, str],
+        dry_run: bool,
+    ) -> tuple[int, Any]:
+        """GET/PUT/PATCH (apply included) on ``/scale``; writes go to ``spec.replicas``."""
+        store, res = self.api.store, route.res
+        current = store.get(res, route.namespace, route.name)
+        if record.verb == "get":
+            return 200, to_scale(current)
+        if record.verb == "patch" and record.is_apply:
+            replicas = (_object(body).get("spec") or {}).get("replicas")
+            config = {"apiVersion": res.api_version, "kind": res.kind,
+                      "metadata": {"name": route.name}, "spec": {"replicas": replicas}}  # fmt: skip
+            out = store.apply(
+                res, route.namespace, route.name, config, query.get("fieldManager", ""),
+                force=query.get("force") == "true", dry_run=dry_run, subresource="scale",
+            )  # fmt: skip
+            return 200, to_scale(out)
+        if record.verb == "patch":
+            patcher = _PATCHERS.get(record.content_type)
+            if patcher is None:
+                raise ApiError(415, "UnsupportedMediaType", "unknown patch format")
+            body = patcher(to_scale(current), body)
+        elif record.verb != "update":
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+        new = scaled(current, _object(body))
+        out = store.update(res, route.namespace, route.name, new, manager, dry_run, "scale")
+        return 200, to_scale(out)
 
     def _default_manager(self) -> str:
         # The real server names an unnamed manager after the user agent's first segment.

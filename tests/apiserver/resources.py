@@ -28,6 +28,7 @@ class Resource:
         status: Whether the resource has a ``/status`` subresource (spec writes keep status).
         generation: Whether ``metadata.generation`` is maintained.
         custom: Whether a CustomResourceDefinition serves it.
+        scale: Whether the resource has a ``/scale`` subresource.
     """
 
     group: str
@@ -40,6 +41,7 @@ class Resource:
     status: bool = False
     generation: bool = False
     custom: bool = False
+    scale: bool = False
 
     @property
     def api_version(self) -> str:
@@ -73,6 +75,18 @@ class Resource:
                     "verbs": ["get", "patch", "update"],
                 }
             )
+        if self.scale:
+            entries.append(
+                {
+                    "name": f"{self.plural}/scale",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         return entries
 
 
@@ -85,9 +99,19 @@ def _r(
     short: tuple[str, ...] = (),
     status: bool = False,
     generation: bool = False,
+    scale: bool = False,
 ) -> Resource:
     return Resource(
-        group, version, kind, plural, kind.lower(), namespaced, short, status, generation
+        group,
+        version,
+        kind,
+        plural,
+        kind.lower(),
+        namespaced,
+        short,
+        status,
+        generation,
+        scale=scale,
     )
 
 
@@ -101,8 +125,26 @@ BUILTIN: tuple[Resource, ...] = (
     _r("", "v1", "Pod", "pods", short=("po",), status=True),
     _r("", "v1", "ResourceQuota", "resourcequotas", short=("quota",), status=True),
     _r("", "v1", "LimitRange", "limitranges", short=("limits",)),
-    _r("apps", "v1", "Deployment", "deployments", short=("deploy",), status=True, generation=True),
-    _r("apps", "v1", "StatefulSet", "statefulsets", short=("sts",), status=True, generation=True),
+    _r(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        short=("deploy",),
+        status=True,
+        generation=True,
+        scale=True,
+    ),
+    _r(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        short=("sts",),
+        status=True,
+        generation=True,
+        scale=True,
+    ),
     _r("apps", "v1", "DaemonSet", "daemonsets", short=("ds",), status=True, generation=True),
     _r("batch", "v1", "Job", "jobs", status=True, generation=True),
     _r("batch", "v1", "CronJob", "cronjobs", short=("cj",), status=True, generation=True),
