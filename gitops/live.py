@@ -1,17 +1,19 @@
 """Read the live objects a plan compares with: desired objects' counterparts and ours.
 
-I/O through :class:`gitops.cluster.ClusterClient` (discovery, GET, LIST by label).
+I/O through :class:`gitops.cluster.ClusterClient`: one paginated LIST per desired kind
+(:meth:`~gitops.cluster.ClusterClient.read_live`) plus the LISTs by our membership label
+that find the prune candidates (:func:`gitops.prune.list_labelled`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gitops import prune
+from gitops.cluster_types import LiveState
 from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, ResourceKey, key_of
-from gitops.ownership import Identity, place
+from gitops.ownership import Identity
 
 if TYPE_CHECKING:
     from gitops.cluster import ClusterClient
@@ -22,26 +24,6 @@ def namespaced_heuristic(key: ResourceKey) -> bool:
     return key.kind not in CLUSTER_SCOPED_KINDS
 
 
-@dataclass(frozen=True)
-class LiveState:
-    """Live objects read for a plan: desired objects' counterparts and our labelled objects.
-
-    Attributes:
-        objects: the live objects, one per object identity.
-        not_served: ``(group, version, kind)`` of desired objects the cluster does not serve.
-        scopes: whether each served desired kind is namespaced, as discovered.
-    """
-
-    objects: tuple[Manifest, ...]
-    not_served: frozenset[tuple[str, str, str]]
-    scopes: Mapping[tuple[str, str, str], bool]
-
-    def namespaced(self, key: ResourceKey) -> bool:
-        """Whether ``key``'s kind is namespaced (as discovered, else by the built-in table)."""
-        found = self.scopes.get((key.group, key.version, key.kind))
-        return namespaced_heuristic(key) if found is None else found
-
-
 def read_live(
     client: ClusterClient,
     manifests: Sequence[Manifest],
@@ -49,28 +31,25 @@ def read_live(
     *,
     kinds: Sequence[tuple[str, str, str]] | None = None,
 ) -> LiveState:
-    """Read what a plan compares with.
+    """Every live object of the desired kinds, plus every object labelled as ours.
 
-    That is each desired object's live counterpart (GET) and every object labelled with
-    ``identity`` (LIST by label selector: the prune candidates).
+    Args:
+        client: the cluster.
+        manifests: desired objects (base and head of a plan).
+        identity: whose labelled objects to find.
+        kinds: kinds to look for labelled objects in (default: every served kind).
 
     Raises:
         ClusterError: the cluster could not be read.
     """
-    found: dict[tuple[str, str, str, str], Manifest] = {}
-    not_served: set[tuple[str, str, str]] = set()
-    scopes: dict[tuple[str, str, str], bool] = {}
+    wanted: dict[tuple[str, str, str], str | None] = {}
     for manifest in manifests:
         key = key_of(manifest)
-        gvk = (key.group, key.version, key.kind)
-        if not client.is_served(*gvk):
-            not_served.add(gvk)
-            continue
-        scopes[gvk] = client.resource_info(*gvk).namespaced
-        key, _ = place(manifest, scopes[gvk])
-        live = client.get(key)
-        if live is not None:
-            found[prune.identity_of(key)] = live
+        wanted[(key.group, key.version, key.kind)] = None
+    state = client.read_live(wanted)
+    seen = {prune.identity_of(key_of(obj)) for obj in state.objects}
     for obj in prune.list_labelled(client, identity, kinds).objects:
-        found.setdefault(prune.identity_of(key_of(obj)), obj)
-    return LiveState(tuple(found.values()), frozenset(not_served), scopes)
+        if prune.identity_of(key_of(obj)) not in seen:
+            seen.add(prune.identity_of(key_of(obj)))
+            state.objects.append(obj)
+    return state

@@ -120,6 +120,46 @@ class ApplyResult:
         counts = self.counts()
         return bool(counts["created"] or counts["configured"] or counts["deleted"])
 
+    def to_dict(self) -> dict[str, Any]:
+        """Deterministic JSON form."""
+        return {
+            "applyset": self.applyset,
+            "dryRun": self.dry_run,
+            "summary": self.counts(),
+            "applied": [{"object": str(o.key), "action": o.action} for o in self.applied],
+            "unverified": [{"object": str(k), "reason": why} for k, why in self.unverified],
+            "failures": [
+                {
+                    "object": str(f.key),
+                    "phase": f.phase,
+                    "message": f.message,
+                    "conflicts": [{"manager": c.manager, "field": c.field} for c in f.conflicts],
+                }
+                for f in self.failures
+            ],
+            "pruned": [str(k) for k in self.pruned],
+            "pruneFailures": [
+                {"object": str(f.key), "message": f.message} for f in self.prune_failures
+            ],
+            "pruneKept": [{"object": str(k.key), "reason": k.reason} for k in self.prune_kept],
+            "pruneNote": self.prune_note,
+        }
+
+    def to_text(self) -> str:
+        """One line per change, failure and kept object, then the counts."""
+        suffix = " (dry run: nothing was changed)" if self.dry_run else ""
+        lines = [f"applyset {self.applyset}{suffix}"]
+        lines.extend(f"{o.action} {o.key}" for o in self.applied if o.action != "unchanged")
+        lines.extend(f"not verified {key}: {why}" for key, why in self.unverified)
+        lines.extend(f"deleted {key}" for key in self.pruned)
+        lines.extend(f"kept {k.key}: {k.reason}" for k in self.prune_kept)
+        lines.extend(f"FAILED {failure}" for failure in self.failures)
+        lines.extend(f"FAILED delete {f.key}: {f.message}" for f in self.prune_failures)
+        if self.prune_note:
+            lines.append(f"prune: {self.prune_note}")
+        lines.append(", ".join(f"{count} {what}" for what, count in self.counts().items()))
+        return "\n".join(lines) + "\n"
+
 
 @dataclass
 class _Item:
@@ -226,16 +266,6 @@ def _apply_one(
     return Outcome(item.key, "unchanged" if before == after else "configured")
 
 
-def _forget_discovery(client: ClusterClient, group_versions: set[tuple[str, str]]) -> None:
-    """Make the client look again at group-versions a new CRD now serves."""
-    forget: Callable[[str, str], None] | None = getattr(client, "forget_discovery", None)
-    for group, version in group_versions:
-        if forget is not None:
-            forget(group, version)
-        else:  # ClusterClient caches discovery privately and has no public reset yet.
-            client._resources.pop((group, version), None)
-
-
 def apply_environment(
     client: ClusterClient,
     manifests: Sequence[Manifest],
@@ -339,7 +369,8 @@ def _settle_foundation(
     if late:
         return [Failure(key, "establish", message) for key, message in late]
     deferred = [item for item in items if item.deferred]
-    _forget_discovery(client, {(i.key.group, i.key.version) for i in deferred})
+    if deferred:  # kinds of the new CRDs are served now; the cached discovery predates them
+        client.forget_discovery()
     failures = _dry_run(client, deferred, identity, force)
     if not failures and deferred:
         report(f"dry-run: {len(deferred)} deferred object(s) accepted by the server")

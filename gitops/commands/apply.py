@@ -1,0 +1,125 @@
+"""``gitops apply``: server-side apply an environment's committed objects, then prune.
+
+Exit 0 when everything was applied (and pruned), 2 when anything failed (the failures are
+listed; running apply again converges).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--repo`` and ``--repository-id``, shared by apply and plan."""
+    parser.add_argument(
+        "--repo",
+        default="build/gitops-repo",
+        metavar="PATH",
+        help="the rendered GitOps repository (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repository-id",
+        default=None,
+        metavar="NAME",
+        help="name of the repository in the ownership identity (default: the Git URL "
+        "argocd/application-<env>.yaml syncs from, else the repository's directory name)",
+    )
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--kubeconfig`` and ``--context``."""
+    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG)")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+
+
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add the ``apply`` subcommand and its arguments."""
+    parser = subparsers.add_parser(
+        "apply",
+        help="server-side apply an environment to its cluster (dry-run first), then prune",
+        description="Apply the objects committed for an environment with server-side apply "
+        "(field manager 'gitops'), labelled with the environment's ApplySet id. Every object "
+        "is dry-run on the server first: if any is refused, nothing is applied. Order: CRDs "
+        "(until Established), Namespaces, cluster-scoped policy, the rest; prune last. "
+        "Exit 0 done, 2 something failed.",
+    )
+    parser.add_argument("--env", required=True, metavar="NAME", help="environment to apply")
+    add_source_arguments(parser)
+    parser.add_argument(
+        "--ref", default="main", metavar="REF", help="commit, branch or tag (default: main)"
+    )
+    add_cluster_arguments(parser)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only dry-run on the server; change nothing"
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete objects of this environment that are no longer committed",
+    )
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="with --prune: prune even if the environment has no objects at REF",
+    )
+    parser.add_argument(
+        "--force-conflicts",
+        action="store_true",
+        help="take ownership of fields other field managers own",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until Deployments, StatefulSets and InferenceServices are ready",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="with --wait: how long to wait (default: %(default)g)",
+    )
+    parser.add_argument(
+        "-o", "--output", choices=("text", "json"), default="text", help="output format"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Apply; print what was done. Returns 0 when everything succeeded, 2 otherwise."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from gitops.cluster import ClusterClient
+    from gitops.reconcile import apply_environment
+    from gitops.sources import environment_at, identity_for
+    from gitops.wait import Timing
+
+    repo = Path(args.repo)
+    manifests = environment_at(repo, args.ref, args.env)
+    identity = identity_for(repo, args.ref, args.env, args.repository_id)
+    client = ClusterClient.from_kubeconfig(args.kubeconfig, args.context)
+
+    def progress(line: str) -> None:
+        print(f"gitops apply: {line}", file=sys.stderr, flush=True)
+
+    result = apply_environment(
+        client,
+        manifests,
+        identity,
+        dry_run=args.dry_run,
+        prune_orphans=args.prune,
+        allow_empty=args.allow_empty,
+        force_conflicts=args.force_conflicts,
+        wait=args.wait,
+        progress=progress,
+        timing=Timing(wait_timeout=args.timeout),
+    )
+    if args.output == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(result.to_text())
+    return 0 if result.ok else 2

@@ -1,0 +1,268 @@
+"""The pull-request plan: rendered changes, drift, what apply would do, and its reports."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from apiserver import ApiServer
+from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
+
+from gitops import report
+from gitops.cluster import ClusterClient
+from gitops.diff import Status
+from gitops.live import read_live
+from gitops.model import Manifest, ResourceKey
+from gitops.plan import Change, Plan, build_plan, introduced_violations, manifest_changes
+from gitops.policy.violation import Violation
+from gitops.reconcile import apply_environment
+
+OLD_TOKEN = "hf_old_secret_value_1234"
+NEW_TOKEN = "hf_new_secret_value_5678"
+
+
+def service(name: str) -> Manifest:
+    """A Service for a stack."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 8000}]},
+    }
+
+
+def secret(token: str) -> Manifest:
+    """The HF token Secret."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hf-token", "namespace": NS},
+        "type": "Opaque",
+        "data": {"token": base64.b64encode(token.encode()).decode()},
+    }
+
+
+def base_set() -> list[Manifest]:
+    """Base: stacks llama and old, and the token."""
+    return [
+        namespace(),
+        secret(OLD_TOKEN),
+        deployment("llama", image="vllm:v0.6.0"),
+        service("llama"),
+        deployment("old"),
+        service("old"),
+    ]
+
+
+def head_set() -> list[Manifest]:
+    """Head: llama's image tag bumped, stack new added, stack old removed, token rotated."""
+    return [
+        namespace(),
+        secret(NEW_TOKEN),
+        deployment("llama", image="vllm:v0.6.4"),
+        service("llama"),
+        deployment("new"),
+        service("new"),
+    ]
+
+
+def changes_of(plan: Plan) -> list[tuple[str, str]]:
+    """``(change, object)`` pairs of part 1."""
+    return [(str(c.change), str(c.key)) for c in plan.changes]
+
+
+# -- part 1 (pure) ----------------------------------------------------------------------------
+
+
+def test_rendered_changes_are_exactly_the_image_bump_the_new_and_old_stacks_and_secret() -> None:
+    plan = build_plan("dev", "main", "pr", base_set(), head_set())
+    assert sorted(changes_of(plan)) == sorted(
+        [
+            ("changed", "Secret ml/hf-token"),
+            ("added", "Service ml/new"),
+            ("removed", "Service ml/old"),
+            ("changed", "Deployment ml/llama"),
+            ("added", "Deployment ml/new"),
+            ("removed", "Deployment ml/old"),
+        ]
+    )
+
+
+def test_changed_deployment_diff_shows_only_the_image_tag() -> None:
+    plan = build_plan("dev", "main", "pr", base_set(), head_set())
+    (change,) = [c for c in plan.changes if str(c.key) == "Deployment ml/llama"]
+    changed_lines = [
+        line
+        for line in change.text.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert [line.replace(" ", "") for line in changed_lines] == [
+        "-image:vllm:v0.6.0",
+        "+image:vllm:v0.6.4",
+    ]
+
+
+def test_changed_secret_is_redacted_but_shows_that_it_changed() -> None:
+    plan = build_plan("dev", "main", "pr", base_set(), head_set())
+    (change,) = [c for c in plan.changes if c.key.kind == "Secret"]
+    everything = change.text + json.dumps(plan.to_dict())
+    for value in (OLD_TOKEN, NEW_TOKEN):
+        assert value not in everything
+        assert base64.b64encode(value.encode()).decode() not in everything
+    assert "*** (changed)" in change.text
+
+
+def test_added_and_removed_secrets_are_redacted() -> None:
+    changes = manifest_changes([secret(OLD_TOKEN)], [])
+    changes += manifest_changes([], [secret(NEW_TOKEN)])
+    text = "".join(c.text for c in changes)
+    assert [c.change for c in changes] == [Change.REMOVED, Change.ADDED]
+    assert base64.b64encode(OLD_TOKEN.encode()).decode() not in text
+    assert base64.b64encode(NEW_TOKEN.encode()).decode() not in text
+
+
+def test_no_change_means_nothing_to_do() -> None:
+    plan = build_plan("dev", "main", "main", base_set(), base_set())
+    assert plan.changes == ()
+    assert not plan.has_changes
+
+
+def test_introduced_violations_are_those_only_head_has() -> None:
+    key = ResourceKey("apps", "v1", "Deployment", NS, "new")
+    old = Violation(key._replace(name="llama"), "no-latest", "tag", "Deny", "latest", "x")
+    new = Violation(key, "no-latest", "tag", "Deny", "latest", "x")
+    assert introduced_violations([old], [old, new]) == [new]
+
+
+# -- parts 2 and 3 against the test API server ------------------------------------------------
+
+
+@pytest.fixture
+def client(kubeconfig: Path) -> ClusterClient:
+    """A ClusterClient for the test server."""
+    return ClusterClient.from_kubeconfig(str(kubeconfig), "test")
+
+
+def live_plan(client: ClusterClient, base: list[Manifest], head: list[Manifest]) -> Plan:
+    """Build the plan with live state read from ``client``."""
+    state = read_live(client, [*base, *head], IDENTITY)
+    return build_plan(
+        "dev",
+        "main",
+        "pr",
+        base,
+        head,
+        live=state.objects,
+        identity=IDENTITY,
+        not_served=state.not_served,
+        namespaced=state.is_namespaced,
+        live_source="context test",
+    )
+
+
+def test_plan_against_the_applied_base_shows_no_drift_and_what_apply_would_do(
+    client: ClusterClient,
+) -> None:
+    assert apply_environment(client, base_set(), IDENTITY).ok
+    plan = live_plan(client, base_set(), head_set())
+    assert plan.drift == ()
+    assert [str(d.key) for d in plan.creates] == ["Service ml/new", "Deployment ml/new"]
+    assert [str(d.key) for d in plan.updates] == ["Secret ml/hf-token", "Deployment ml/llama"]
+    assert [str(k) for k in plan.deletes] == ["Deployment ml/old", "Service ml/old"]
+    assert plan.summary()["delete"] == 2
+
+
+def test_plan_update_diffs_redact_the_secret(client: ClusterClient) -> None:
+    apply_environment(client, base_set(), IDENTITY)
+    plan = live_plan(client, base_set(), head_set())
+    text = report.to_markdown(plan) + report.to_text(plan) + report.to_json(plan)
+    for value in (OLD_TOKEN, NEW_TOKEN):
+        assert base64.b64encode(value.encode()).decode() not in text
+
+
+def test_plan_reports_drift_against_base(client: ClusterClient, apiserver: ApiServer) -> None:
+    apply_environment(client, base_set(), IDENTITY)
+    edited = copy.deepcopy(configmap("stray"))
+    apiserver.seed(edited)
+    scaled = deployment("llama", replicas=7, image="vllm:v0.6.0")
+    apiserver.seed(scaled, manager="kubectl-edit", operation="Update")
+    plan = live_plan(client, base_set(), base_set())
+    assert [(str(d.key), d.status) for d in plan.drift or ()] == [
+        ("Deployment ml/llama", Status.MODIFIED)
+    ]
+    assert [str(d.key) for d in plan.updates] == ["Deployment ml/llama"]
+
+
+def test_plan_with_an_empty_head_deletes_nothing(client: ClusterClient) -> None:
+    apply_environment(client, base_set(), IDENTITY)
+    plan = live_plan(client, base_set(), [])
+    assert plan.deletes == ()
+    assert "empty" in plan.prune_note
+
+
+def test_plan_from_a_capture_without_managed_fields(client: ClusterClient) -> None:
+    apply_environment(client, base_set(), IDENTITY)
+    state = read_live(client, base_set(), IDENTITY)
+    captured = copy.deepcopy(list(state.objects))
+    for obj in captured:
+        obj["metadata"].pop("managedFields", None)
+    plan = build_plan(
+        "dev",
+        "main",
+        "pr",
+        base_set(),
+        head_set(),
+        live=captured,
+        identity=IDENTITY,
+        check_managed_fields=False,
+    )
+    assert [str(k) for k in plan.deletes] == ["Deployment ml/old", "Service ml/old"]
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+
+def test_markdown_has_a_summary_table_and_collapsible_sections() -> None:
+    plan = build_plan("dev", "main", "pr", base_set(), head_set())
+    text = report.to_markdown(plan)
+    assert "| Rendered objects changed | 2 |" in text
+    assert text.count("<details><summary>") == 6
+    assert "```diff" in text
+
+
+def test_markdown_is_bounded_by_object_count() -> None:
+    base = [configmap(f"cm-{i:03d}") for i in range(120)]
+    head = [configmap(f"cm-{i:03d}", value="2") for i in range(120)]
+    text = report.to_markdown(build_plan("dev", "a", "b", base, head), max_objects=10)
+    assert text.count("<details>") == 10
+    assert "_110 more objects not shown (size limit)._" in text
+
+
+def test_markdown_is_bounded_by_size() -> None:
+    base = [configmap(f"cm-{i:03d}", value="x" * 2000) for i in range(100)]
+    head = [configmap(f"cm-{i:03d}", value="y" * 2000) for i in range(100)]
+    text = report.to_markdown(build_plan("dev", "a", "b", base, head), max_bytes=20_000)
+    assert len(text.encode()) <= 20_000
+    assert "more objects not shown" in text
+
+
+def test_markdown_fence_survives_backticks_in_values() -> None:
+    head = [configmap("a", value="```\nbreakout")]
+    text = report.to_markdown(build_plan("dev", "a", "b", [configmap("a")], head))
+    assert "````diff" in text
+
+
+def test_reports_are_deterministic() -> None:
+    first = build_plan("dev", "main", "pr", base_set(), head_set())
+    second = build_plan("dev", "main", "pr", base_set(), head_set())
+    for render in (report.to_markdown, report.to_text, report.to_json):
+        assert render(first) == render(second)
+
+
+def test_text_report_without_live_state_says_so() -> None:
+    text = report.to_text(build_plan("dev", "main", "pr", base_set(), head_set()))
+    assert "drift and apply: no cluster or --live capture given" in text
+    assert text.endswith("new policy violations: 0\n")
