@@ -42,6 +42,10 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {
     "conditions": ("type",),
     "secrets": ("name",),
 }
+#: IntOrString fields: a number and its decimal string denote the same value.
+INT_OR_STRING_FIELDS = frozenset(
+    {"targetPort", "port", "maxSurge", "maxUnavailable", "minAvailable"}
+)
 #: Lists of scalars with set semantics: live elements desired does not name are not drift.
 SET_LISTS = frozenset({"finalizers"})
 #: Parents of a key whose values are resource quantities.
@@ -149,6 +153,15 @@ def _is_empty(value: Any) -> bool:
     return type(value) is int and value == 0
 
 
+def _int_or_string_equal(a: Any, b: Any, path: Sequence[Segment]) -> bool:
+    """``8000`` and ``"8000"`` in an int-or-string field (targetPort, probe port, maxSurge...)."""
+    key = next((s for s in reversed(path) if isinstance(s, str)), "")
+    if key not in INT_OR_STRING_FIELDS:
+        return False
+    number, text = (a, b) if isinstance(a, int) else (b, a)
+    return isinstance(number, int) and isinstance(text, str) and text == str(number)
+
+
 def _scalar_equal(desired: Any, live: Any, path: Sequence[Segment]) -> bool:
     if isinstance(desired, bool) or isinstance(live, bool):
         return desired is live
@@ -156,6 +169,8 @@ def _scalar_equal(desired: Any, live: Any, path: Sequence[Segment]) -> bool:
         return True
     if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
         return desired == live
+    if _int_or_string_equal(desired, live, path):
+        return True
     if is_quantity_path(path) and is_quantity(desired) and is_quantity(live):
         return parse_quantity(desired) == parse_quantity(live)
     return False

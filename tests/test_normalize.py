@@ -175,3 +175,19 @@ def test_property_the_patch_turns_the_projection_into_desired(
     patch = jsonpatch.make_patch(result.projection, result.desired)
     assert patch.apply(result.projection) == result.desired
     assert result.desired == strip_nulls(desired)
+
+
+def test_int_or_string_port_forms_are_equal() -> None:
+    desired = {"spec": {"ports": [{"port": 80, "targetPort": 8000}]}}
+    live = {"spec": {"ports": [{"port": 80, "targetPort": "8000", "protocol": "TCP"}]}}
+    assert align(desired, live).in_sync
+
+
+def test_named_target_port_differs_from_number() -> None:
+    desired = {"spec": {"ports": [{"port": 80, "targetPort": "http"}]}}
+    live = {"spec": {"ports": [{"port": 80, "targetPort": 8000}]}}
+    assert not align(desired, live).in_sync
+
+
+def test_digit_string_outside_int_or_string_fields_is_drift() -> None:
+    assert not align({"spec": {"replicas": 2}}, {"spec": {"replicas": "2"}}).in_sync
