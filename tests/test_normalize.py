@@ -46,12 +46,6 @@ def test_autoscaler_metric_targets_are_quantities() -> None:
     assert align(desired, live).in_sync
 
 
-def test_integer_and_string_are_not_the_same_port() -> None:
-    desired = {"spec": {"ports": [{"port": 80, "targetPort": 8000}]}}
-    live = {"spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": "8000"}]}}
-    assert not align(desired, live).in_sync
-
-
 def test_empty_values_match_absent_ones() -> None:
     desired = {"spec": {"args": [], "nodeSelector": {}, "hostname": None}}
     assert align(desired, {"spec": {}}).in_sync
