@@ -1,0 +1,262 @@
+"""``gitops apply`` and ``gitops plan`` end to end: a Git repository and the test API server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from apiserver import ApiServer
+from test_plan import base_set, head_set, secret
+from test_reconcile import NS, configmap, namespace, widget
+
+from gitops.cli import main
+from gitops.model import Manifest, dump_yaml, key_of
+from gitops.ownership import PART_OF_LABEL, applyset_id
+from gitops.repo import commit_tree
+
+REPO_URL = "https://git.example.com/platform/gitops.git"
+
+
+def files_for(manifests: list[Manifest], env: str = "dev") -> dict[str, bytes]:
+    """The rendered-repository files of one environment (one object per file)."""
+    files = {}
+    for manifest in manifests:
+        key = key_of(manifest)
+        where = key.namespace or "_cluster"
+        path = f"envs/{env}/workloads/{where}/{key.kind.lower()}-{key.name}.yaml"
+        files[path] = dump_yaml([manifest]).encode()
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": env, "namespace": "argocd"},
+        "spec": {"source": {"repoURL": REPO_URL, "path": f"envs/{env}"}},
+    }
+    files[f"argocd/application-{env}.yaml"] = dump_yaml([application]).encode()
+    return files
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository whose ``main`` holds the base set and ``pr`` the head set."""
+    path = tmp_path / "gitops-repo"
+    commit_tree(path, files_for(base_set()), branch="main", message="base")
+    commit_tree(path, files_for(head_set()), branch="pr", base="main", message="head")
+    return path
+
+
+def cli(*args: str | Path) -> int:
+    """Run the CLI with ``args``."""
+    return main([str(a) for a in args])
+
+
+def apply_args(repo: Path, kubeconfig: Path, ref: str = "main") -> list[str | Path]:
+    """``gitops apply`` arguments for environment dev at ``ref``."""
+    return [
+        "apply",
+        "--env",
+        "dev",
+        "--repo",
+        repo,
+        "--ref",
+        ref,
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "test",
+    ]
+
+
+def test_apply_creates_the_environment_and_labels_it_with_its_applyset(
+    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*apply_args(repo, kubeconfig)) == 0
+    out = capsys.readouterr().out
+    assert "created Deployment ml/llama" in out
+    assert out.endswith("6 created, 0 configured, 0 unchanged, 0 deleted, 0 failed\n")
+    live = apiserver.get_object("apps/v1", "Deployment", NS, "llama")
+    assert live is not None
+    assert live["metadata"]["labels"][PART_OF_LABEL] == applyset_id("dev", REPO_URL)
+
+
+def test_apply_twice_reports_everything_unchanged(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    capsys.readouterr()
+    assert cli(*apply_args(repo, kubeconfig)) == 0
+    assert capsys.readouterr().out.endswith(
+        "0 created, 0 configured, 6 unchanged, 0 deleted, 0 failed\n"
+    )
+
+
+def test_apply_dry_run_writes_nothing(
+    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*apply_args(repo, kubeconfig), "--dry-run") == 0
+    assert "(dry run: nothing was changed)" in capsys.readouterr().out
+    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+
+
+def test_apply_with_prune_deletes_what_the_head_removed(
+    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    assert cli(*apply_args(repo, kubeconfig, "pr"), "--prune") == 0
+    out = capsys.readouterr().out
+    assert "deleted Deployment ml/old" in out
+    assert "deleted Service ml/old" in out
+    assert apiserver.get_object("apps/v1", "Deployment", NS, "old") is None
+
+
+def test_apply_prune_of_an_empty_environment_needs_allow_empty(
+    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    commit_tree(repo, {"README.md": b"nothing\n"}, branch="empty", base="main")
+    args = [
+        "apply",
+        "--env",
+        "dev",
+        "--repo",
+        repo,
+        "--ref",
+        "empty",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "test",
+        "--repository-id",
+        REPO_URL,
+        "--prune",
+    ]
+    assert cli(*args) == 0
+    assert "nothing is pruned without --allow-empty" in capsys.readouterr().out
+    assert apiserver.get_object("v1", "Namespace", None, NS) is not None
+    assert cli(*args, "--allow-empty") == 0
+    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+
+
+def test_apply_failure_exits_2_and_names_the_object(
+    tmp_path: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "repo"
+    commit_tree(path, files_for([namespace(), widget()]), branch="main")
+    assert cli(*apply_args(path, kubeconfig)) == 2
+    out = capsys.readouterr().out
+    assert "FAILED Widget ml/w: check failed: kind Widget (example.com/v1) is not served" in out
+    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+
+
+def test_apply_json_output(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*apply_args(repo, kubeconfig), "-o", "json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["summary"]["created"] == 6
+    assert document["applyset"] == applyset_id("dev", REPO_URL)
+
+
+def test_apply_unknown_ref_is_a_one_line_error(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*apply_args(repo, kubeconfig, "no-such-ref")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gitops apply: error: ")
+    assert "no-such-ref" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def plan_args(repo: Path, *extra: str | Path) -> list[str | Path]:
+    """``gitops plan`` arguments for dev, main..pr."""
+    return ["plan", "--env", "dev", "--base", "main", "--head", "pr", "--repo", repo, *extra]
+
+
+def test_plan_markdown_against_the_cluster_exits_1_with_all_three_parts(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    capsys.readouterr()
+    args = plan_args(repo, "--kubeconfig", kubeconfig, "--context", "test", "-o", "markdown")
+    assert cli(*args) == 1
+    text = capsys.readouterr().out
+    assert "| Apply would delete (prune) | 2 |" in text
+    assert "#### 2. Drift against base" in text
+    assert "- delete <code>Deployment ml/old</code>" in text
+    assert secret("hf_new_secret_value_5678")["data"]["token"] not in text
+
+
+def test_plan_without_a_cluster_has_only_the_rendered_part(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*plan_args(repo, "-o", "json")) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["drift"] is None
+    assert document["summary"]["added"] == 2
+
+
+def test_plan_of_no_change_against_an_applied_cluster_exits_0(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    args = [
+        "plan",
+        "--env",
+        "dev",
+        "--base",
+        "main",
+        "--head",
+        "main",
+        "--repo",
+        repo,
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "test",
+    ]
+    assert cli(*args) == 0
+    assert "apply: 0 to create, 0 to update, 0 to delete" in capsys.readouterr().out
+
+
+def test_plan_from_a_live_capture(
+    repo: Path,
+    kubeconfig: Path,
+    apiserver: ApiServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    items = []
+    for api_version, kind in (
+        ("v1", "Namespace"),
+        ("v1", "Secret"),
+        ("v1", "Service"),
+        ("apps/v1", "Deployment"),
+    ):
+        for obj in apiserver.objects(api_version, kind):
+            obj["metadata"].pop("managedFields", None)  # as kubectl get -o yaml shows it
+            items.append(obj)
+    capture = tmp_path / "live.yaml"
+    capture.write_text(dump_yaml([{"apiVersion": "v1", "kind": "List", "items": items}]))
+    capsys.readouterr()
+    assert cli(*plan_args(repo, "--live", capture)) == 1
+    out = capsys.readouterr().out
+    assert "  delete Deployment ml/old" in out
+    assert "  create Deployment ml/new" in out
+
+
+def test_plan_refuses_live_and_cluster_together(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*plan_args(repo, "--live", tmp_path / "x.yaml", "--context", "test")) == 2
+    assert "either --live FILE or --kubeconfig/--context" in capsys.readouterr().err
+
+
+def test_plan_stray_configmap_is_not_in_the_prune_set(
+    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    apiserver.seed(configmap("stray"))
+    capsys.readouterr()
+    cli(*plan_args(repo, "--kubeconfig", kubeconfig, "--context", "test"))
+    assert "stray" not in capsys.readouterr().out
