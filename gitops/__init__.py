@@ -49,6 +49,11 @@ _EXPORTS: dict[str, str] = {
     "ClusterGuardrails": "gitops.constructs.guardrails",
     "Violation": "gitops.policy",
     "load_policies": "gitops.policy",
+    "Identity": "gitops.ownership",
+    "ApplyResult": "gitops.reconcile",
+    "apply_environment": "gitops.reconcile",
+    "Plan": "gitops.plan",
+    "build_plan": "gitops.plan",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
