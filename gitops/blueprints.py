@@ -27,7 +27,7 @@ from typing import Any
 from gitops.constructs.base import Scope, check_dns1123_label
 from gitops.environments import Environment
 from gitops.errors import GitOpsError, InputError, RenderError
-from gitops.model import load_yaml_all
+from gitops.model import load_yaml_all, read_capped
 
 #: The function a Python blueprint must define.
 ENTRY_POINT = "blueprint"
@@ -135,11 +135,7 @@ def _load_python(path: Path, name: str) -> Blueprint:
 
 
 def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> Blueprint:
-    try:
-        text = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read blueprint: {err.strerror}") from err
-    documents = load_yaml_all(text, str(path))
+    documents = load_yaml_all(read_capped(path), str(path))
     if not documents:
         raise InputError(f"{path}: no stack specs found")
     specs: list[tuple[type[Any], dict[str, Any], str]] = []

@@ -39,7 +39,7 @@ from typing import Any
 
 from gitops.constructs.base import check_dns1123_label
 from gitops.errors import InputError, ValidationError
-from gitops.model import load_yaml
+from gitops.model import load_yaml, read_capped
 from gitops.quantity import is_quantity
 
 #: Guardrail engines an environment may select.
@@ -137,11 +137,7 @@ def load_environment(path: Path) -> Environment:
         InputError: the file cannot be read or is not valid YAML.
         ValidationError: a key is unknown or a value is invalid.
     """
-    try:
-        text = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read environment file: {err.strerror}") from err
-    data = load_yaml(text, str(path))
+    data = load_yaml(read_capped(path), str(path))
     env = parse_environment(data, str(path))
     if env.name != path.stem:
         raise ValidationError(

@@ -1,11 +1,13 @@
 """Manifests as plain dicts: identity, canonical order, and safe, bounded YAML.
 
-Purely data-manipulative: no I/O beyond the text given to the loaders.
+Purely data-manipulative, except :func:`read_capped`, the one bounded file reader every
+YAML input goes through (so an oversized file is refused before it is read whole).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
@@ -181,6 +183,11 @@ def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
     size = len(text)
     if size > MAX_YAML_BYTES:
         raise InputError(f"{source}: {size} bytes exceeds the YAML size cap of {MAX_YAML_BYTES}")
+    if size > MAX_YAML_NODES:
+        # Only a text this long can hold more nodes than the cap (a node takes at least a
+        # byte, as in "{a,b,c}"); count them while parsing, so such a text is refused
+        # before millions of nodes are built (8 MiB of "[0,0,...]": 1.7 GB and 26 s).
+        _check_node_count(text, source)
     loader = _Loader(text)
     documents: list[Any] = []
     try:
@@ -202,6 +209,26 @@ def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
     finally:
         loader.dispose()
     return documents
+
+
+def read_capped(path: Path, source: str | None = None) -> bytes:
+    """Read a YAML input file, refusing it once it passes :data:`MAX_YAML_BYTES`.
+
+    At most one byte more than the cap is read, whatever the file is (a huge file, a FIFO,
+    ``/dev/zero``), so memory stays bounded.
+
+    Raises:
+        InputError: the file cannot be read or is larger than the cap.
+    """
+    where = source or str(path)
+    try:
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as err:
+        raise InputError(f"{where}: cannot read: {err.strerror or err}") from err
+    if len(data) > MAX_YAML_BYTES:
+        raise InputError(f"{where}: more than {MAX_YAML_BYTES} bytes exceeds the YAML size cap")
+    return data
 
 
 def load_yaml(text: str | bytes, source: str) -> Any:
@@ -236,6 +263,32 @@ def _check_bounds(root: yaml.Node, source: str) -> None:
             continue
         stack.append((node, depth, True))
         stack.extend((child, depth + 1, False) for child in children if id(child) not in expanded)
+
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+
+
+def _check_node_count(text: str | bytes, source: str) -> None:
+    """Refuse a document with more than :data:`MAX_YAML_NODES` nodes, from parse events only."""
+    loader = _Loader(text)
+    count = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+            if isinstance(event, yaml.DocumentStartEvent):
+                count = 0
+            elif isinstance(event, _NODE_EVENTS):
+                count += 1
+                if count > MAX_YAML_NODES:
+                    mark = event.start_mark
+                    where = f" line {mark.line + 1}:" if mark is not None else ""
+                    raise InputError(
+                        f"{source}:{where} document has more than {MAX_YAML_NODES} nodes"
+                    )
+    except yaml.YAMLError:
+        return  # reported with its line by the loader proper
+    finally:
+        loader.dispose()
 
 
 def _children(node: yaml.Node) -> Iterator[yaml.Node]:

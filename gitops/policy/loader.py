@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitops.errors import InputError
-from gitops.model import Manifest, key_of, load_yaml_all
+from gitops.model import Manifest, key_of, load_yaml_all, read_capped
 
 #: Kinds a policy file may hold.
 POLICY_KINDS = frozenset(
@@ -34,11 +34,7 @@ def load_policies(path: Path) -> list[Manifest]:
         raise InputError(f"{path}: no such policy file or directory")
     policies: list[Manifest] = []
     for file in files:
-        try:
-            text = file.read_bytes()
-        except OSError as err:
-            raise InputError(f"{file}: cannot read: {err.strerror}") from err
-        for index, document in enumerate(load_yaml_all(text, str(file))):
+        for index, document in enumerate(load_yaml_all(read_capped(file), str(file))):
             key = key_of(document, f"{file}: document {index + 1}")
             if key.kind not in POLICY_KINDS:
                 raise InputError(

@@ -1,0 +1,304 @@
+"""Reliability: hostile YAML through every input path, and invalid input aborting everything.
+
+Every reader of YAML (environments, YAML blueprints, ``-f`` manifests, ``--live``
+captures, ``--policies``, files read from the repository at a ref) goes through the one
+bounded loader (:func:`gitops.model.load_yaml_all`, :func:`gitops.model.read_capped`);
+each hostile input is refused with an :class:`InputError` naming the file. The loader's
+own unit tests are in ``test_model.py``; duplicate objects across Python blueprints in
+``test_render.py::test_duplicate_objects_across_blueprints_name_both_sources``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+
+from gitops import model
+from gitops.blueprints import load_blueprints
+from gitops.cli import main
+from gitops.desired import read_live_file, read_path, read_ref
+from gitops.environments import load_environments
+from gitops.errors import GitOpsError, InputError, RenderError
+from gitops.model import MAX_YAML_BYTES, MAX_YAML_NODES, load_yaml_all
+from gitops.policy import load_policies
+from gitops.render import manifests_at_ref, render_environments, render_to_repo
+from gitops.repo import commit_tree, identity
+
+TINY = Path(__file__).parent / "fixtures" / "tiny"
+SIG = identity("test <test@example.com>", when=1_700_000_000)
+
+
+def billion_laughs() -> str:
+    """Nine levels of ten aliases each: 10^9 nodes once expanded, under 1 KiB as text."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for level in range(1, 10):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def merge_key_bomb() -> str:
+    """The same expansion through ``<<`` merge keys instead of sequences."""
+    lines = ["m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10}"]
+    for level in range(1, 10):
+        refs = ", ".join([f"*m{level - 1}"] * 10)
+        lines.append(f"m{level}: &m{level}\n  <<: [{refs}]\n  k{level}: [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
+    "billion-laughs": (billion_laughs, r"alias expansion bomb"),
+    "merge-key-bomb": (merge_key_bomb, r"alias expansion bomb"),
+    "nesting-10000-flow": (lambda: "a: " + "[" * 10_000 + "]" * 10_000 + "\n", r"nesting"),
+    "nesting-10000-block": (
+        lambda: "- " * 10_000 + "leaf\n",  # one block sequence per "- ", on one line
+        r"nesting",
+    ),
+    "over-size-cap": (lambda: "a: " + "x" * (MAX_YAML_BYTES + 1) + "\n", r"size cap"),
+    "too-many-nodes": (
+        lambda: "[" + "0," * (MAX_YAML_NODES + 10) + "0]\n",
+        rf"more than {MAX_YAML_NODES} nodes",
+    ),
+    "invalid": (
+        lambda: "apiVersion: v1\nkind: [ConfigMap\n",
+        r"line \d+, column \d+: invalid YAML",
+    ),
+    "python-tag": (lambda: "!!python/object/apply:os.system ['true']\n", r"invalid YAML"),
+}
+
+
+def _env_dir(tmp_path: Path, text: str) -> Callable[[], Any]:
+    directory = tmp_path / "environments"
+    shutil.copytree(TINY / "environments", directory)
+    (directory / "alpha.yaml").write_text(text)
+    return lambda: load_environments(directory)
+
+
+def _blueprint_yaml(tmp_path: Path, text: str) -> Callable[[], Any]:
+    directory = tmp_path / "blueprints"
+    directory.mkdir()
+    (directory / "alpha.yaml").write_text(text)
+    return lambda: load_blueprints(directory)
+
+
+def _manifests_dir(tmp_path: Path, text: str) -> Callable[[], Any]:
+    directory = tmp_path / "manifests"
+    (directory / "sub").mkdir(parents=True)
+    (directory / "ok.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    (directory / "sub" / "alpha.yaml").write_text(text)
+    return lambda: read_path(directory)
+
+
+def _live_file(tmp_path: Path, text: str) -> Callable[[], Any]:
+    (tmp_path / "alpha.yaml").write_text(text)
+    return lambda: read_live_file(tmp_path / "alpha.yaml")
+
+
+def _policies_dir(tmp_path: Path, text: str) -> Callable[[], Any]:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "alpha.yaml").write_text(text)
+    return lambda: load_policies(tmp_path / "policies")
+
+
+def _committed(tmp_path: Path, text: str) -> Path:
+    repo = tmp_path / "repo"
+    files = {
+        "envs/dev/workloads/apps/configmap-ok.yaml": (
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok, namespace: apps}\n"
+        ),
+        "envs/dev/workloads/apps/configmap-alpha.yaml": text.encode(),
+    }
+    commit_tree(repo, files, signature=SIG)
+    return repo
+
+
+def _at_ref_render(tmp_path: Path, text: str) -> Callable[[], Any]:
+    repo = _committed(tmp_path, text)
+    return lambda: manifests_at_ref(repo, "main", "dev")
+
+
+def _at_ref_diff(tmp_path: Path, text: str) -> Callable[[], Any]:
+    repo = _committed(tmp_path, text)
+    return lambda: read_ref(repo, "main", "dev")
+
+
+READERS: dict[str, Callable[[Path, str], Callable[[], Any]]] = {
+    "environments": _env_dir,
+    "blueprint-yaml": _blueprint_yaml,
+    "-f manifests": _manifests_dir,
+    "--live": _live_file,
+    "--policies": _policies_dir,
+    "repo at ref (render)": _at_ref_render,
+    "repo at ref (diff)": _at_ref_diff,
+}
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_hostile_yaml_is_refused_by_every_input_path(
+    tmp_path: Path, reader: str, hostile: str
+) -> None:
+    make, expected = HOSTILE[hostile]
+    read = READERS[reader](tmp_path, make())
+    with pytest.raises(InputError, match=rf"alpha\.yaml.*{expected}"):
+        read()
+
+
+@pytest.mark.parametrize("hostile", ["billion-laughs", "too-many-nodes", "nesting-10000-flow"])
+def test_hostile_yaml_is_refused_with_bounded_memory(hostile: str) -> None:
+    text = HOSTILE[hostile][0]()
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError):
+            load_yaml_all(text, "hostile.yaml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Refused while counting parse events: nothing near the 10^9 (or 10^6) nodes is built.
+    assert peak < 64 * 1024 * 1024
+
+
+def test_oversized_file_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    directory = tmp_path / "environments"
+    directory.mkdir()
+    with (directory / "alpha.yaml").open("wb") as handle:
+        handle.truncate(64 * MAX_YAML_BYTES)  # sparse: 512 MiB that read_bytes() would load
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"alpha\.yaml: more than \d+ bytes exceeds"):
+            load_environments(directory)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MAX_YAML_BYTES + 1024 * 1024
+
+
+def test_the_node_pre_count_refuses_exactly_what_the_cap_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(model, "MAX_YAML_NODES", 1000)
+    # 1,000 nodes (the sequence and 999 scalars) in 2 KB: pre-counted, and allowed.
+    (document,) = load_yaml_all("[" + "0," * 998 + "0]\n", "wide.yaml")
+    assert len(document) == 999
+    with pytest.raises(InputError, match=r"wide\.yaml: line 1: document has more than 1000"):
+        load_yaml_all("[" + "0," * 999 + "0]\n", "wide.yaml")
+
+
+# -- invalid input anywhere aborts the whole operation ---------------------------------------
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    shutil.copytree(TINY, tmp_path / "in")
+    return tmp_path / "in"
+
+
+def _head(repo: Path) -> str:
+    return str(pygit2.Repository(str(repo)).references["refs/heads/main"].target)
+
+
+def _object_count(repo: Path) -> int:
+    return sum(1 for p in (repo / ".git" / "objects").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("environments/beta.yaml", "name: beta\ncluster: {name: beta\n"),
+        ("blueprints/extra.yaml", "kind: InferenceStack\nid: [x\n"),
+        ("environments/beta.yaml", billion_laughs()),
+    ],
+)
+def test_one_invalid_input_aborts_the_render_and_commits_nothing(
+    tiny: Path, tmp_path: Path, where: str, text: str
+) -> None:
+    repo = tmp_path / "repo"
+    before = render_to_repo(tiny / "blueprints", tiny / "environments", repo)
+    objects = _object_count(repo)
+    (tiny / "blueprints" / "web.py").write_text(
+        (tiny / "blueprints" / "web.py").read_text().replace('"action"', '"changed"')
+    )
+    (tiny / where).write_text(text)
+    with pytest.raises(InputError, match=Path(where).name.replace(".", r"\.")):
+        render_to_repo(tiny / "blueprints", tiny / "environments", repo)
+    assert _head(repo) == before.commit
+    assert _object_count(repo) == objects  # nothing was even written to the object database
+
+
+def test_invalid_input_before_the_first_render_creates_no_repository(
+    tiny: Path, tmp_path: Path
+) -> None:
+    (tiny / "environments" / "beta.yaml").write_text("{")
+    with pytest.raises(InputError, match=r"beta\.yaml"):
+        render_to_repo(tiny / "blueprints", tiny / "environments", tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_invalid_file_in_the_repository_at_the_ref_aborts_the_diff(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _committed(tmp_path, "apiVersion: v1\nkind: [ConfigMap\n")
+    live = tmp_path / "live.yaml"
+    live.write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    code = main(["diff", "--env", "dev", "--repo", str(repo), "--live", str(live)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""  # no partial diff of the files that did parse
+    assert "configmap-alpha.yaml" in err and "invalid YAML" in err
+
+
+def test_invalid_file_given_to_check_aborts_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reader = _manifests_dir(tmp_path, "kind: [\n")
+    del reader
+    code = main(["check", "-f", str(tmp_path / "manifests")])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert "alpha.yaml" in err
+
+
+# -- duplicates ------------------------------------------------------------------------------
+
+
+def test_duplicate_stacks_across_yaml_blueprints_name_both_files(tiny: Path) -> None:
+    stack = "kind: Settings\nid: web\n"
+    (tiny / "blueprints" / "one.yaml").write_text(stack)
+    (tiny / "blueprints" / "two.yaml").write_text(stack)
+    kinds = {"Settings": _settings_class(tiny)}
+    (tiny / "blueprints" / "web.py").unlink()
+    with pytest.raises(RenderError, match=r"duplicate object ConfigMap apps/web: .*one.*two"):
+        render_environments(tiny / "blueprints", tiny / "environments", kinds=kinds)
+
+
+def test_duplicate_objects_in_given_manifests_name_both_files(tmp_path: Path) -> None:
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\n"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "first.yaml").write_text(doc)
+    (tmp_path / "m" / "second.yaml").write_text(doc)
+    with pytest.raises(GitOpsError, match=r"second\.yaml: ConfigMap x/a .*first\.yaml"):
+        read_path(tmp_path / "m")
+
+
+def _settings_class(tiny: Path) -> type[Any]:
+    """The tiny fixture's Settings construct, given a ``from_spec`` for YAML blueprints."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_tiny_web", tiny / "blueprints" / "web.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Settings(module.Settings):  # type: ignore[name-defined,misc]
+        @classmethod
+        def from_spec(cls, scope: Any, spec: dict[str, Any], source: str) -> Any:
+            return cls(scope, spec["id"], data={"from": source.rsplit("/", 1)[-1]})
+
+    return Settings
