@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,3 +157,25 @@ def place(
     if namespace:
         metadata["namespace"] = namespace
     return key._replace(namespace=namespace), {**manifest, "metadata": metadata}
+
+
+def stamp_all(
+    identity: Identity,
+    manifests: Iterable[Mapping[str, Any]],
+    namespaced: Callable[[ResourceKey], bool],
+) -> list[Manifest]:
+    """Every manifest as apply sends it: namespace settled, ownership stamped.
+
+    Diff what apply sends (not the bare manifests) against live objects, or the stamps
+    our field manager applied show as fields to remove.
+
+    Args:
+        identity: the environment's identity.
+        manifests: desired manifests.
+        namespaced: whether a key's kind is namespaced (discovery, or the built-in table).
+    """
+    out: list[Manifest] = []
+    for manifest in manifests:
+        key, placed = place(manifest, namespaced(key_of(manifest)))
+        out.append(identity.stamp(placed, key))
+    return out

@@ -28,7 +28,7 @@ import jsonpatch
 from gitops import diff, redact
 from gitops.live import namespaced_heuristic
 from gitops.model import Manifest, ResourceKey, dump_one, key_of, sort_key
-from gitops.ownership import Identity, place
+from gitops.ownership import Identity, stamp_all
 from gitops.policy.violation import Violation
 from gitops.prune import Kept, identity_of, select_prune
 
@@ -243,8 +243,8 @@ def build_plan(
         "ignore": ignore,
         "namespaced": is_namespaced,
     }
-    stamped_base = [_stamp(who, m, is_namespaced) for m in base]
-    stamped_head = [_stamp(who, m, is_namespaced) for m in head]
+    stamped_base = stamp_all(who, base, is_namespaced)
+    stamped_head = stamp_all(who, head, is_namespaced)
     drift_report = diff.diff_manifests(stamped_base, live, **options)
     drifted = [d for d in drift_report.objects if d.status is not diff.Status.IN_SYNC]
     base_keys = [key_of(m) for m in stamped_base]
@@ -279,10 +279,3 @@ def build_plan(
         violations=introduced,
         live_source=live_source,
     )
-
-
-def _stamp(
-    identity: Identity, manifest: Manifest, namespaced: Callable[[ResourceKey], bool]
-) -> Manifest:
-    key, placed = place(manifest, namespaced(key_of(manifest)))
-    return identity.stamp(placed, key)

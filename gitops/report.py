@@ -57,7 +57,7 @@ def to_text(plan: Plan) -> str:
         if not plan.drift:
             lines.append("  none")
         lines += ["", "applying head would:"]
-        lines.extend(f"  create {d.key}" for d in plan.creates)
+        lines.extend(f"  create {d.key}{_not_served(d)}" for d in plan.creates)
         for update in plan.updates:
             lines.append(f"  update {update.key}")
             lines.extend(f"      {line}" for line in update.text.splitlines())
@@ -77,6 +77,12 @@ def to_text(plan: Plan) -> str:
         lines.append(f"drift: {s['drifted']}; {_apply_line(plan)}")
     lines.append(f"new policy violations: {s['violations']}")
     return "\n".join(lines) + "\n"
+
+
+def _not_served(created: ObjectDiff) -> str:
+    if created.status is Status.KIND_NOT_SERVED:
+        return " (kind not served: its CRD must be in the set or installed first)"
+    return ""
 
 
 def _fence(text: str, language: str = "diff") -> str:
@@ -167,7 +173,7 @@ def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = 
         out.line("" if plan.drift else "The cluster matches base.\n")
         out.line("#### 3. What applying head would do")
         for created in plan.creates:
-            out.entry(f"- create {_code(str(created.key))}")
+            out.entry(f"- create {_code(str(created.key))}{_not_served(created)}")
         for update in plan.updates:
             out.entry(_update_section(update))
         for key in plan.deletes:

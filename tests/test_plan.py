@@ -266,3 +266,14 @@ def test_text_report_without_live_state_says_so() -> None:
     text = report.to_text(build_plan("dev", "main", "pr", base_set(), head_set()))
     assert "drift and apply: no cluster or --live capture given" in text
     assert text.endswith("new policy violations: 0\n")
+
+
+def test_plan_marks_creates_whose_kind_is_not_served(client: ClusterClient) -> None:
+    from test_reconcile import widget
+
+    plan = live_plan(client, [], [namespace(), widget()])
+    assert [(str(d.key), d.status) for d in plan.creates] == [
+        ("Namespace ml", Status.MISSING),
+        ("Widget ml/w", Status.KIND_NOT_SERVED),
+    ]
+    assert "create Widget ml/w (kind not served" in report.to_text(plan)

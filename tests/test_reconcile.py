@@ -213,8 +213,9 @@ def _fail_on(apiserver: ApiServer, kind: str, name: str) -> Any:
 
     def progress(line: str) -> None:
         if not armed and line.endswith((": created", ": configured", ": unchanged")):
-            fault = Fault(verb="apply", kind=kind, path=f"/{name}$", status=422,
-                          message=f"{name} is broken")  # fmt: skip
+            fault = Fault(
+                verb="apply", kind=kind, path=f"/{name}$", status=422, message=f"{name} is broken"
+            )
             armed.append(apiserver.inject(fault))
 
     return progress
@@ -373,3 +374,67 @@ def test_desired_set_defining_an_object_twice_is_an_input_error(client: ClusterC
     twice = copy.deepcopy(configmap("a"))
     with pytest.raises(InputError, match="ConfigMap ml/a is defined twice"):
         apply_environment(client, [namespace(), configmap("a"), twice], IDENTITY)
+
+
+def test_crd_never_established_stops_before_its_resources(kubeconfig: Path) -> None:
+    with ApiServer(crd_establish_delay=3600) as server:
+        client = ClusterClient.from_kubeconfig(
+            str(server.write_kubeconfig(kubeconfig.with_name("late"))), "test"
+        )
+        fake = FakeTime()
+        timing = Timing(crd_timeout=5, clock=fake.clock, sleep=fake.sleep)
+        result = apply_environment(
+            client, [widget_crd(), namespace(), widget()], IDENTITY, timing=timing
+        )
+        assert server.get_object("v1", "Namespace", None, NS) is not None
+    assert [(str(f.key), f.phase) for f in result.failures] == [
+        ("CustomResourceDefinition widgets.example.com", "establish")
+    ]
+    assert "not Established after 5s" in result.failures[0].message
+    assert [o.key.kind for o in result.applied] == ["CustomResourceDefinition", "Namespace"]
+
+
+def test_custom_resource_refused_after_its_crd_applies_only_the_foundation(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apiserver.deny("create", "Widget", NS, "w", "widgets are frozen")
+    result = apply_environment(
+        client, [widget_crd(), namespace(), configmap("a"), widget()], IDENTITY
+    )
+    assert [(str(f.key), f.phase) for f in result.failures] == [("Widget ml/w", "dry-run")]
+    assert [o.key.kind for o in result.applied] == ["CustomResourceDefinition", "Namespace"]
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is None
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (
+            {"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 1},
+             "status": {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                        "availableReplicas": 1}},
+            (False, "waiting for the controller to observe the new generation"),
+        ),
+        (
+            {"kind": "Deployment", "metadata": {"generation": 1}, "spec": {"replicas": 2},
+             "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 2,
+                        "availableReplicas": 2}},
+            (True, "2/2 replicas ready"),
+        ),
+        (
+            {"kind": "InferenceService", "status": {"conditions": [
+                {"type": "Ready", "status": "False", "reason": "PredictorNotReady"}]}},
+            (False, "not Ready (PredictorNotReady)"),
+        ),
+        (
+            {"kind": "InferenceService", "status": {"conditions": [
+                {"type": "Ready", "status": "True"}]}},
+            (True, "Ready"),
+        ),
+        ({"kind": "InferenceService"}, (False, "no Ready condition yet")),
+    ],
+)  # fmt: skip
+def test_readiness(obj: dict[str, Any], expected: tuple[bool, str]) -> None:
+    from gitops.readiness import readiness
+
+    assert readiness(obj) == expected
