@@ -399,6 +399,54 @@ def test_service_defaults(core: client.CoreV1Api) -> None:
     assert (spec.ports[0].protocol, spec.ports[0].target_port) == ("TCP", 80)
 
 
+def test_node_port_is_allocated_and_kept_on_update(core: client.CoreV1Api) -> None:
+    svc = {"metadata": {"name": "np"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
+    created = core.create_namespaced_service(NS, svc)
+    replaced = core.replace_namespaced_service("np", NS, svc)
+    assert created.spec.ports[0].node_port is not None
+    assert replaced.spec.ports[0].node_port == created.spec.ports[0].node_port
+    assert replaced.spec.external_traffic_policy == "Cluster"
+
+
+def test_secret_string_data_is_folded_into_data(core: client.CoreV1Api) -> None:
+    secret = {"metadata": {"name": "token"}, "stringData": {"hf": "abc"}}
+    out = core.create_namespaced_secret(NS, secret)
+    assert (out.type, out.data, out.string_data) == ("Opaque", {"hf": "YWJj"}, None)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "path", "expected"),
+    [
+        ({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+          "spec": {"podSelector": {}, "egress": [{}]}},
+         ("spec", "policyTypes"), ["Ingress", "Egress"]),
+        ({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+          "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": ["apps"]}]}}},
+         ("spec", "failurePolicy"), "Fail"),
+        ({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+          "spec": {"maxReplicas": 3}}, ("spec", "minReplicas"), 1),
+        ({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "value": 10},
+         ("preemptionPolicy",), "PreemptLowerPriority"),
+        ({"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": {}}}},
+         ("spec", "backoffLimit"), 6),
+    ],
+)  # fmt: skip
+def test_kind_defaults(
+    dyn: dynamic.DynamicClient, manifest: dict[str, Any], path: tuple[str, ...], expected: Any
+) -> None:
+    body = {**manifest, "metadata": {"name": "x", "namespace": NS}}
+    value: Any = apply(dyn, body)
+    for key in path:
+        value = value[key]
+    assert value == expected
+
+
+def test_cluster_scoped_object_drops_namespace(dyn: dynamic.DynamicClient) -> None:
+    body = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "value": 10,
+            "metadata": {"name": "x", "namespace": NS}}  # fmt: skip
+    assert "namespace" not in apply(dyn, body)["metadata"]
+
+
 @pytest.mark.parametrize(
     ("sent", "stored"),
     [

@@ -4,7 +4,7 @@ Start one with ``ApiServer().start()`` (or the ``apiserver`` fixture) and point 
 ``kubernetes`` client at ``write_kubeconfig(...)``. See README.md for what is faithful.
 """
 
-from .defaults import canonical_quantity
+from .quantities import canonical_quantity
 from .server import ApiServer, Fault, RequestRecord
 
 __all__ = ["ApiServer", "Fault", "RequestRecord", "canonical_quantity"]

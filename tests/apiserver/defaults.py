@@ -1,74 +1,17 @@
-"""Defaulting and quantity canonicalization, as kube-apiserver applies them on every write.
+"""Defaulting, as kube-apiserver applies it on every write of a built-in kind.
 
-Purely data-manipulative: no I/O (the Service cluster IP comes from a caller-given allocator).
-Covers the common fields of the kinds the reconciler manages; see README.md for the gaps.
+Purely data-manipulative: no I/O (the Service cluster IP and node ports come from
+caller-given allocators). Covers the common fields of the kinds the reconciler manages;
+see README.md for the gaps.
 """
 
 from __future__ import annotations
 
-import contextlib
+import base64
 from collections.abc import Callable
 from typing import Any
 
-from gitops.quantity import parse_quantity
-
-_DECIMAL_SUFFIX = {
-    -9: "n",
-    -6: "u",
-    -3: "m",
-    0: "",
-    3: "k",
-    6: "M",
-    9: "G",
-    12: "T",
-    15: "P",
-    18: "E",
-}
-_BINARY_SUFFIX = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
-
-
-def canonical_quantity(value: str | int | float) -> str:
-    """The canonical form the real server stores (``1000m`` -> ``1``, ``1024Mi`` -> ``1Gi``).
-
-    Keeps the format family of the input (binary suffix, decimal suffix or exponent); values
-    finer than the nano unit are rounded up, as resource.Quantity does.
-    """
-    text = str(value).strip()
-    amount = parse_quantity(text)
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    binary = text.endswith("i")
-    exponent_form = any(c in "eE" for c in text.lstrip("+-").rstrip("EPTGMk"))
-    if binary and amount.denominator == 1 and amount >= 1024:
-        number, power = int(amount), 0
-        while number % 1024 == 0 and power < len(_BINARY_SUFFIX) - 1:
-            number, power = number // 1024, power + 1
-        return f"{sign}{number}{_BINARY_SUFFIX[power]}"
-    nanos = amount * 10**9
-    scaled = -(-nanos.numerator // nanos.denominator)  # round up to a whole nano
-    if scaled == 0:
-        return "0"
-    exp = -9
-    while scaled % 1000 == 0 and exp < 18:
-        scaled, exp = scaled // 1000, exp + 3
-    if exponent_form:
-        return f"{sign}{scaled}" + (f"e{exp}" if exp else "")
-    return f"{sign}{scaled}{_DECIMAL_SUFFIX[exp]}"
-
-
-def _canonical_map(values: Any) -> None:
-    if isinstance(values, dict):
-        for key, val in values.items():
-            if isinstance(val, (str, int, float)) and not isinstance(val, bool):
-                # Validation is not this server's job: keep what was sent if it is not one.
-                with contextlib.suppress(ValueError):
-                    values[key] = canonical_quantity(val)
-
-
-def _resources(resources: Any) -> None:
-    if isinstance(resources, dict):
-        for part in ("requests", "limits"):
-            _canonical_map(resources.get(part))
+from .quantities import canonical_resources, canonicalize
 
 
 def _probe(probe: Any) -> None:
@@ -89,7 +32,7 @@ def _container(c: dict[str, Any]) -> None:
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
     c.setdefault("resources", {})
-    _resources(c["resources"])
+    canonical_resources(c["resources"])
     for port in c.get("ports") or []:
         port.setdefault("protocol", "TCP")
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -111,7 +54,7 @@ def pod_spec(spec: dict[str, Any]) -> None:
         for c in spec.get(key) or []:
             _container(c)
     for vol in spec.get("volumes") or []:
-        for source in ("configMap", "secret"):
+        for source in ("configMap", "secret", "projected", "downwardAPI"):
             if isinstance(vol.get(source), dict):
                 vol[source].setdefault("defaultMode", 420)
 
@@ -122,8 +65,7 @@ def _template(spec: dict[str, Any]) -> None:
     pod_spec(template.setdefault("spec", {}))
 
 
-def _deployment(obj: dict[str, Any]) -> None:
-    spec = obj.setdefault("spec", {})
+def _deployment(spec: dict[str, Any]) -> None:
     spec.setdefault("replicas", 1)
     strategy = spec.setdefault("strategy", {})
     strategy.setdefault("type", "RollingUpdate")
@@ -136,125 +78,170 @@ def _deployment(obj: dict[str, Any]) -> None:
     _template(spec)
 
 
-def _statefulset(obj: dict[str, Any]) -> None:
-    spec = obj.setdefault("spec", {})
+def _statefulset(spec: dict[str, Any]) -> None:
     spec.setdefault("replicas", 1)
     spec.setdefault("podManagementPolicy", "OrderedReady")
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+    spec.setdefault(
+        "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    )
+    for claim in spec.get("volumeClaimTemplates") or []:
+        claim.setdefault("apiVersion", "v1")
+        claim.setdefault("kind", "PersistentVolumeClaim")
+        claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+        claim.setdefault("status", {"phase": "Pending"})
     _template(spec)
 
 
-def _service(obj: dict[str, Any], allocate_ip: Callable[[], str]) -> None:
-    spec = obj.setdefault("spec", {})
+def _daemonset(spec: dict[str, Any]) -> None:
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _template(spec)
+
+
+def _job(spec: dict[str, Any]) -> None:
+    spec.setdefault("completions", 1)
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    _template(spec)
+
+
+def _cronjob(spec: dict[str, Any]) -> None:
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    job_template = spec.setdefault("jobTemplate", {})
+    job_template.setdefault("metadata", {})
+    _template(job_template.setdefault("spec", {}))
+
+
+class Allocators:
+    """Where Service defaulting gets cluster IPs and node ports (the server owns the pools)."""
+
+    def __init__(self) -> None:
+        self._ip = 1
+        self._port = 30000
+
+    def cluster_ip(self) -> str:
+        """The next free cluster IP in 10.96.0.0/16."""
+        self._ip += 1
+        return f"10.96.{self._ip // 250}.{self._ip % 250 + 1}"
+
+    def node_port(self) -> int:
+        """The next free node port (30000-32767)."""
+        self._port += 1
+        return self._port
+
+
+def _service(spec: dict[str, Any], alloc: Allocators) -> None:
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
     if spec["type"] != "ExternalName":
         if "clusterIP" not in spec:
-            spec["clusterIP"] = allocate_ip()
+            spec["clusterIP"] = alloc.cluster_ip()
         spec.setdefault("clusterIPs", [spec["clusterIP"]])
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
+    external = spec["type"] in ("NodePort", "LoadBalancer")
+    if external:
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")
         port.setdefault("targetPort", port.get("port"))
+        if external and "nodePort" not in port:
+            port["nodePort"] = alloc.node_port()
 
 
-def apply_defaults(obj: dict[str, Any], allocate_ip: Callable[[], str]) -> None:
+def _secret(obj: dict[str, Any]) -> None:
+    obj.setdefault("type", "Opaque")
+    # stringData is write-only: the server folds it into data (base64) and drops it.
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict):
+        data = obj.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+def _network_policy(spec: dict[str, Any]) -> None:
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or []:
+            for port in rule.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+
+
+def _match_resources(match: Any) -> None:
+    if isinstance(match, dict):
+        match.setdefault("matchPolicy", "Equivalent")
+        match.setdefault("namespaceSelector", {})
+        match.setdefault("objectSelector", {})
+        for rule in match.get("resourceRules") or []:
+            rule.setdefault("scope", "*")
+
+
+def _hpa(spec: dict[str, Any]) -> None:
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        target = {"type": "Utilization", "averageUtilization": 80}
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+
+
+def apply_defaults(obj: dict[str, Any], alloc: Allocators) -> None:
     """Default and canonicalize ``obj`` in place, by kind."""
     kind = obj.get("kind")
-    spec = obj.get("spec")
-    if kind == "Deployment":
-        _deployment(obj)
-    elif kind == "StatefulSet":
-        _statefulset(obj)
-    elif kind in ("DaemonSet", "Job") and isinstance(spec, dict):
-        _template(spec)
-    elif kind == "CronJob" and isinstance(spec, dict):
-        spec.setdefault("concurrencyPolicy", "Allow")
-        spec.setdefault("suspend", False)
-        spec.setdefault("successfulJobsHistoryLimit", 3)
-        spec.setdefault("failedJobsHistoryLimit", 1)
-        job_spec = spec.setdefault("jobTemplate", {}).setdefault("spec", {})
-        _template(job_spec)
-    elif kind == "Pod" and isinstance(spec, dict):
-        pod_spec(spec)
-    elif kind == "Service":
-        _service(obj, allocate_ip)
-    elif kind == "PersistentVolumeClaim":
-        pvc = obj.setdefault("spec", {})
-        pvc.setdefault("volumeMode", "Filesystem")
-        _resources(pvc.get("resources"))
+    spec = obj.setdefault("spec", {}) if kind in _SPEC_DEFAULTS else obj.get("spec")
+    if isinstance(spec, dict) and kind in _SPEC_DEFAULTS:
+        _SPEC_DEFAULTS[kind](spec)
+    if kind == "Service":
+        _service(obj.setdefault("spec", {}), alloc)
+    elif kind == "Secret":
+        _secret(obj)
     elif kind == "Namespace":
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         labels = obj.setdefault("metadata", {}).setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+    elif kind == "PriorityClass":
+        obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
     canonicalize(obj)
 
 
-def canonicalize(obj: dict[str, Any]) -> None:
-    """Canonicalize the quantities of a built-in object in place (requests, limits, quotas)."""
-    _canonical_walk(obj)
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return
-    if obj.get("kind") == "ResourceQuota":
-        _canonical_map(spec.get("hard"))
-    if obj.get("kind") == "LimitRange":
-        for limit in spec.get("limits") or []:
-            for part in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio"):
-                _canonical_map(limit.get(part))
+def _pvc(spec: dict[str, Any]) -> None:
+    spec.setdefault("volumeMode", "Filesystem")
 
 
-def _canonical_walk(value: Any) -> None:
-    if isinstance(value, list):
-        for item in value:
-            _canonical_walk(item)
-    if not isinstance(value, dict):
-        return
-    for key, child in value.items():
-        if key == "resources" and isinstance(child, dict):
-            _resources(child)
-        elif key == "emptyDir" and isinstance(child, dict) and "sizeLimit" in child:
-            limit = {"sizeLimit": child["sizeLimit"]}
-            _canonical_map(limit)
-            child["sizeLimit"] = limit["sizeLimit"]
-        _canonical_walk(child)
+def _vap(spec: dict[str, Any]) -> None:
+    spec.setdefault("failurePolicy", "Fail")
+    _match_resources(spec.get("matchConstraints"))
 
 
-def workload_status(obj: dict[str, Any], ready: bool) -> dict[str, Any] | None:
-    """The status a healthy (or stuck) controller would report, for Deployment/StatefulSet.
-
-    Namespaces report ``Active``; other kinds get None (status left as it is).
-    """
-    if obj.get("kind") == "Namespace":
-        return obj.get("status") or {"phase": "Active"}
-    if obj.get("kind") not in ("Deployment", "StatefulSet"):
-        return None
-    replicas = int(obj.get("spec", {}).get("replicas", 1))
-    gen = obj["metadata"].get("generation", 1)
-    status: dict[str, Any] = {"observedGeneration": gen, "replicas": replicas}
-    status["updatedReplicas"] = replicas
-    if ready:
-        status["readyReplicas"] = replicas
-        status["availableReplicas"] = replicas
-    elif replicas:
-        status["unavailableReplicas"] = replicas
-    if obj["kind"] == "Deployment":
-        avail = "True" if ready else "False"
-        reason = "MinimumReplicasAvailable" if ready else "MinimumReplicasUnavailable"
-        status["conditions"] = [
-            {"type": "Available", "status": avail, "reason": reason},
-            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-        ]
-    return status
+def _vap_binding(spec: dict[str, Any]) -> None:
+    _match_resources(spec.get("matchResources"))
 
 
-def ready_condition(status: Any, ready: bool) -> dict[str, Any]:
-    """``status`` with its ``Ready`` condition set (how KServe and most operators report)."""
-    out = dict(status) if isinstance(status, dict) else {}
-    others = [c for c in out.get("conditions") or [] if c.get("type") != "Ready"]
-    flag = "True" if ready else "False"
-    out["conditions"] = [*others, {"type": "Ready", "status": flag}]
-    return out
+_SPEC_DEFAULTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "Deployment": _deployment,
+    "StatefulSet": _statefulset,
+    "DaemonSet": _daemonset,
+    "Job": _job,
+    "CronJob": _cronjob,
+    "Pod": pod_spec,
+    "PersistentVolumeClaim": _pvc,
+    "NetworkPolicy": _network_policy,
+    "HorizontalPodAutoscaler": _hpa,
+    "ValidatingAdmissionPolicy": _vap,
+    "ValidatingAdmissionPolicyBinding": _vap_binding,
+}

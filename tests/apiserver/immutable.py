@@ -88,10 +88,19 @@ def update_errors(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[I
 
 
 def carry_allocated(kind: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    """Keep values the server allocated when an update leaves them out (Service cluster IPs)."""
+    """Keep values the server allocated when an update leaves them out (Service IPs, ports)."""
     if kind != "Service":
         return
     spec_old, spec_new = old.get("spec") or {}, new.setdefault("spec", {})
     for key in ("clusterIP", "clusterIPs"):
         if key in spec_old and not spec_new.get(key):
             spec_new[key] = spec_old[key]
+    allocated = {
+        (p.get("port"), p.get("protocol", "TCP")): p["nodePort"]
+        for p in spec_old.get("ports") or []
+        if "nodePort" in p
+    }
+    for port in spec_new.get("ports") or []:
+        node_port = allocated.get((port.get("port"), port.get("protocol", "TCP")))
+        if node_port is not None and "nodePort" not in port:
+            port["nodePort"] = node_port

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from . import managed
-from .defaults import apply_defaults, canonicalize, ready_condition, workload_status
+from .defaults import Allocators, apply_defaults
 from .immutable import Invalid, carry_allocated, update_errors
+from .quantities import canonicalize
 from .resources import Registry, Resource
+from .status import ready_condition, workload_status
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
 
@@ -109,7 +111,7 @@ class Store:
         self.ready: dict[Key, bool] = {}
         self.denials: dict[tuple[str, str, str, str], tuple[int, str]] = {}
         self.on_crd: Callable[[dict[str, Any]], None] = lambda crd: None
-        self._next_ip = 1
+        self.alloc = Allocators()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -117,10 +119,6 @@ class Store:
     def key(res: Resource, namespace: str, name: str) -> Key:
         """The storage key of an object."""
         return (res.group, res.kind, namespace if res.namespaced else "", name)
-
-    def _allocate_ip(self) -> str:
-        self._next_ip += 1
-        return f"10.96.{self._next_ip // 250}.{self._next_ip % 250 + 1}"
 
     def _check_namespace(self, res: Resource, namespace: str) -> None:
         if not res.namespaced or not self.require_namespace:
@@ -148,10 +146,12 @@ class Store:
         if not res.custom:
             if old is not None:
                 carry_allocated(res.kind, old, new)
-            apply_defaults(new, self._allocate_ip)
+            apply_defaults(new, self.alloc)
             if old is not None:
                 _check_invalid(res, new["metadata"]["name"], update_errors(res.kind, old, new))
         meta = new["metadata"]
+        if not res.namespaced:
+            meta.pop("namespace", None)  # as BeforeCreate/BeforeUpdate clear it
         if res.generation:
             generation = (old or {}).get("metadata", {}).get("generation", 0)
             if old is None or _spec_part(old) != _spec_part(new):
@@ -238,7 +238,7 @@ class Store:
             )
         if not res.custom:
             canonicalize(obj)
-            apply_defaults(obj, self._allocate_ip)
+            apply_defaults(obj, self.alloc)
         entries = managed.record_update(
             [], None, obj, manager, res.api_version, _now(), with_status=not res.status
         )
@@ -282,7 +282,7 @@ class Store:
         if not res.custom:
             canonicalize(new)
             carry_allocated(res.kind, old, new)
-            apply_defaults(new, self._allocate_ip)
+            apply_defaults(new, self.alloc)
         with_status = subresource == "status" or not res.status
         entries = managed.record_update(
             managed.decode(old),
