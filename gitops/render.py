@@ -24,6 +24,7 @@ from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments
 from gitops.errors import PolicyError, RenderError, ValidationError
 from gitops.model import Manifest, canonical_order, dump_one, key_of, load_yaml_all
+from gitops.secrets import check_no_plaintext_secrets
 
 if TYPE_CHECKING:
     from gitops.repo import CommitResult
@@ -73,6 +74,7 @@ def render_environment(
             kind, namespace and name (both sources named).
         ValidationError: an override names a construct id no blueprint created (a typo
             would otherwise be ignored silently).
+        RenderError: a Secret carries plain values (see :mod:`gitops.secrets`).
     """
     add_guardrails = guardrails or environment_guardrails
     scope = _scope(env, layout.GUARDRAILS_BLUEPRINT)
@@ -97,6 +99,8 @@ def render_environment(
             f"blueprints (known: {', '.join(sorted(ids)) or 'none'})"
         )
     check_unique(rendered)
+    # Before anything else sees the objects: policy messages could quote a value.
+    check_no_plaintext_secrets(rendered, f"{env.source}: environment {env.name}")
     return canonical_order(rendered)
 
 
@@ -138,7 +142,8 @@ def render_tree(
     :func:`gitops.repo.commit_tree`, not here.
 
     Raises:
-        RenderError: an object cannot be given a safe path, or two objects would share one.
+        RenderError: an object cannot be given a safe path, two objects would share one, or
+            a Secret carries plain values (whatever produced ``rendered``).
     """
     files: dict[str, bytes] = {}
     by_name = {env.name: env for env in environments}
@@ -147,6 +152,7 @@ def render_tree(
         env = by_name.get(name)
         if env is None:
             raise RenderError(f"environment {name}: rendered but not among the environments given")
+        check_no_plaintext_secrets(rendered[name], f"environment {name}")
         layers = layout.layered(name, rendered[name])
         owners: dict[str, Manifest] = {}
         for layer, objects in layers.items():

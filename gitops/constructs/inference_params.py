@@ -133,11 +133,25 @@ class SecretKeyRef:
 
     def check(self, owner: str, prefix: str = "hf_token_secret") -> None:
         """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
-        check_subdomain(owner, f"{prefix}.name", self.name)
-        if not isinstance(self.key, str) or not _SECRET_KEY.match(self.key):
-            raise fail(
-                owner, f"{prefix}.key", "a Secret key (letters, digits, '-', '_', '.')", self.key
+        # The value is not echoed: a token pasted here by mistake must not reach a message.
+        name_ok = isinstance(self.name, str) and len(self.name) <= 253
+        if not name_ok or not _DNS1123_SUBDOMAIN.match(self.name):
+            raise ValidationError(
+                f"{owner}: {prefix}.name must be a DNS-1123 subdomain (a Secret's name), got "
+                f"{_described(self.name)} (not shown: it may be the secret value itself)"
             )
+        if not isinstance(self.key, str) or not _SECRET_KEY.match(self.key):
+            raise ValidationError(
+                f"{owner}: {prefix}.key must be a Secret key (letters, digits, '-', '_', "
+                f"'.'), got {_described(self.key)} (not shown: it may be the secret value)"
+            )
+
+
+def _described(value: object) -> str:
+    """What a value is, without showing it."""
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ as the API server and Kyverno would on CREATE. Evaluation is pure (no I/O);
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from gitops.model import Manifest
+from gitops.model import Manifest, key_of
 from gitops.policy.kyverno import evaluate_cluster_policies
 from gitops.policy.loader import load_policies
 from gitops.policy.vap import evaluate_policies
 from gitops.policy.violation import Violation, ordered
+from gitops.redact import is_secret, scrub_text
 
 __all__ = ["Violation", "evaluate", "load_policies"]
 
@@ -45,7 +47,16 @@ def evaluate(
     }
     found = evaluate_policies(policies, bindings, manifests, namespaces)
     found.extend(evaluate_cluster_policies(kyverno, manifests, namespaces))
-    return ordered(found)
+    return ordered(_scrubbed(found, manifests))
+
+
+def _scrubbed(found: list[Violation], manifests: Sequence[Manifest]) -> list[Violation]:
+    """Violations with any Secret value masked: a message may quote the object it checks."""
+    secrets = {key_of(m): m for m in manifests if is_secret(m)}
+    return [
+        replace(v, message=scrub_text(v.message, secrets[v.key])) if v.key in secrets else v
+        for v in found
+    ]
 
 
 def _is(manifest: Manifest, group: str, kind: str) -> bool:
