@@ -1,0 +1,327 @@
+"""Diff at scale against the test API server: ``python -m benchmarks.diff_scale``.
+
+``--objects`` live objects (default 10,000) spread over 12 kinds are seeded straight into
+the test API server of ``tests/apiserver`` by server-side apply as the ``gitops`` field
+manager, so the server adds its defaults, status and managedFields; ``--drift`` of them
+(default 1%) are seeded with one label changed. Then, side by side, each in its own
+process (so its peak RSS is its own, measured with ``resource.getrusage``):
+
+- gitops: :meth:`gitops.cluster.ClusterClient.read_live` of the listing plan (one paginated
+  LIST per kind) and :func:`gitops.diff.diff_manifests`;
+- baseline: one GET per object through the typed ``kubernetes`` client (model classes,
+  turned back into dicts) and ``jsonpatch.make_patch`` over the full objects. At a few ms
+  per object it runs on ``--baseline-sample`` objects and is extrapolated per object.
+
+Requests are counted by the server. Prints a table, then the ratio lines last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import Ratios, table
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACES = 10
+LABELS = {"app.kubernetes.io/managed-by": "gitops", "tier": "serving"}
+
+
+def _meta(name: str, namespace: str, env: str = "bench") -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(LABELS),
+        "annotations": {"gitops.dev/environment": env},
+    }
+
+
+def _pod(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": name}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "engine",
+                    "image": f"registry.example.com/vllm/vllm-openai:v0.8.{len(name) % 9}",
+                    "args": ["--model", f"org/{name}", "--max-model-len", "16384"],
+                    "ports": [{"containerPort": 8000, "name": "http"}],
+                    "resources": {
+                        "requests": {"cpu": "4", "memory": "16Gi"},
+                        "limits": {"memory": "16Gi", "nvidia.com/gpu": "1"},
+                    },
+                }
+            ]
+        },
+    }
+
+
+def _bodies(name: str) -> dict[str, dict[str, Any]]:
+    """The body (everything but apiVersion, kind, metadata) of each kind for ``name``."""
+    selector = {"matchLabels": {"app": name}}
+    return {
+        "ConfigMap": {"data": {"model": f"org/{name}", "max-model-len": "16384"}},
+        "Secret": {"type": "Opaque", "data": {"token": "c2VjcmV0"}},
+        "Service": {"spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 8000}]}},
+        "ServiceAccount": {},
+        "PersistentVolumeClaim": {
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "100Gi"}},
+            }
+        },
+        "Deployment": {"spec": {"replicas": 1, "selector": selector, "template": _pod(name)}},
+        "StatefulSet": {
+            "spec": {
+                "replicas": 1,
+                "serviceName": name,
+                "selector": selector,
+                "template": _pod(name),
+            }
+        },
+        "HorizontalPodAutoscaler": {
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": 1,
+                "maxReplicas": 4,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 80},
+                        },
+                    }
+                ],
+            }
+        },
+        "PodDisruptionBudget": {"spec": {"maxUnavailable": 1, "selector": selector}},
+        "NetworkPolicy": {
+            "spec": {
+                "podSelector": selector,
+                "policyTypes": ["Ingress"],
+                "ingress": [{"ports": [{"port": 8000, "protocol": "TCP"}]}],
+            }
+        },
+        "Role": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]},
+        "RoleBinding": {
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name}],
+        },
+    }
+
+
+#: kind -> (apiVersion, typed API class, read method): what the baseline GETs with.
+KINDS: dict[str, tuple[str, str, str]] = {
+    "ConfigMap": ("v1", "CoreV1Api", "read_namespaced_config_map"),
+    "Secret": ("v1", "CoreV1Api", "read_namespaced_secret"),
+    "Service": ("v1", "CoreV1Api", "read_namespaced_service"),
+    "ServiceAccount": ("v1", "CoreV1Api", "read_namespaced_service_account"),
+    "PersistentVolumeClaim": ("v1", "CoreV1Api", "read_namespaced_persistent_volume_claim"),
+    "Deployment": ("apps/v1", "AppsV1Api", "read_namespaced_deployment"),
+    "StatefulSet": ("apps/v1", "AppsV1Api", "read_namespaced_stateful_set"),
+    "HorizontalPodAutoscaler": (
+        "autoscaling/v2",
+        "AutoscalingV2Api",
+        "read_namespaced_horizontal_pod_autoscaler",
+    ),
+    "PodDisruptionBudget": ("policy/v1", "PolicyV1Api", "read_namespaced_pod_disruption_budget"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "NetworkingV1Api", "read_namespaced_network_policy"),
+    "Role": ("rbac.authorization.k8s.io/v1", "RbacAuthorizationV1Api", "read_namespaced_role"),
+    "RoleBinding": (
+        "rbac.authorization.k8s.io/v1",
+        "RbacAuthorizationV1Api",
+        "read_namespaced_role_binding",
+    ),
+}
+
+
+def desired_objects(count: int) -> list[dict[str, Any]]:
+    """``count`` desired manifests, round-robin over :data:`KINDS`, in 10 namespaces."""
+    kinds = list(KINDS)
+    out = []
+    for index in range(count):
+        kind = kinds[index % len(kinds)]
+        name = f"model-{index // len(kinds):05d}"
+        body = _bodies(name)[kind]
+        out.append(
+            {
+                "apiVersion": KINDS[kind][0],
+                "kind": kind,
+                "metadata": _meta(name, f"team-{index % NAMESPACES}"),
+                **json.loads(json.dumps(body)),
+            }
+        )
+    return out
+
+
+def drifted(desired: Sequence[dict[str, Any]], fraction: float) -> list[int]:
+    """Indexes of the objects to drift, spread evenly."""
+    count = max(round(len(desired) * fraction), 1)
+    step = len(desired) / count
+    return sorted({int(i * step) for i in range(count)})
+
+
+# -- the two sides, each run in a child process -------------------------------------------
+
+
+def run_gitops(kubeconfig: str, desired: list[dict[str, Any]]) -> dict[str, Any]:
+    """List live state and diff it (child process)."""
+    from gitops.cluster import ClusterClient
+    from gitops.diff import Ownership, diff_manifests, listing_plan
+
+    client = ClusterClient.from_kubeconfig(kubeconfig, "bench")
+    ownership = Ownership.for_environment("bench")
+    state = client.read_live(listing_plan(desired, ownership))
+    report = diff_manifests(
+        desired, state.objects, ownership=ownership, namespaced=state.is_namespaced
+    )
+    different = [
+        f"{o.key.kind}/{o.key.namespace}/{o.key.name}:{o.status}"
+        for o in report.objects
+        if str(o.status) != "in-sync"
+    ]
+    return {"different": different, "compared": len(report.objects)}
+
+
+def run_baseline(kubeconfig: str, desired: list[dict[str, Any]]) -> dict[str, Any]:
+    """One typed GET per object plus jsonpatch over the full objects (child process)."""
+    import jsonpatch
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(config_file=kubeconfig, context="bench")
+    readers: dict[str, Callable[..., Any]] = {}
+    for kind, (_, api_class, method) in KINDS.items():
+        readers[kind] = getattr(getattr(client, api_class)(api_client), method)
+    patched = 0
+    for obj in desired:
+        meta = obj["metadata"]
+        model = readers[obj["kind"]](meta["name"], meta["namespace"])
+        live = api_client.sanitize_for_serialization(model)
+        patched += bool(jsonpatch.make_patch(live, obj).patch)
+    return {"different": [], "compared": len(desired), "patched": patched}
+
+
+CHILD = """
+import json, resource, sys, time
+sys.path[:0] = {paths!r}
+from benchmarks.diff_scale import {function}
+desired = json.load(open({desired!r}))
+start = time.perf_counter()
+out = {function}({kubeconfig!r}, desired)
+out["seconds"] = time.perf_counter() - start
+out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def child(function: str, kubeconfig: Path, desired_file: Path) -> dict[str, Any]:
+    """Run ``function`` of this module in a new interpreter; return its JSON result."""
+    code = CHILD.format(
+        paths=[str(ROOT)], function=function, desired=str(desired_file), kubeconfig=str(kubeconfig)
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{function} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def seed(server: Any, desired: Sequence[dict[str, Any]], drift: Sequence[int]) -> None:
+    """Write every object (drifted ones with a changed label) straight into the store."""
+    for namespace in range(NAMESPACES):
+        server.seed({"apiVersion": "v1", "kind": "Namespace",
+                     "metadata": {"name": f"team-{namespace}"}})  # fmt: skip
+    changed = set(drift)
+    for index, obj in enumerate(desired):
+        live = json.loads(json.dumps(obj))
+        if index in changed:
+            live["metadata"]["labels"]["tier"] = "drifted"
+        server.seed(live, manager="gitops", operation="Apply")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the diff benchmark; return 1 if a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=10_000, help="live objects (10,000)")
+    parser.add_argument("--drift", type=float, default=0.01, help="fraction drifted (0.01)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs, best kept (default 3)")
+    parser.add_argument(
+        "--baseline-sample", type=int, default=1500, help="objects the baseline GETs (1,500)"
+    )
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from apiserver import ApiServer
+
+    desired = desired_objects(args.objects)
+    drift = drifted(desired, args.drift)
+    expected = sorted(
+        f"{o['kind']}/{o['metadata']['namespace']}/{o['metadata']['name']}:modified"
+        for o in (desired[i] for i in drift)
+    )
+    with tempfile.TemporaryDirectory(prefix="gitops-bench-diff-") as tmp, ApiServer() as server:
+        work = Path(tmp)
+        # The handler writes headers and body in two sends; with Nagle's algorithm on, each
+        # keep-alive answer then waits for the client's delayed ACK (~40 ms). kube-apiserver
+        # (Go) sets TCP_NODELAY; so does this, or every GET of the baseline costs 40 ms.
+        server._httpd.RequestHandlerClass.disable_nagle_algorithm = True
+        seed(server, desired, drift)
+        kubeconfig = server.write_kubeconfig(work / "kubeconfig", context="bench")
+        desired_file = work / "desired.json"
+        desired_file.write_text(json.dumps(desired))
+        step = max(len(desired) // max(args.baseline_sample, 1), 1)
+        sample = desired[::step][: args.baseline_sample]
+        sample_file = work / "sample.json"
+        sample_file.write_text(json.dumps(sample))
+        ours: dict[str, Any] = {}
+        lists = gets = total = 0
+        for _ in range(max(args.repeat, 1)):
+            server.reset_requests()
+            result = child("run_gitops", kubeconfig, desired_file)
+            if not ours or result["seconds"] < ours["seconds"]:
+                ours = result
+                lists, gets, total = (
+                    server.count(verb="list"),
+                    server.count(verb="get"),
+                    len(server.requests),
+                )
+            ours["rss_mb"] = max(ours["rss_mb"], result["rss_mb"])
+        per_kind = {k: server.count(verb="list", kind=k) for k in KINDS}
+        server.reset_requests()
+        base = child("run_baseline", kubeconfig, sample_file)
+        base_gets = server.count(verb="get")
+    base_total = base["seconds"] / len(sample) * len(desired)
+    found = sorted(ours["different"])
+    print(f"{len(desired)} live objects, {len(KINDS)} kinds, {len(drift)} drifted; "
+          f"gitops best of {args.repeat}")  # fmt: skip
+    table(
+        [
+            ("side", "seconds", "requests", "peak RSS MB"),
+            ("gitops: LIST per kind + diff_manifests", f"{ours['seconds']:.3f}",
+             f"{total} ({lists} LIST, {gets} GET)", f"{ours['rss_mb']:.0f}"),
+            (f"baseline: typed GET + jsonpatch ({len(sample)} objects, extrapolated)",
+             f"{base_total:.3f}", f"{base_gets} GET (of {len(sample)})",
+             f"{base['rss_mb']:.0f}"),
+        ]
+    )  # fmt: skip
+    ratios = Ratios()
+    ratios.at_most("list_requests_per_kind", max(per_kind.values()), 2, unit="")
+    ratios.at_least("baseline_vs_gitops", base_total / ours["seconds"], 10.0)
+    ratios.check(
+        "drifted_reported",
+        found == expected,
+        f"{len(found)} reported, {len(expected)} drifted, "
+        f"{len(set(found) ^ set(expected))} mismatched",
+    )
+    ratios.at_most("peak_rss_mb", ours["rss_mb"], 600, unit="")
+    return ratios.finish()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
