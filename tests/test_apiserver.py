@@ -667,6 +667,15 @@ def test_apply_keeps_fields_set_by_kubectl_edit(
     assert out["metadata"]["labels"]["debug"] == "true"
 
 
+def test_apply_follows_applied_list_order(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]))
+    out = apply(dyn, deployment(env=[{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]))
+    assert [e["name"] for e in out["spec"]["template"]["spec"]["containers"][0]["env"]] == [
+        "B",
+        "A",
+    ]
+
+
 def test_apply_without_field_manager_is_rejected(dyn: dynamic.DynamicClient) -> None:
     res = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     with pytest.raises(dynamic.exceptions.BadRequestError) as err:

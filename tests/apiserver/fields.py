@@ -202,16 +202,54 @@ def merge(live: Any, config: Any, field: str = "") -> Any:
     if isinstance(live, list) and isinstance(config, list):
         keys = list_keys(field, config) if config else None
         if keys is not None and list_keys(field, live) == keys:
-            out_items = list(live)
-            index = {item_key(keys, item): i for i, item in enumerate(out_items)}
-            for item in config:
-                pos = index.get(item_key(keys, item))
-                if pos is None:
-                    out_items.append(copy.deepcopy(item))
-                else:
-                    out_items[pos] = merge(out_items[pos], item, field)
-            return out_items
+            return _merge_list(live, config, keys, field)
     return copy.deepcopy(config)
+
+
+def _merge_list(live: list[Any], config: list[Any], keys: tuple[str, ...], field: str) -> list[Any]:
+    """Merge associative lists the way structured-merge-diff does.
+
+    The applied order wins for items in both lists; items only in the live list keep their
+    place relative to their live neighbours; new items land where the config puts them.
+    """
+    lhs = [(item_key(keys, i), i) for i in live]
+    rhs = [(item_key(keys, i), i) for i in config]
+    in_lhs, in_rhs = dict(lhs), dict(rhs)
+    shared = [k for k, _ in rhs if k in in_lhs]
+    out: list[Any] = []
+    merged: set[str] = set()
+    li = ri = 0
+    while li < len(lhs) or ri < len(rhs):
+        if li < len(lhs) and ri < len(rhs):
+            key = lhs[li][0]
+            if key == rhs[ri][0]:
+                out.append(merge(in_lhs[key], in_rhs[key], field))
+                merged.add(key)
+                shared = shared[1:] if shared and shared[0] == key else shared
+                li, ri = li + 1, ri + 1
+                continue
+            if key in in_rhs and shared and shared[0] != key:
+                li += 1  # a shared item, but not the next one in applied order
+                continue
+        if li < len(lhs):
+            key = lhs[li][0]
+            if key not in in_rhs:
+                out.append(copy.deepcopy(in_lhs[key]))
+                li += 1
+                continue
+            if key in merged:
+                li += 1
+                continue
+        if ri < len(rhs):
+            key = rhs[ri][0]
+            merged.add(key)
+            if key in in_lhs:
+                out.append(merge(in_lhs[key], in_rhs[key], field))
+            else:
+                out.append(copy.deepcopy(in_rhs[key]))
+            shared = shared[1:] if shared and shared[0] == key else shared
+            ri += 1
+    return out
 
 
 def prune(obj: dict[str, Any], path: Path, owned_elsewhere: set[Path]) -> None:
