@@ -1,0 +1,104 @@
+"""Each benchmark runs at a tiny size: output format and correctness checks, never timing.
+
+Timing targets may be missed at these sizes (fixed costs dominate), so the exit code is
+not asserted; the correctness lines (``... (required) ok``) are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from benchmarks import diff_scale, fleet, rerender, startup
+from benchmarks._common import make_fleet
+
+RATIO = re.compile(r"^(?P<name>[a-z0-9_]+): (?P<value>.+) \((?P<target>[^()]+)\) (ok|MISSED)$")
+
+
+def ratio_lines(
+    main: Callable[[Sequence[str]], int], argv: Sequence[str], capsys: pytest.CaptureFixture[str]
+) -> dict[str, str]:
+    """Run a benchmark; return its trailing ratio lines by name (checking their format)."""
+    main(argv)
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    tail = lines[len(lines) - lines[::-1].index("") :]
+    assert tail, "no ratio lines after the table"
+    out = {}
+    for line in tail:
+        match = RATIO.match(line)
+        assert match is not None, f"not a ratio line: {line!r}"
+        out[match["name"]] = line
+    return out
+
+
+def test_fleet_reports_floor_and_cdk8s_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = ratio_lines(
+        fleet.main, ["--stacks", "4", "--envs", "2", "--repeat", "1", "--cdk8s-sample", "5"], capsys
+    )
+    assert list(lines) == ["objects_committed", "render_vs_floor", "cdk8s_vs_render"]
+    assert lines["objects_committed"].endswith("(required) ok")
+    assert "(<= 1.5x)" in lines["render_vs_floor"]
+    assert "(>= 5x)" in lines["cdk8s_vs_render"]
+
+
+def test_rerender_commits_nothing_then_only_the_changed_stack(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = ratio_lines(rerender.main, ["--stacks", "4", "--envs", "2", "--repeat", "1"], capsys)
+    assert list(lines) == ["rerender_vs_cold", "rerender_commits", "one_stack_change_paths"]
+    assert lines["rerender_commits"].endswith("0 commits (required) ok")
+    assert "in 2 envs, 0 others (required) ok" in lines["one_stack_change_paths"]
+
+
+def test_startup_never_starts_node_for_version_or_diff(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = ratio_lines(startup.main, ["--repeat", "1"], capsys)
+    assert list(lines) == ["version_seconds", "diff_help_seconds", "node_started_by"]
+    assert lines["node_started_by"].endswith("(required) ok")
+
+
+def test_diff_scale_reports_exactly_the_drifted_objects(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--objects", "48", "--drift", "0.1", "--repeat", "1", "--baseline-sample", "12"]
+    lines = ratio_lines(diff_scale.main, argv, capsys)
+    assert list(lines) == [
+        "list_requests_per_kind",
+        "baseline_vs_gitops",
+        "drifted_reported",
+        "peak_rss_mb",
+    ]
+    assert lines["list_requests_per_kind"].startswith("list_requests_per_kind: 1 (<= 2) ok")
+    assert lines["drifted_reported"] == (
+        "drifted_reported: 5 reported, 5 drifted, 0 mismatched (required) ok"
+    )
+
+
+def test_diff_scale_objects_cover_at_least_ten_kinds() -> None:
+    kinds = {obj["kind"] for obj in diff_scale.desired_objects(24)}
+    assert len(kinds) >= 10
+
+
+def test_belongs_to_matches_a_stack_and_its_parts_only() -> None:
+    assert rerender.belongs_to("envs/dev/workloads/inference/deployment-model-0002.yaml",
+                               "model-0002")  # fmt: skip
+    assert rerender.belongs_to("envs/dev/workloads/inference/service-model-0002-router.yaml",
+                               "model-0002")  # fmt: skip
+    assert not rerender.belongs_to("envs/dev/workloads/inference/deployment-model-00021.yaml",
+                                   "model-0002")  # fmt: skip
+    assert not rerender.belongs_to(".gitops/generated.json", "model-0002")
+
+
+def test_fleet_has_one_blueprint_per_stack_and_one_file_per_environment(tmp_path: Path) -> None:
+    generated = make_fleet(tmp_path, 5, 3)
+    assert len(list(generated.blueprints.iterdir())) == 5
+    assert sorted(p.stem for p in generated.environments.iterdir()) == ["dev", "prod", "staging"]
+
+
+def test_fleet_refuses_more_environments_than_it_can_name(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--envs must be between 1 and 8, got 9"):
+        make_fleet(tmp_path, 1, 9)
