@@ -16,6 +16,8 @@ through an in-memory index; one commit per call; the branch moves by compare-and
 - Working tree: when the repository is not bare and ``HEAD`` is the branch, the working
   tree and index are brought to the new head only if they are clean (the index holds a
   commit of the branch and no tracked file is modified); otherwise they are left alone.
+  A symbolic link in the working tree on a generated path (which could make a write land
+  outside the repository) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -147,6 +149,10 @@ def commit_tree(
                 f"{repo_path}: {what} {ref!r} does not name a commit: no repository there yet"
             )
     repo = _open(repo_path, create=True)
+    if update_worktree and _follows(repo, ref_name):
+        # Checked before anything is written: the working tree is refreshed later, and a
+        # symlink on a generated path would make that write land outside the repository.
+        _check_no_symlinks(Path(str(repo.workdir)), [*files, GENERATED_INDEX])
     if rendered_from is not None:
         start: pygit2.Commit | None = _resolve(repo, rendered_from)
     else:
@@ -410,10 +416,40 @@ def _try_move(reference: pygit2.Reference, target: pygit2.Oid) -> bool:
     return True
 
 
-def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> bool:
+def _follows(repo: pygit2.Repository, ref_name: str) -> bool:
+    """Whether the working tree follows ``ref_name`` (non-bare, HEAD is that branch)."""
     if repo.is_bare or repo.workdir is None:
         return False
-    if repo.references["HEAD"].target != ref_name:
+    return bool(repo.references["HEAD"].target == ref_name)
+
+
+def _symlink_on(workdir: Path, path: str, checked: dict[str, str | None]) -> str | None:
+    """The first component of ``path`` that is a symbolic link in the working tree, if any."""
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        if prefix not in checked:
+            checked[prefix] = prefix if (workdir / prefix).is_symlink() else None
+        if checked[prefix] is not None:
+            return prefix
+    return None
+
+
+def _check_no_symlinks(workdir: Path, paths: Sequence[str]) -> None:
+    checked: dict[str, str | None] = {}
+    for path in sorted(paths):
+        link = _symlink_on(workdir, path, checked)
+        if link is not None:
+            target = os.readlink(workdir / link)
+            raise RepositoryError(
+                f"refusing to write {path}: {link} in the working tree {workdir} is a "
+                f"symbolic link (to {target}), which could lead outside the repository; "
+                "remove it first"
+            )
+
+
+def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> bool:
+    if not _follows(repo, ref_name):
         return False
     lock_path = Path(repo.path) / "gitops-worktree.lock"
     try:
@@ -442,6 +478,9 @@ def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
     new = _entries(target_tree)[1]
     if any(p not in old and (workdir / p).exists() for p in new):
         return False  # an untracked file sits where a generated one would go
+    checked: dict[str, str | None] = {}
+    if any(_symlink_on(workdir, p, checked) for p in old.keys() | new.keys()):
+        return False  # a symlink appeared since commit_tree checked: never write through it
     # Index first: if it is locked (someone running git), the working tree stays untouched.
     index.read_tree(target_tree)
     index.write()
