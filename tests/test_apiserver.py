@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from apiserver import ApiServer, Fault, canonical_quantity
-from kubernetes import client, config, dynamic
+from kubernetes import client, config, dynamic, watch
 from kubernetes.client.exceptions import ApiException
 
 NS = "ml"
@@ -348,6 +348,27 @@ def test_list_has_kind_and_resource_version(api: client.ApiClient, core: client.
     raw = client.CoreV1Api(api).list_namespaced_config_map(NS, _preload_content=False)
     body = json.loads(raw.data)
     assert (body["kind"], body["metadata"]["resourceVersion"] != "") == ("ConfigMapList", True)
+
+
+def test_watch_starts_with_existing_objects(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map(NS, configmap("a", app="vllm"))
+    core.create_namespaced_config_map(NS, configmap("b"))
+    watcher = watch.Watch()
+    events = watcher.stream(core.list_namespaced_config_map, NS, label_selector="app=vllm")
+    first = next(events)
+    watcher.stop()
+    assert (first["type"], first["object"].metadata.name) == ("ADDED", "a")
+
+
+def test_watch_from_resource_version_replays_changes(core: client.CoreV1Api) -> None:
+    since = core.list_namespaced_config_map(NS).metadata.resource_version
+    core.create_namespaced_config_map(NS, configmap("a"))
+    core.delete_namespaced_config_map("a", NS)
+    watcher = watch.Watch()
+    events = watcher.stream(core.list_namespaced_config_map, NS, resource_version=since)
+    seen = [next(events)["type"] for _ in range(2)]
+    watcher.stop()
+    assert seen == ["ADDED", "DELETED"]
 
 
 # -- defaulting ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import socket
 import struct
 import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from .patch import (
 from .resources import Resource
 from .scale import scaled, to_scale
 from .store import ApiError
+from .watch import stream
 
 if TYPE_CHECKING:
     from .server import ApiServer, RequestRecord
@@ -165,6 +167,9 @@ class Handler(BaseHTTPRequestHandler):
             record.code = 401
             self._send(401, ApiError(401, "Unauthorized", "Unauthorized").status())
             return
+        if record.verb == "watch" and isinstance(route, Route):
+            self._watch(route, query, record)
+            return
         try:
             code, body = self._dispatch(route, query, raw, record)
         except ApiError as err:
@@ -190,8 +195,6 @@ class Handler(BaseHTTPRequestHandler):
         store, res = self.api.store, route.res
         dry_run = query.get("dryRun") == "All"
         manager = query.get("fieldManager") or self._default_manager()
-        if record.verb == "watch":
-            raise ApiError(405, "MethodNotAllowed", "watch is not supported by the test server")
         body: Any = None
         if raw:
             try:
@@ -265,6 +268,31 @@ class Handler(BaseHTTPRequestHandler):
                     "status": "Success",
                 }
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+
+    def _watch(self, route: Route, query: dict[str, str], record: RequestRecord) -> None:
+        """Stream watch events in chunked encoding; the connection closes at the end."""
+        try:
+            matches = matcher(query)
+        except ApiError as err:
+            record.code = err.code
+            self._send(err.code, err.status())
+            return
+        record.code = 200
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def write(data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        try:
+            stream(self.api.store, route, query, matches, write)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped watching
 
     def _scale(
         self,
@@ -345,14 +373,24 @@ def decode_continue(token: str) -> tuple[str, int]:
         raise ApiError(400, "BadRequest", f"continue key is not valid: {err}") from err
 
 
-def select(items: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
-    """Filter by ``labelSelector`` and ``fieldSelector``."""
+def matcher(query: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """The predicate of ``labelSelector`` and ``fieldSelector`` (400 when unparseable)."""
     try:
         labels = label_matcher(query.get("labelSelector", ""))
         fields = field_matcher(query.get("fieldSelector", ""))
     except PatchError as err:
         raise ApiError(400, "BadRequest", str(err)) from err
-    return [o for o in items if labels(o["metadata"].get("labels") or {}) and fields(o)]
+
+    def matches(obj: dict[str, Any]) -> bool:
+        return bool(labels(obj["metadata"].get("labels") or {}) and fields(obj))
+
+    return matches
+
+
+def select(items: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    """Filter by ``labelSelector`` and ``fieldSelector``."""
+    matches = matcher(query)
+    return [o for o in items if matches(o)]
 
 
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "DELETE": "delete"}

@@ -131,6 +131,9 @@ class ApiServer:
         """Stop serving and close the socket."""
         for timer in self._timers:
             timer.cancel()
+        with self.store.lock:
+            self.store.stopping = True  # ends open watches
+            self.store.changed.notify_all()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -441,4 +444,4 @@ class ApiServer:
             }
             store.revision += 1
             crd["metadata"]["resourceVersion"] = str(store.revision)
-            store.objects[key] = crd
+            store.put(key, crd, "MODIFIED")

@@ -11,6 +11,7 @@ import datetime
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import managed
@@ -21,6 +22,16 @@ from .resources import Registry, Resource
 from .status import ready_condition, workload_status
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change, as a watch reports it (``obj`` is never mutated after logging)."""
+
+    revision: int
+    type: str
+    key: Key
+    obj: dict[str, Any]
 
 
 class ApiError(Exception):
@@ -112,6 +123,24 @@ class Store:
         self.denials: dict[tuple[str, str, str, str], tuple[int, str]] = {}
         self.on_crd: Callable[[dict[str, Any]], None] = lambda crd: None
         self.alloc = Allocators()
+        self.events: list[Event] = []
+        self.changed = threading.Condition(self.lock)
+        self.stopping = False
+
+    # -- the event log (for watches) -------------------------------------------------------
+
+    def put(self, key: Key, obj: dict[str, Any], event: str) -> None:
+        """Store ``obj`` (its resourceVersion already set) and log the watch event."""
+        self.objects[key] = obj
+        self.events.append(Event(self.revision, event, key, obj))
+        self.changed.notify_all()
+
+    def _remove(self, key: Key) -> None:
+        obj = copy.deepcopy(self.objects.pop(key))
+        self.revision += 1
+        obj["metadata"]["resourceVersion"] = str(self.revision)
+        self.events.append(Event(self.revision, "DELETED", key, obj))
+        self.changed.notify_all()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -177,7 +206,7 @@ class Store:
             return new
         self.revision += 1
         meta["resourceVersion"] = str(self.revision)
-        self.objects[key] = new
+        self.put(key, new, "ADDED" if old is None else "MODIFIED")
         if res.kind == "CustomResourceDefinition":
             self.on_crd(new)
         return copy.deepcopy(new)
@@ -377,15 +406,14 @@ class Store:
         obj = self.get(res, namespace, name)
         self._check_denied("delete", res, namespace, name)
         if not dry_run:
-            del self.objects[self.key(res, namespace, name)]
-            self.revision += 1
+            self._remove(self.key(res, namespace, name))
             if res.kind == "Namespace":
                 for key in [k for k in self.objects if k[2] == name]:
-                    del self.objects[key]
+                    self._remove(key)
             if res.kind == "CustomResourceDefinition":
                 for gone in self.registry.remove_crd(obj):
                     for key in [k for k in self.objects if k[:2] == (gone.group, gone.kind)]:
-                        del self.objects[key]
+                        self._remove(key)
         return {
             "kind": "Status",
             "apiVersion": "v1",
