@@ -215,6 +215,12 @@ def commit_tree(
                 worktree_updated=synced,
             )
         time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+    lock = Path(repo.path) / f"{ref_name}.lock"
+    if lock.exists():
+        raise RepositoryError(
+            f"{repo_path}: branch {branch} is locked by {lock}: another git or gitops process "
+            "is writing it, or one was killed while it did; remove the lock file if none runs"
+        )
     raise RepositoryError(
         f"{repo_path}: branch {branch} kept moving; gave up after {attempts} attempts"
     )
