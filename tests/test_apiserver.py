@@ -619,6 +619,21 @@ def test_conflicting_apply_changes_nothing(
     assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v0.6.0")
 
 
+def test_apply_conflicts_on_atomic_selector(
+    dyn: dynamic.DynamicClient, apiserver: ApiServer
+) -> None:
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "vllm", "namespace": NS},
+           "spec": {"selector": {"app": "vllm"}, "ports": [{"port": 80}]}}  # fmt: skip
+    apply(dyn, svc)
+    live = apiserver.get_object("v1", "Service", NS, "vllm")
+    assert live is not None
+    live["spec"]["selector"] = {"app": "other"}
+    apiserver.seed(live, manager="kubectl-edit")
+    with pytest.raises(dynamic.exceptions.ConflictError) as err:
+        apply(dyn, svc)
+    assert json.loads(err.value.body)["details"]["causes"][0]["field"] == ".spec.selector"
+
+
 def test_force_apply_takes_ownership(dyn: dynamic.DynamicClient, apiserver: ApiServer) -> None:
     apply(dyn, deployment(replicas=2))
     hpa_scales(apiserver, 5)

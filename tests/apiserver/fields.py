@@ -279,7 +279,14 @@ def changed_paths(old: dict[str, Any] | None, new: dict[str, Any], with_status: 
             out.add(path)
             continue
         _, new_value = get_at(new, path)
-        container = isinstance(new_value, dict) or path[-1].startswith("k:")
-        if not container and old_value != new_value:
+        if not is_container(path, new_value) and old_value != new_value:
             out.add(path)
     return out
+
+
+def is_container(path: Path, value: Any) -> bool:
+    """Whether ``path`` holds a list item or a non-atomic map (owned apart from its leaves)."""
+    if path and path[-1].startswith("k:"):
+        return True
+    field = path[-1][2:] if path else ""
+    return isinstance(value, dict) and bool(value) and field not in _ATOMIC_MAPS

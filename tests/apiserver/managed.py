@@ -19,6 +19,7 @@ from .fields import (
     field_set,
     from_fields_v1,
     get_at,
+    is_container,
     merge,
     prune,
     to_fields_v1,
@@ -170,7 +171,8 @@ def apply(
     for path in sorted(applied):
         found, live_value = get_at(live, path)
         _, new_value = get_at(config, path)
-        if not found or isinstance(new_value, dict) or path[-1].startswith("k:"):
+        # List items and empty maps only say "this exists": they merge, never conflict.
+        if not found or new_value == {} or is_container(path, new_value):
             continue
         if live_value == new_value:
             continue
