@@ -4,7 +4,8 @@
   manifests and ``{path: bytes}`` out, byte-identical for identical inputs.
 - :func:`render_environments` reads the input directories, then renders.
 - :func:`render_to_repo` is the whole ``gitops render``: read, render, check guardrails,
-  commit with :mod:`gitops.repo` (the only Git importer), optionally push.
+  commit with :mod:`gitops.repo` (the only Git importer), optionally push. The YAML and
+  guardrail outcomes of unchanged objects come from :mod:`gitops.render_cache`.
 - :func:`manifests_at_ref` reads an environment's manifests back from a ref.
 
 cdk8s is never imported here: it starts only if a blueprint adds a cdk8s chart.
@@ -24,6 +25,7 @@ from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments
 from gitops.errors import PolicyError, RenderError, ValidationError
 from gitops.model import Manifest, canonical_order, dump_one, key_of, load_yaml_all
+from gitops.render_cache import RenderCache
 from gitops.secrets import check_no_plaintext_secrets
 
 if TYPE_CHECKING:
@@ -134,17 +136,23 @@ def render_environments(
 
 
 def render_tree(
-    rendered: Mapping[str, Sequence[Manifest]], environments: Sequence[Environment]
+    rendered: Mapping[str, Sequence[Manifest]],
+    environments: Sequence[Environment],
+    *,
+    dump: Callable[[Any], bytes] | None = None,
 ) -> dict[str, bytes]:
     """Lay rendered environments out as a repository tree ``{path: bytes}`` (pure).
 
     See :mod:`gitops.layout` for the paths. The generated-paths index is added by
-    :func:`gitops.repo.commit_tree`, not here.
+    :func:`gitops.repo.commit_tree`, not here. ``dump`` turns a document into its file's
+    bytes (default: :func:`gitops.model.dump_one`; :func:`render_to_repo` passes its
+    :class:`~gitops.render_cache.RenderCache`, which gives the same bytes).
 
     Raises:
         RenderError: an object cannot be given a safe path, two objects would share one, or
             a Secret carries plain values (whatever produced ``rendered``).
     """
+    _yaml = dump or _dump_yaml
     files: dict[str, bytes] = {}
     by_name = {env.name: env for env in environments}
     argocd: list[str] = []
@@ -165,7 +173,7 @@ def render_tree(
                         f"({provenance(owners[path])}) would both be written to {path}"
                     )
                 owners[path] = obj
-                files[path] = dump_one(layout.with_sync_wave(obj, layer)).encode()
+                files[path] = _yaml(layout.with_sync_wave(obj, layer))
                 entries.append(path.removeprefix(f"{layout.environment_dir(name)}/{layer}/"))
             files[f"{layout.environment_dir(name)}/{layer}/{layout.KUSTOMIZATION}"] = _yaml(
                 layout.kustomization(entries)
@@ -261,11 +269,13 @@ def render_to_repo(
         report(f"rendering {env.name} ({len(loaded)} blueprints)")
         rendered[env.name] = render_environment(env, loaded, guardrails=guardrails)
         report(f"rendered {env.name}: {len(rendered[env.name])} objects")
-    notes = check_policies(rendered)
+    # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
+    cache = RenderCache(repo, dump_one)
+    notes = _checked_notes(rendered, cache)
     for note in notes:
         report(f"guardrail: {note}")
-    files = render_tree(rendered, envs)
-    report(f"committing {len(files)} files to {branch} in {repo}")
+    files = render_tree(rendered, envs, dump=cache.dump)
+    report(f"committing {len(files)} files to {branch} in {repo} ({cache.hits} from cache)")
     result = git.commit_tree(
         repo,
         files,
@@ -275,10 +285,33 @@ def render_to_repo(
         notes=notes,
         signature=git.identity(author),
     )
+    cache.save()
     if push is not None:
         report(f"pushing {branch} to {push}")
         git.push(repo, push, branch)
     return result
+
+
+def _checked_notes(rendered: Mapping[str, Sequence[Manifest]], cache: RenderCache) -> list[str]:
+    """:func:`check_policies`, skipping environments whose objects passed it before unchanged.
+
+    The shipped check is a pure function of an environment's objects (its policies among
+    them) and of the code the cache fingerprints, so an environment rendered identically
+    has the outcome recorded for it then. A stand-in evaluator is always run.
+    """
+    if not _shipped_evaluator():
+        return check_policies(rendered)
+    keys = {name: cache.environment_key(rendered[name]) for name in rendered}
+    known = {name: cache.checked(key) for name, key in keys.items()}
+    fresh = check_policies({n: rendered[n] for n, notes in known.items() if notes is None})
+    notes: list[str] = []
+    for name in sorted(rendered):
+        env_notes = known[name]
+        if env_notes is None:
+            env_notes = [line for line in fresh if line.startswith(f"{name}: ")]
+            cache.record_check(keys[name], env_notes)
+        notes.extend(env_notes)
+    return notes
 
 
 def manifests_at_ref(repo_path: Path, ref: str, env: str) -> list[Manifest]:
@@ -315,5 +348,12 @@ def _scope(env: Environment, blueprint: str) -> Scope:
     )
 
 
-def _yaml(document: Any) -> bytes:
+def _shipped_evaluator() -> bool:
+    if importlib.util.find_spec("gitops.policy") is None:
+        return False
+    evaluate = getattr(importlib.import_module("gitops.policy"), "evaluate", None)
+    return str(getattr(evaluate, "__module__", "")).startswith("gitops.policy")
+
+
+def _dump_yaml(document: Any) -> bytes:
     return dump_one(document).encode()

@@ -1,0 +1,170 @@
+"""The render cache: exact digests, the same bytes as a dump, reuse across renders."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+
+from benchmarks._common import make_fleet
+from gitops import render, render_cache
+from gitops.model import dump_one
+from gitops.render import render_to_repo
+from gitops.render_cache import CACHE_FILE, RenderCache, digest, git_dir
+
+BLUEPRINT = """
+from gitops.constructs.inference import InferenceStack
+
+
+def blueprint(scope, env):
+    InferenceStack(scope, "outside", model="org/m", gpus=1,
+                   image="docker.io/vllm/vllm-openai:v0.8.5")
+"""
+
+
+def fleet(tmp_path: Path, stacks: int = 2) -> tuple[Path, Path]:
+    generated = make_fleet(tmp_path, stacks, 2)
+    return generated.blueprints, generated.environments
+
+
+def test_equal_objects_have_equal_digests() -> None:
+    assert digest({"a": [1, {"b": "c"}]}) == digest({"a": [1, {"b": "c"}]})
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ({"a": 1}, {"a": "1"}),
+        ({"a": 1}, {"a": True}),
+        ({"a": 1}, {"a": 1.0}),
+        ({1: "a"}, {"1": "a"}),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}),
+    ],
+)
+def test_digests_tell_types_and_key_order_apart(left: Any, right: Any) -> None:
+    assert digest(left) != digest(right)
+    assert dump_one(left) != dump_one(right)
+
+
+def test_a_shared_container_changes_the_digest_as_it_changes_the_yaml() -> None:
+    shared = [{"podSelector": {}}]
+    aliased = {"from": shared, "to": shared}
+    copied = {"from": [{"podSelector": {}}], "to": [{"podSelector": {}}]}
+    assert dump_one(aliased) != dump_one(copied)
+    assert digest(aliased) != digest(copied)
+
+
+class Text(str):
+    """A str subclass (PyYAML's safe dumper refuses it)."""
+
+
+@pytest.mark.parametrize("value", [OrderedDict(a=1), {"a": Text("x")}, {"a": object()}])
+def test_subclasses_and_other_values_are_never_cached(value: Any) -> None:
+    assert digest(value) is None
+
+
+def test_dump_gives_the_bytes_of_dump_one_then_reuses_them(tmp_path: Path) -> None:
+    pygit2.init_repository(str(tmp_path / "repo"))
+    shared = {"k": "v"}
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "data": shared, "other": shared}
+    first = RenderCache(tmp_path / "repo", dump_one)
+    assert first.dump(obj) == dump_one(obj).encode()
+    first.save()
+    second = RenderCache(tmp_path / "repo", dump_one)
+    assert second.dump(obj) == dump_one(obj).encode()
+    assert second.hits == 1
+
+
+def test_a_damaged_cache_file_is_ignored(tmp_path: Path) -> None:
+    pygit2.init_repository(str(tmp_path / "repo"))
+    (tmp_path / "repo" / ".git" / CACHE_FILE).write_text("{not json")
+    cache = RenderCache(tmp_path / "repo", dump_one)
+    assert cache.dump({"a": 1}) == b"a: 1\n"
+    assert cache.hits == 0
+
+
+def test_a_changed_fingerprint_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pygit2.init_repository(str(tmp_path / "repo"))
+    cache = RenderCache(tmp_path / "repo", dump_one)
+    cache.dump({"a": 1})
+    cache.save()
+    monkeypatch.setattr(render_cache, "CACHE_VERSION", render_cache.CACHE_VERSION + 1)
+    later = RenderCache(tmp_path / "repo", dump_one)
+    later.dump({"a": 1})
+    assert later.hits == 0
+
+
+def test_git_dir_of_bare_and_non_bare_repositories(tmp_path: Path) -> None:
+    pygit2.init_repository(str(tmp_path / "work"))
+    pygit2.init_repository(str(tmp_path / "bare"), bare=True)
+    assert git_dir(tmp_path / "work") == tmp_path / "work" / ".git"
+    assert git_dir(tmp_path / "bare") == tmp_path / "bare"
+    assert git_dir(tmp_path / "missing") is None
+
+
+def test_rerender_reuses_every_file_and_skips_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blueprints, environments = fleet(tmp_path)
+    repo = tmp_path / "repo"
+    first = render_to_repo(blueprints, environments, repo)
+    checked: list[list[str]] = []
+    real = render.check_policies
+
+    def counting(rendered: Any) -> list[str]:
+        checked.append(sorted(rendered))
+        return real(rendered)
+
+    monkeypatch.setattr(render, "check_policies", counting)
+    lines: list[str] = []
+    again = render_to_repo(blueprints, environments, repo, progress=lines.append)
+    assert not again.created and again.commit == first.commit
+    assert checked == [[]]
+    files = len(first.added)
+    assert any(line.endswith(f"({files} from cache)") for line in lines), lines
+
+
+def test_only_the_changed_environment_is_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blueprints, environments = fleet(tmp_path)
+    repo = tmp_path / "repo"
+    render_to_repo(blueprints, environments, repo)
+    staging = environments / "staging.yaml"
+    staging.write_text(staging.read_text().replace("'100000'", "'90000'"))
+    checked: list[list[str]] = []
+    real = render.check_policies
+    monkeypatch.setattr(render, "check_policies", lambda r: checked.append(sorted(r)) or real(r))
+    result = render_to_repo(blueprints, environments, repo)
+    assert checked == [["staging"]]
+    assert result.changed == ("envs/staging/guardrails/inference/resourcequota-gitops-quota.yaml",)
+
+
+def test_cached_guardrail_warnings_are_reported_again(tmp_path: Path) -> None:
+    blueprints, environments = fleet(tmp_path, stacks=1)
+    (blueprints / "outside.py").write_text(BLUEPRINT)
+    (environments / "staging.yaml").unlink()  # keep dev, whose VAP guardrails only warn
+    repo = tmp_path / "repo"
+    first: list[str] = []
+    render_to_repo(blueprints, environments, repo, progress=first.append)
+    again: list[str] = []
+    render_to_repo(blueprints, environments, repo, progress=again.append)
+    warnings = [line for line in first if line.startswith("guardrail: dev:")]
+    assert warnings and "restrict-image-registries" in " ".join(warnings)
+    assert [line for line in again if line.startswith("guardrail:")] == warnings
+
+
+def test_the_cache_keeps_only_what_the_last_render_used(tmp_path: Path) -> None:
+    blueprints, environments = fleet(tmp_path, stacks=3)
+    repo = tmp_path / "repo"
+    render_to_repo(blueprints, environments, repo)
+    size = len(json.loads((repo / ".git" / CACHE_FILE).read_text())["yaml"])
+    (blueprints / "model-0002.yaml").unlink()
+    render_to_repo(blueprints, environments, repo)
+    assert len(json.loads((repo / ".git" / CACHE_FILE).read_text())["yaml"]) < size
