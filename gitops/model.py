@@ -17,11 +17,24 @@ from gitops.errors import InputError
 Manifest = dict[str, Any]
 
 try:  # the C implementations are an order of magnitude faster; fall back when absent
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]  # same API
+    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]  # same API
     _Dumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]  # same API
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
     _Dumper = yaml.SafeDumper
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]  # a class chosen at import
+    """The safe loader, reading YAML as Kubernetes does (sigs.k8s.io/yaml: YAML as JSON)."""
+
+
+def _timestamp_as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    # kubectl keeps `date: 2024-01-01` a string; a datetime here would not even serialize
+    # to JSON (for a patch, a report or the API).
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]  # a ScalarNode
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_string)
 
 #: Largest YAML document text accepted, in bytes (a manifest file or an input file).
 MAX_YAML_BYTES = 8 * 1024 * 1024
@@ -206,6 +219,12 @@ def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
         raise InputError(f"{source}:{where}: invalid YAML: {problem}") from None
     except RecursionError:
         raise InputError(f"{source}: nesting deeper than {MAX_YAML_DEPTH} levels") from None
+    except (ValueError, TypeError, OverflowError) as err:
+        # A scalar its tag cannot hold (`!!int abc`, an int of 5,000 digits): the
+        # constructor's message quotes the value, which may be a secret, so it is not shown.
+        raise InputError(
+            f"{source}: invalid YAML: a value does not fit its type ({type(err).__name__})"
+        ) from None
     finally:
         loader.dispose()
     return documents
@@ -274,7 +293,7 @@ def _check_node_count(text: str | bytes, source: str) -> None:
     count = 0
     try:
         while loader.check_event():
-            event = loader.get_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+            event = loader.get_event()
             if isinstance(event, yaml.DocumentStartEvent):
                 count = 0
             elif isinstance(event, _NODE_EVENTS):

@@ -6,6 +6,7 @@ Purely data-manipulative: no I/O. Values are exact :class:`fractions.Fraction`, 
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -13,6 +14,12 @@ _QUANTITY = re.compile(
     r"^(?P<sign>[+-]?)(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
 )
+
+#: Longest quantity text and largest decimal exponent (``1e<n>``) accepted. Kubernetes caps
+#: quantities at 2^63-1 and rounds them to 1n, so anything beyond is meaningless, while its
+#: exact value can cost unbounded time and memory (``1e-999999999``: minutes, gigabytes).
+MAX_QUANTITY_CHARS = 64
+MAX_EXPONENT = 64
 
 _SUFFIX: dict[str, Fraction] = {
     "": Fraction(1),
@@ -45,14 +52,23 @@ def parse_quantity(value: str | int | float) -> Fraction:
     if isinstance(value, int):
         return Fraction(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a Kubernetes quantity: {value!r}")
         return Fraction(str(value))
-    match = _QUANTITY.match(value.strip()) if isinstance(value, str) else None
+    text = value.strip() if isinstance(value, str) else None
+    match = _QUANTITY.match(text) if text is not None and len(text) <= MAX_QUANTITY_CHARS else None
     if match is None:
-        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
+        raise ValueError(f"not a Kubernetes quantity: {shown!r}")
     number = Fraction(match["number"])
     suffix = match["suffix"] or ""
-    if suffix[:1] in ("e", "E"):
-        scale = Fraction(10) ** int(suffix[1:])
+    if suffix not in _SUFFIX:  # a decimal exponent ("Ei" is the exbi suffix, not one)
+        exponent = int(suffix[1:])
+        if abs(exponent) > MAX_EXPONENT:
+            raise ValueError(
+                f"not a Kubernetes quantity: {value!r} (exponent beyond +-{MAX_EXPONENT})"
+            )
+        scale = Fraction(10) ** exponent
     else:
         scale = _SUFFIX[suffix]
     sign = -1 if match["sign"] == "-" else 1
