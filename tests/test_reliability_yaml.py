@@ -69,6 +69,8 @@ HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
         lambda: "apiVersion: v1\nkind: [ConfigMap\n",
         r"line \d+, column \d+: invalid YAML",
     ),
+    "value-not-fitting-its-tag": (lambda: "a: !!int hunter2\n", r"does not fit its type"),
+    "huge-integer": (lambda: "a: " + "9" * 5000 + "\n", r"does not fit its type"),
     "python-tag": (lambda: "!!python/object/apply:os.system ['true']\n", r"invalid YAML"),
 }
 
@@ -302,3 +304,9 @@ def _settings_class(tiny: Path) -> type[Any]:
             return cls(scope, spec["id"], data={"from": source.rsplit("/", 1)[-1]})
 
     return Settings
+
+
+def test_a_value_not_fitting_its_tag_is_not_quoted_in_the_error() -> None:
+    with pytest.raises(InputError, match=r"s\.yaml: invalid YAML: a value does not fit") as caught:
+        load_yaml_all("password: !!int hunter2-canary\n", "s.yaml")
+    assert "hunter2-canary" not in str(caught.value)
