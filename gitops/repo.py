@@ -35,8 +35,9 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
 
-from gitops.errors import RepositoryError
+from gitops.errors import InputError, RepositoryError
 from gitops.layout import GENERATED_INDEX, describe_changes
+from gitops.model import MAX_YAML_BYTES
 
 #: Identity used when neither ``--author`` nor GITOPS_AUTHOR_NAME/EMAIL is given.
 DEFAULT_AUTHOR = ("gitops", "gitops@localhost")
@@ -226,11 +227,21 @@ def commit_tree(
     )
 
 
-def read_files(repo_path: Path, ref: str, prefix: str = "") -> dict[str, bytes]:
+def read_files(
+    repo_path: Path, ref: str, prefix: str = "", *, max_bytes: int | None = MAX_YAML_BYTES
+) -> dict[str, bytes]:
     """The files of the tree at ``ref`` under ``prefix``, keyed by full repository path.
+
+    Args:
+        repo_path: the repository.
+        ref: a commit, branch or tag.
+        prefix: a directory (or file) of the tree; empty for the whole tree.
+        max_bytes: refuse files larger than this, from their headers, before reading
+            any (default: the YAML size cap, as every caller parses manifests); None: no cap.
 
     Raises:
         RepositoryError: the repository is missing or ``ref`` does not name a commit.
+        InputError: a file is larger than ``max_bytes``.
     """
     repo = _open(repo_path, create=False)
     tree = _resolve(repo, ref).tree
@@ -241,9 +252,17 @@ def read_files(repo_path: Path, ref: str, prefix: str = "") -> dict[str, bytes]:
         except KeyError:
             return {}
         if not isinstance(obj, pygit2.Tree):
-            return {prefix: _blob_data(repo, obj.id)}
-        tree = obj
-    return {path: _blob_data(repo, oid) for path, oid in _walk(tree, prefix)}
+            entries = [(prefix, obj.id)]
+        else:
+            entries = list(_walk(obj, prefix))
+    else:
+        entries = list(_walk(tree, prefix))
+    if max_bytes is not None:
+        for path, oid in entries:
+            size = repo.odb.read_header(oid)[1]
+            if size > max_bytes:
+                raise InputError(f"{ref}:{path}: {size} bytes exceeds the size cap of {max_bytes}")
+    return {path: _blob_data(repo, oid) for path, oid in entries}
 
 
 def push(repo_path: Path, remote: str, branch: str) -> None:

@@ -310,3 +310,18 @@ def test_a_value_not_fitting_its_tag_is_not_quoted_in_the_error() -> None:
     with pytest.raises(InputError, match=r"s\.yaml: invalid YAML: a value does not fit") as caught:
         load_yaml_all("password: !!int hunter2-canary\n", "s.yaml")
     assert "hunter2-canary" not in str(caught.value)
+
+
+def test_oversized_file_at_a_ref_is_refused_from_its_header(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    big = b"a: " + b"x" * (4 * MAX_YAML_BYTES) + b"\n"
+    commit_tree(repo, {"envs/dev/workloads/apps/configmap-big.yaml": big}, signature=SIG)
+    del big
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"main:envs/dev/.*configmap-big\.yaml: \d+ bytes"):
+            read_ref(repo, "main", "dev")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_YAML_BYTES  # the blob itself was never read
