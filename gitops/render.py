@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitops import layout
+from gitops import fastyaml, layout
 from gitops.blueprints import Blueprint, load_blueprints
 from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments
 from gitops.errors import PolicyError, RenderError, ValidationError
-from gitops.model import Manifest, canonical_order, dump_one, key_of, load_yaml_all
+from gitops.model import Manifest, canonical_order, key_of, load_yaml_all
 from gitops.render_cache import RenderCache
 from gitops.secrets import check_no_plaintext_secrets
 
@@ -145,7 +145,8 @@ def render_tree(
 
     See :mod:`gitops.layout` for the paths. The generated-paths index is added by
     :func:`gitops.repo.commit_tree`, not here. ``dump`` turns a document into its file's
-    bytes (default: :func:`gitops.model.dump_one`; :func:`render_to_repo` passes its
+    bytes (default: :func:`gitops.fastyaml.dump_bytes`, the bytes of
+    :func:`gitops.model.dump_one`; :func:`render_to_repo` passes its
     :class:`~gitops.render_cache.RenderCache`, which gives the same bytes).
 
     Raises:
@@ -270,7 +271,7 @@ def render_to_repo(
         rendered[env.name] = render_environment(env, loaded, guardrails=guardrails)
         report(f"rendered {env.name}: {len(rendered[env.name])} objects")
     # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
-    cache = RenderCache(repo, dump_one)
+    cache = RenderCache(repo, fastyaml.dump)
     notes = _checked_notes(rendered, cache)
     for note in notes:
         report(f"guardrail: {note}")
@@ -356,4 +357,4 @@ def _shipped_evaluator() -> bool:
 
 
 def _dump_yaml(document: Any) -> bytes:
-    return dump_one(document).encode()
+    return fastyaml.dump_bytes(document)
