@@ -1,0 +1,238 @@
+"""Reliability: faults of the cluster during apply, and applies that stop half-way.
+
+Already covered (referenced, not repeated): LIST answered 429 waits ``Retry-After``
+(``test_cluster.py::test_429_honours_retry_after``), 5xx retried with exponential backoff
+and given up after the budget (``test_cluster.py::test_500_is_retried_with_exponential_
+backoff``, ``::test_persistent_500_gives_up_after_the_retry_budget``), a field-manager
+conflict is reported with manager and field (``test_reconcile.py::test_conflict_is_
+reported_with_manager_and_field``), an apply failing at object N stops there and the next
+apply converges (``test_reconcile.py::test_failure_at_object_n_stops_there_and_skips_
+prune``, ``::test_apply_after_a_failure_converges``), a delete denied by a webhook is
+reported and retried next run (``test_prune.py::test_denied_delete_is_reported_others_
+done_and_retried_next_run``). Added here: the same faults on the writes themselves
+(apply and delete), timeouts, a retryable 409, a killed apply process, and invalid input
+at the ref stopping apply and prune before any write.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from apiserver import ApiServer, Fault
+from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
+
+from gitops.cli import main
+from gitops.cluster import ClusterClient, RetryPolicy
+from gitops.model import Manifest, dump_yaml, key_of
+from gitops.reconcile import apply_environment
+from gitops.repo import commit_tree
+
+
+class Sleeps(list[float]):
+    """Records the delays the client asked to sleep, without sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def client(kubeconfig: Path, sleeps: Sleeps) -> ClusterClient:
+    return ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=RetryPolicy(sleep=sleeps))
+
+
+DESIRED = [namespace(), configmap("a"), configmap("b"), configmap("c")]
+
+
+def in_sync(client: ClusterClient, desired: list[Manifest]) -> bool:
+    """Whether applying ``desired`` again would change nothing (the run converged)."""
+    result = apply_environment(client, desired, IDENTITY, dry_run=True)
+    return result.ok and {o.action for o in result.applied} == {"unchanged"}
+
+
+# -- throttling and server errors on writes --------------------------------------------------
+
+
+def test_429_on_apply_waits_retry_after_and_applies(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(verb="apply", kind="ConfigMap", path="/b$", status=429, retry_after=7))
+    result = apply_environment(client, DESIRED, IDENTITY)
+    assert result.ok
+    assert sleeps == [7.0]
+    assert in_sync(client, DESIRED)
+
+
+def test_429_retry_after_is_capped(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    # A server asking for an hour does not hold the run for an hour.
+    apiserver.inject(Fault(verb="apply", path="/a$", status=429, retry_after=3600))
+    assert apply_environment(client, DESIRED, IDENTITY).ok
+    assert sleeps == [30.0]
+
+
+def test_500_on_apply_is_retried_then_applies(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(verb="apply", path="/b$", status=500, times=2))
+    assert apply_environment(client, DESIRED, IDENTITY).ok
+    assert sleeps == [0.5, 1.0]
+
+
+def test_persistent_500_on_apply_is_a_clear_failure_and_the_next_run_converges(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    fault = apiserver.inject(
+        Fault(verb="apply", path="/b$", status=503, times=100, message="etcd leader changed")
+    )
+    result = apply_environment(client, DESIRED, IDENTITY)
+    assert [(str(f.key), f.phase) for f in result.failures] == [("ConfigMap ml/b", "dry-run")]
+    assert "PATCH /api/v1/namespaces/ml/configmaps/b: 503 etcd leader changed" in str(
+        result.failures[0]
+    )
+    assert len(sleeps) == 4  # bounded: five attempts
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is None  # dry-run failed: no write
+    fault.times = 0
+    assert apply_environment(client, DESIRED, IDENTITY).ok
+    assert in_sync(client, DESIRED)
+
+
+def test_persistent_500_on_the_write_of_object_n_stops_there_and_the_next_run_converges(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apply_environment(client, [namespace(), configmap("old")], IDENTITY)
+    faults: list[Fault] = []
+
+    def after_dry_run(line: str) -> None:
+        if line.startswith("dry-run:"):  # every object passed; now the write of b fails
+            faults.append(apiserver.inject(Fault(verb="apply", path="/b$", status=500, times=99)))
+
+    result = apply_environment(
+        client, DESIRED, IDENTITY, prune_orphans=True, progress=after_dry_run
+    )
+    assert [(str(f.key), f.phase) for f in result.failures] == [("ConfigMap ml/b", "apply")]
+    assert "500" in result.failures[0].message and "\n" not in result.failures[0].message
+    assert len(sleeps) == 4
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is not None
+    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is None
+    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is not None  # prune skipped
+    faults[0].times = 0
+    again = apply_environment(client, DESIRED, IDENTITY, prune_orphans=True)
+    assert again.ok and [str(k) for k in again.pruned] == ["ConfigMap ml/old"]
+    assert in_sync(client, DESIRED)
+
+
+def test_500_on_delete_is_retried_then_deletes(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apply_environment(client, DESIRED, IDENTITY)
+    apiserver.inject(Fault(verb="delete", path="/c$", status=500, times=1))
+    result = apply_environment(client, DESIRED[:3], IDENTITY, prune_orphans=True)
+    assert result.ok
+    assert [str(k) for k in result.pruned] == ["ConfigMap ml/c"]
+    assert sleeps == [0.5]
+
+
+def test_429_on_delete_waits_retry_after(
+    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apply_environment(client, DESIRED, IDENTITY)
+    apiserver.inject(Fault(verb="delete", path="/c$", status=429, retry_after=2))
+    result = apply_environment(client, DESIRED[:3], IDENTITY, prune_orphans=True)
+    assert result.ok and [str(k) for k in result.pruned] == ["ConfigMap ml/c"]
+    assert sleeps == [2.0]
+
+
+# -- an apply killed half-way ----------------------------------------------------------------
+
+CHILD_APPLY = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from gitops.cluster import ClusterClient
+    from gitops.model import load_yaml_all
+    from gitops.ownership import Identity
+    from gitops.reconcile import apply_environment
+
+    kubeconfig, manifests, marker = sys.argv[1:4]
+    desired = load_yaml_all(Path(manifests).read_bytes(), manifests)
+    client = ClusterClient.from_kubeconfig(kubeconfig, "test")
+    applied = []
+
+    def progress(line):
+        if line.endswith(": created"):
+            applied.append(line)
+        if len(applied) == 3:  # stall after the third object, until killed
+            Path(marker).write_text(line)
+            time.sleep(120)
+
+    identity = Identity("dev", "https://git.example.com/platform/gitops.git")
+    apply_environment(client, desired, identity, progress=progress)
+    """
+)
+
+
+def test_apply_killed_half_way_converges_on_the_next_run(
+    kubeconfig: Path, apiserver: ApiServer, client: ClusterClient, tmp_path: Path
+) -> None:
+    apply_environment(client, [namespace(), configmap("old")], IDENTITY)
+    desired = [namespace(), *(configmap(f"c{i}") for i in range(6)), deployment()]
+    manifests = tmp_path / "desired.yaml"
+    manifests.write_text(dump_yaml(desired))
+    marker = tmp_path / "marker"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_APPLY, str(kubeconfig), str(manifests), str(marker)]
+    )
+    try:
+        for _ in range(600):
+            if marker.exists() or child.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert marker.exists(), "the child apply never got half-way"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert apiserver.get_object("apps/v1", "Deployment", NS, "vllm") is None  # half-way
+    result = apply_environment(client, desired, IDENTITY, prune_orphans=True)
+    assert result.ok
+    assert result.counts()["created"] >= 1 and result.counts()["deleted"] == 1
+    assert in_sync(client, desired)
+    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is None
+
+
+# -- invalid input at the ref: nothing applied, nothing pruned -------------------------------
+
+
+def test_invalid_file_at_the_ref_stops_apply_and_prune_before_any_write(
+    kubeconfig: Path, apiserver: ApiServer, client: ClusterClient, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    apply_environment(client, DESIRED, IDENTITY)
+    repo = tmp_path / "repo"
+    files = {
+        f"envs/dev/workloads/{key_of(m).namespace or '_cluster'}/"
+        f"{m['kind'].lower()}-{m['metadata']['name']}.yaml": dump_yaml([m]).encode()
+        for m in DESIRED[:2]
+    }
+    files["envs/dev/workloads/ml/configmap-broken.yaml"] = b"apiVersion: v1\nkind: [ConfigMap\n"
+    commit_tree(repo, files)
+    apiserver.reset_requests()
+    args = ["apply", "--env", "dev", "--repo", str(repo), "--kubeconfig", str(kubeconfig)]
+    code = main([*args, "--context", "test", "--prune"])
+    assert code == 2
+    assert "configmap-broken.yaml" in capsys.readouterr().err
+    assert apiserver.count("apply") == 0 and apiserver.count("delete") == 0
+    for name in ("a", "b", "c"):  # nothing pruned
+        assert apiserver.get_object("v1", "ConfigMap", NS, name) is not None
