@@ -454,3 +454,114 @@ def test_guardrails_scope_is_irrelevant_to_secret_refusal(tiny: Path) -> None:
     with_objects(tiny, secret("db", stringData={"a": CANARIES["stringData"]}))
     with pytest.raises(RenderError, match="refusing to commit"):
         render_environments(tiny / "blueprints", tiny / "environments", guardrails=none)
+
+
+# -- redaction corpus: plan and apply against the test API server ----------------------------
+
+
+def _repo_files(manifests: list[dict[str, Any]]) -> dict[str, bytes]:
+    files = {}
+    for manifest in manifests:
+        namespace = manifest["metadata"].get("namespace") or "_cluster"
+        name = f"{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
+        files[f"envs/dev/workloads/{namespace}/{name}"] = yaml.safe_dump(manifest).encode()
+    return files
+
+
+def _cluster_sets() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}
+    annotated = secret("annotated", data={"k": b64(CANARIES["data-same"])})
+    annotated["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+            {"data": {"k": CANARIES["last-applied"]}}
+        )
+    }
+    base = [
+        ns,
+        secret("creds", data={"password": b64(CANARIES["live-data"])}),
+        secret("gone", stringData={"old": CANARIES["live-only"]}),
+        annotated,
+    ]
+    head = [
+        ns,
+        secret("creds", data={"password": b64(CANARIES["data"])}),
+        secret("new", stringData={"token": CANARIES["stringData"]}),
+        annotated,
+    ]
+    return base, head
+
+
+@pytest.fixture
+def cluster_repo(tmp_path: Path) -> Path:
+    from gitops.repo import commit_tree
+
+    base, head = _cluster_sets()
+    repo = tmp_path / "repo"
+    commit_tree(repo, _repo_files(base), branch="main")
+    commit_tree(repo, _repo_files(head), branch="pr", base="main")
+    return repo
+
+
+def _apply(repo: Path, kubeconfig: Path, ref: str, *extra: str) -> int:
+    args = ["--debug", "apply", "--env", "dev", "--repo", str(repo), "--ref", ref]
+    return main([*args, "--kubeconfig", str(kubeconfig), "--context", "test", *extra])
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_apply_never_shows_secret_values(
+    cluster_repo: Path,
+    kubeconfig: Path,
+    output: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert _apply(cluster_repo, kubeconfig, "main", "-o", output) == 0
+    assert _apply(cluster_repo, kubeconfig, "pr", "--prune", "-o", output) == 0
+    out, err = capsys.readouterr()
+    assert "creds" in out and "gone" in out  # updated and pruned Secrets are reported
+    assert_no_canary(out, err, caplog.text)
+
+
+@pytest.mark.parametrize("output", ["text", "json", "markdown"])
+def test_plan_never_shows_secret_values(
+    cluster_repo: Path,
+    kubeconfig: Path,
+    output: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert _apply(cluster_repo, kubeconfig, "main") == 0
+    capsys.readouterr()
+    caplog.set_level(logging.DEBUG)
+    args = ["--debug", "plan", "--env", "dev", "--base", "main", "--head", "pr"]
+    cluster = ["--kubeconfig", str(kubeconfig), "--context", "test"]
+    code = main([*args, "--repo", str(cluster_repo), *cluster, "-o", output])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "creds" in out and "new" in out
+    assert_no_canary(out, err, caplog.text)
+
+
+def test_a_webhook_quoting_the_value_in_its_denial_is_masked(
+    cluster_repo: Path,
+    kubeconfig: Path,
+    apiserver: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert _apply(cluster_repo, kubeconfig, "main") == 0
+    apiserver.deny(
+        "update",
+        "Secret",
+        "apps",
+        "creds",
+        f"password {CANARIES['data']} ({b64(CANARIES['data'])}) is on the deny list",
+    )
+    capsys.readouterr()
+    caplog.set_level(logging.DEBUG)
+    code = _apply(cluster_repo, kubeconfig, "pr")
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "is on the deny list" in out + err
+    assert_no_canary(out, err, caplog.text)
