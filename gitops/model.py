@@ -6,6 +6,7 @@ YAML input goes through (so an oversized file is refused before it is read whole
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -172,6 +173,31 @@ def sort_key(key: ResourceKey) -> tuple[int, str, str, str, str]:
 def canonical_order(manifests: Iterable[Manifest]) -> list[Manifest]:
     """Return manifests in canonical order: CRDs, Namespaces, cluster policy, then the rest."""
     return sorted(manifests, key=lambda m: sort_key(key_of(m)))
+
+
+def non_json_path(value: Any) -> tuple[str, str] | None:
+    """Where ``value`` stops being plain JSON, as ``(JSON pointer, type name)``; None if it is.
+
+    Plain JSON: dicts with string keys, lists, strings, ints, finite floats, booleans and
+    None. Anything else (a set, a date, NaN, an object) cannot reach the API server as
+    written and would be dumped with a Python-specific YAML tag.
+    """
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    return f"{path}/{key!r}", f"{type(key).__name__} key"
+                stack.append((child, f"{path}/{key.replace('~', '~0').replace('/', '~1')}"))
+        elif kind is list:
+            stack.extend((child, f"{path}/{index}") for index, child in enumerate(item))
+        elif kind is float and not math.isfinite(item):
+            return path or "/", "non-finite float"
+        elif kind not in (str, int, float, bool) and item is not None:
+            return path or "/", kind.__name__
+    return None
 
 
 def dump_yaml(documents: Iterable[Any]) -> str:

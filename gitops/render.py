@@ -24,7 +24,7 @@ from gitops.blueprints import Blueprint, load_blueprints
 from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments
 from gitops.errors import PolicyError, RenderError, ValidationError
-from gitops.model import Manifest, canonical_order, key_of, load_yaml_all
+from gitops.model import Manifest, canonical_order, key_of, load_yaml_all, non_json_path
 from gitops.render_cache import RenderCache
 from gitops.secrets import check_no_plaintext_secrets
 
@@ -101,6 +101,14 @@ def render_environment(
             f"blueprints (known: {', '.join(sorted(ids)) or 'none'})"
         )
     check_unique(rendered)
+    for obj in rendered:
+        found = non_json_path(obj)
+        if found is not None:  # the field and type are named, never the value
+            raise RenderError(
+                f"{env.source}: environment {env.name}: {key_of(obj)} ({provenance(obj)}): "
+                f"{found[0]} is a {found[1]}, not a JSON value (manifests hold dicts, lists, "
+                "strings, numbers, booleans and null)"
+            )
     # Before anything else sees the objects: policy messages could quote a value.
     check_no_plaintext_secrets(rendered, f"{env.source}: environment {env.name}")
     return canonical_order(rendered)

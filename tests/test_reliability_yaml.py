@@ -325,3 +325,53 @@ def test_oversized_file_at_a_ref_is_refused_from_its_header(tmp_path: Path) -> N
     finally:
         tracemalloc.stop()
     assert peak < MAX_YAML_BYTES  # the blob itself was never read
+
+
+# -- what blueprints produce must be plain JSON ----------------------------------------------
+
+RAW_BLUEPRINT = """
+import datetime
+import fractions
+
+from gitops.constructs.base import Construct
+
+
+class Raw(Construct):
+    def __init__(self, scope, id, obj):
+        super().__init__(scope, id)
+        self.obj = obj
+        self._register()
+
+    def _build(self):
+        return [self.obj]
+
+
+def blueprint(scope, env):
+    data = {{"ok": "yes", "field": {value}}}
+    Raw(scope, "raw", {{"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {{"name": "x", "namespace": "apps"}}, "data": data}})
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{1, 2}", "set"),
+        ("datetime.date(2024, 1, 1)", "date"),
+        ("float('nan')", "non-finite float"),
+        ("float('inf')", "non-finite float"),
+        ("fractions.Fraction(1, 3)", "Fraction"),
+        ("(1, 2)", "tuple"),
+        ("b'bytes'", "bytes"),
+        ("{1: 'int key'}", "int key"),
+    ],
+)
+def test_blueprint_output_that_is_not_json_is_refused_naming_the_field(
+    tiny: Path, tmp_path: Path, value: str, named: str
+) -> None:
+    (tiny / "blueprints" / "raw.py").write_text(RAW_BLUEPRINT.format(value=value))
+    with pytest.raises(RenderError, match=r"ConfigMap apps/x \(blueprint raw.*/data/field"):
+        render_to_repo(tiny / "blueprints", tiny / "environments", tmp_path / "repo")
+    with pytest.raises(RenderError, match=rf"is a {named}, not a JSON value"):
+        render_environments(tiny / "blueprints", tiny / "environments")
+    assert not (tmp_path / "repo").exists()
