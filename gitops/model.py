@@ -175,12 +175,14 @@ def canonical_order(manifests: Iterable[Manifest]) -> list[Manifest]:
     return sorted(manifests, key=lambda m: sort_key(key_of(m)))
 
 
-def non_json_path(value: Any) -> tuple[str, str] | None:
+def non_json_path(value: Any, *, string_keys: bool = True) -> tuple[str, str] | None:
     """Where ``value`` stops being plain JSON, as ``(JSON pointer, type name)``; None if it is.
 
     Plain JSON: dicts with string keys, lists, strings, ints, finite floats, booleans and
     None. Anything else (a set, a date, NaN, an object) cannot reach the API server as
-    written and would be dumped with a Python-specific YAML tag.
+    written and would be dumped with a Python-specific YAML tag. With ``string_keys``
+    False, scalar keys of other types are allowed (YAML ``8080:``, which kubectl turns
+    into the string ``"8080"``).
     """
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
@@ -188,9 +190,10 @@ def non_json_path(value: Any) -> tuple[str, str] | None:
         kind = type(item)
         if kind is dict:
             for key, child in item.items():
-                if type(key) is not str:
+                if type(key) is not str and (string_keys or type(key) not in _SCALAR_KEYS):
                     return f"{path}/{key!r}", f"{type(key).__name__} key"
-                stack.append((child, f"{path}/{key.replace('~', '~0').replace('/', '~1')}"))
+                name = str(key).replace("~", "~0").replace("/", "~1")
+                stack.append((child, f"{path}/{name}"))
         elif kind is list:
             stack.extend((child, f"{path}/{index}") for index, child in enumerate(item))
         elif kind is float and not math.isfinite(item):
@@ -198,6 +201,9 @@ def non_json_path(value: Any) -> tuple[str, str] | None:
         elif kind not in (str, int, float, bool) and item is not None:
             return path or "/", kind.__name__
     return None
+
+
+_SCALAR_KEYS = (int, float, bool, type(None))
 
 
 def dump_yaml(documents: Iterable[Any]) -> str:
@@ -236,6 +242,13 @@ def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
                 continue
             _check_bounds(node, source)
             document = loader.construct_document(node)
+            found = non_json_path(document, string_keys=False)
+            if found is not None:
+                line = node.start_mark.line + 1
+                raise InputError(
+                    f"{source}: document at line {line}: {found[0]} is a {found[1]}, not a JSON "
+                    "value (tags such as !!set, !!binary and .nan have no Kubernetes meaning)"
+                )
             if document is not None:
                 documents.append(document)
     except yaml.YAMLError as err:

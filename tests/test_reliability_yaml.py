@@ -71,6 +71,9 @@ HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
     ),
     "value-not-fitting-its-tag": (lambda: "a: !!int hunter2\n", r"does not fit its type"),
     "huge-integer": (lambda: "a: " + "9" * 5000 + "\n", r"does not fit its type"),
+    "set-tag": (lambda: "a: !!set {x, y}\n", r"/a is a set, not a JSON value"),
+    "binary-tag": (lambda: "a: !!binary aGVsbG8=\n", r"/a is a bytes, not a JSON value"),
+    "nan": (lambda: "a: [1, .nan]\n", r"/a/1 is a non-finite float"),
     "python-tag": (lambda: "!!python/object/apply:os.system ['true']\n", r"invalid YAML"),
 }
 
