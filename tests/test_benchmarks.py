@@ -69,6 +69,7 @@ def test_diff_scale_reports_exactly_the_drifted_objects(
     assert list(lines) == [
         "list_requests_per_kind",
         "baseline_vs_gitops",
+        "baseline_vs_gitops_client_side",
         "drifted_reported",
         "peak_rss_mb",
     ]
