@@ -24,6 +24,10 @@ quotas, and per-stack overrides::
         gpu_product: NVIDIA-H100-80GB-HBM3
         image_tag: v0.6.4
         autoscaling: {min_replicas: 2, max_replicas: 8}
+    diff:                           # what `gitops diff` / `gitops plan` never report as drift
+      ignore:
+        - {pointer: /spec/replicas, kinds: [Deployment]}
+        - {manager: kube-controller-manager}
 
 Unknown keys are errors naming the file and the key. Loading reads files; validating the
 loaded mapping (:func:`parse_environment`) is pure.
@@ -35,12 +39,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops.constructs.base import check_dns1123_label
 from gitops.errors import InputError, ValidationError
 from gitops.model import load_yaml, read_capped
 from gitops.quantity import is_quantity
+
+if TYPE_CHECKING:
+    from gitops.diff import IgnoreRule
 
 #: Guardrail engines an environment may select.
 ENGINES = ("vap", "kyverno")
@@ -52,8 +59,9 @@ POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
 DEFAULT_REPO_URL = "https://git.example.com/platform/gitops.git"
 
 _TOP_KEYS = frozenset(
-    {"name", "cluster", "namespaces", "guardrails", "quotas", "repo_url", "overrides"}
+    {"name", "cluster", "namespaces", "guardrails", "quotas", "repo_url", "overrides", "diff"}
 )
+_DIFF_KEYS = frozenset({"ignore"})
 _CLUSTER_KEYS = frozenset({"name", "server"})
 _GUARDRAIL_KEYS = frozenset({"engine", "action", "allowed_registries", "pod_security"})
 _QUOTA_KEYS = frozenset({"gpu", "cpu", "memory"})
@@ -91,6 +99,7 @@ class Environment:
         memory_quota: memory each namespace may request (a quantity, or ``None``).
         repo_url: Git URL of the rendered repository, for Argo CD and Flux.
         overrides: per-stack overrides keyed by stack id (read-only mappings).
+        diff_ignore: drift ignore rules (``gitops.diff.IgnoreRule``) for this environment.
         source: the file the environment was read from.
     """
 
@@ -106,6 +115,7 @@ class Environment:
     memory_quota: str | None = None
     repo_url: str = DEFAULT_REPO_URL
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    diff_ignore: tuple[IgnoreRule, ...] = ()
     source: str = "<memory>"
 
     @property
@@ -197,8 +207,19 @@ def parse_environment(data: Any, source: str) -> Environment:
         memory_quota=_optional_quantity(source, "quotas.memory", quotas.get("memory")),
         repo_url=_url(source, "repo_url", top.get("repo_url", DEFAULT_REPO_URL)),
         overrides=_overrides(source, top.get("overrides", {})),
+        diff_ignore=_diff_ignore(source, top.get("diff", {})),
         source=source,
     )
+
+
+def _diff_ignore(source: str, data: Any) -> tuple[IgnoreRule, ...]:
+    from gitops.diff import parse_ignore_rules
+
+    section = _mapping(data, source, "diff", _DIFF_KEYS)
+    try:
+        return tuple(parse_ignore_rules(section))
+    except ValidationError as err:
+        raise ValidationError(f"{source}: diff.{err}") from None
 
 
 def _overrides(source: str, data: Any) -> Mapping[str, Mapping[str, Any]]:

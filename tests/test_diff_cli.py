@@ -260,3 +260,33 @@ def test_rendered_environment_applied_to_the_server_has_no_false_drift(
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert summary["in-sync"] > 5
     assert summary["modified"] == summary["missing"] == summary["orphaned"] == 0
+
+
+def test_environment_file_ignore_rules_apply(
+    git_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = _live_list(tmp_path, _load("deployment-live.yaml"))
+    envs = tmp_path / "envs"
+    envs.mkdir()
+    (envs / "prod.yaml").write_text(
+        "name: prod\n"
+        "cluster: {name: prod, server: 'https://prod.example.com:6443'}\n"
+        "namespaces: [inference]\n"
+        "diff:\n"
+        "  ignore:\n"
+        "    - {pointer: /spec/template/spec/containers/vllm/image, kinds: [Deployment]}\n"
+    )
+    base = ["diff", "--env", "prod", "--repo", str(git_repo), "--live", str(live)]
+    assert main(base) == 1  # main has the v0.7.0 image: drift without the environment's rule
+    capsys.readouterr()
+    assert main([*base, "--environments", str(envs)]) == 0
+    assert "1 in-sync, 0 modified" in capsys.readouterr().out
+
+
+def test_missing_environment_file_named_explicitly_exits_2(
+    git_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = _live_list(tmp_path)
+    argv = ["diff", "--env", "prod", "--repo", str(git_repo), "--live", str(live)]
+    assert main([*argv, "--environments", str(tmp_path / "none")]) == 2
+    assert "none/prod.yaml" in capsys.readouterr().err

@@ -123,3 +123,22 @@ def test_directory_without_environments_is_an_error(tmp_path: Path) -> None:
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="environments directory not found"):
         load_environments(tmp_path / "nope")
+
+
+def test_diff_ignore_rules_are_parsed(tmp_path: Path) -> None:
+    text = VALID + "diff:\n  ignore:\n    - {pointer: /spec/replicas, kinds: [Deployment]}\n"
+    env = load_environment(write(tmp_path, text))
+    assert [(r.pointer, tuple(r.kinds)) for r in env.diff_ignore] == [
+        ("/spec/replicas", ("Deployment",))
+    ]
+
+
+def test_invalid_diff_ignore_rule_names_file_and_key(tmp_path: Path) -> None:
+    text = VALID + "diff:\n  ignore:\n    - {pointer: spec/replicas}\n"
+    with pytest.raises(ValidationError, match=r"qa\.yaml: diff\.ignore\[0\]"):
+        load_environment(write(tmp_path, text))
+
+
+def test_unknown_diff_key_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"qa\.yaml: unknown key 'strict' in diff"):
+        load_environment(write(tmp_path, VALID + "diff: {strict: true}\n"))
