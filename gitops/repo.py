@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -372,9 +373,12 @@ def _store_pack(repo: pygit2.Repository, blobs: Iterable[bytes]) -> bool:
         pack_dir.mkdir(parents=True, exist_ok=True)
         # The pack lands first: Git finds packs through their index files.
         for suffix, data in ((".pack", built.pack), (".idx", built.index)):
-            temporary = pack_dir / f"tmp_pack_{built.name}_{os.getpid()}{suffix}"
-            temporary.write_bytes(data)
-            temporary.replace(stem.with_suffix(suffix))
+            # A unique temporary name: writers in other threads may build the same pack.
+            handle, temporary = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(temporary, 0o444)  # read-only, as git and libgit2 leave objects
+            os.replace(temporary, stem.with_suffix(suffix))
     except OSError:
         return False
     # libgit2 rescans the pack directory when an object is not found.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pygit2
@@ -49,6 +50,19 @@ def test_a_large_commit_is_written_as_one_pack(tmp_path: Path) -> None:
     assert len(list((objects / "pack").glob("pack-*.idx"))) == 1
     assert repo.read_files(tmp_path / "r", "main", "d") == files
     assert result.created and len(result.added) == repo.PACK_THRESHOLD
+
+
+def test_writers_in_threads_packing_the_same_blobs_both_succeed(tmp_path: Path) -> None:
+    files = {f"d/f{i}.yaml": f"i: {i}\n".encode() for i in range(repo.PACK_THRESHOLD)}
+    repo.commit_tree(tmp_path / "r", {"seed.yaml": b"a: 1\n"})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda b: repo.commit_tree(tmp_path / "r", files, branch=b), "abcd")
+        )
+    assert all(r.created for r in results)
+    for branch in "abcd":
+        assert repo.read_files(tmp_path / "r", branch, "d") == files
+    assert not list((tmp_path / "r" / ".git" / "objects" / "pack").glob("tmp_*"))
 
 
 def test_a_small_commit_stays_loose(tmp_path: Path) -> None:
