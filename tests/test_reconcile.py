@@ -438,3 +438,36 @@ def test_readiness(obj: dict[str, Any], expected: tuple[bool, str]) -> None:
     from gitops.readiness import readiness
 
     assert readiness(obj) == expected
+
+
+def test_wait_covers_inference_services(client: ClusterClient, apiserver: ApiServer) -> None:
+    isvc_crd = widget_crd()
+    isvc_crd["metadata"]["name"] = "inferenceservices.serving.kserve.io"
+    isvc_crd["spec"]["group"] = "serving.kserve.io"
+    isvc_crd["spec"]["names"] = {"kind": "InferenceService", "plural": "inferenceservices"}
+    isvc_crd["spec"]["versions"][0]["name"] = "v1beta1"
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "bge", "namespace": NS},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}}}},
+    }
+
+    def become_ready(sleeps: int) -> None:
+        if sleeps == 1:
+            apiserver.set_ready(NS, "bge", False, "InferenceService", "serving.kserve.io/v1beta1")
+        if sleeps == 3:
+            apiserver.set_ready(NS, "bge", True, "InferenceService", "serving.kserve.io/v1beta1")
+
+    fake = FakeTime(become_ready)
+    lines: list[str] = []
+    result = apply_environment(
+        client,
+        [isvc_crd, namespace(), isvc],
+        IDENTITY,
+        wait=True,
+        progress=lines.append,
+        timing=Timing(clock=fake.clock, sleep=fake.sleep),
+    )
+    assert result.ok, result.failures
+    assert any("InferenceService ml/bge not Ready" in line for line in lines)
