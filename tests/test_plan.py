@@ -277,3 +277,45 @@ def test_plan_marks_creates_whose_kind_is_not_served(client: ClusterClient) -> N
         ("Widget ml/w", Status.KIND_NOT_SERVED),
     ]
     assert "create Widget ml/w (kind not served" in report.to_text(plan)
+
+
+def _no_latest_policy() -> list[Manifest]:
+    """A ValidatingAdmissionPolicy (and binding) denying ``:latest`` images."""
+    rule = {
+        "apiGroups": ["apps"],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["deployments"],
+    }
+    expression = "object.spec.template.spec.containers.all(c, !c.image.endsWith(':latest'))"
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "no-latest"},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [rule]},
+                "validations": [{"expression": expression, "message": "no latest tags"}],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "no-latest"},
+            "spec": {"policyName": "no-latest", "validationActions": ["Deny"]},
+        },
+    ]
+
+
+def test_plan_lists_only_the_violations_the_change_introduces() -> None:
+    from gitops.policy import evaluate
+
+    base = [*base_set(), *_no_latest_policy()]
+    head = [*head_set(), *_no_latest_policy()]
+    head[4] = deployment("new", image="vllm:latest")
+    plan = build_plan("dev", "main", "pr", base, head, violations=(evaluate(base), evaluate(head)))
+    assert [f"{v.key}: {v.policy}" for v in plan.violations] == ["Deployment ml/new: no-latest"]
+    text = report.to_markdown(plan)
+    assert "| New policy violations | 1 |" in text
+    assert "Deny Deployment ml/new: no-latest/validations[0]: no latest tags" in text
