@@ -162,16 +162,19 @@ def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = 
     ]
     out = _Output(head, max_objects, max_bytes - len("\n".join(head).encode()) - 200)
     out.line("#### 1. Rendered changes")
+    out.line("")
     for change in plan.changes:
         out.entry(_change_section(change))
     if not plan.changes:
         out.line("No rendered object changes.\n")
     if plan.has_live:
         out.line("#### 2. Drift against base")
+        out.line("")
         for d in plan.drift or ():
             out.entry(f"- {_code(str(d.key))}: {_DRIFT_LABELS[d.status]}")
         out.line("" if plan.drift else "The cluster matches base.\n")
         out.line("#### 3. What applying head would do")
+        out.line("")
         for created in plan.creates:
             out.entry(f"- create {_code(str(created.key))}{_not_served(created)}")
         for update in plan.updates:
@@ -187,6 +190,7 @@ def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = 
         out.line("")
     if plan.violations:
         out.line("#### Policy violations introduced")
+        out.line("")
         for violation in plan.violations:
             out.entry(f"- {_escape(str(violation))}")
         out.line("")

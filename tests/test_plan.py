@@ -319,3 +319,10 @@ def test_plan_lists_only_the_violations_the_change_introduces() -> None:
     text = report.to_markdown(plan)
     assert "| New policy violations | 1 |" in text
     assert "Deny Deployment ml/new: no-latest/validations[0]: no latest tags" in text
+
+
+def test_markdown_matches_the_golden_file() -> None:
+    """The PR comment for the example change; regenerate by writing to_markdown's output."""
+    golden = Path(__file__).parent / "fixtures" / "plan" / "pr.md"
+    plan = build_plan("dev", "main", "pr", base_set(), head_set())
+    assert report.to_markdown(plan) == golden.read_text()
