@@ -7,7 +7,7 @@ live from the cluster (one paginated LIST per kind) or a captured file. ``kubern
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ from gitops.diff import (
     diff_manifests,
     listing_plan,
 )
-from gitops.model import Manifest
+from gitops.model import Manifest, ResourceKey
 
 if TYPE_CHECKING:
     from gitops.cluster import ClusterClient
@@ -104,7 +104,7 @@ def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffR
     if request.live_file is not None:
         live = desired_io.read_live_file(request.live_file)
         return diff_manifests(
-            manifests,
+            _as_applied(request, manifests, live, None),
             live,
             ownership=ownership,
             field_manager=request.field_manager,
@@ -119,7 +119,7 @@ def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffR
     extra: Sequence[tuple[str, str, str]] = ORPHAN_KINDS if ownership is not None else ()
     state = client.read_live(listing_plan(manifests, ownership, extra))
     return diff_manifests(
-        manifests,
+        _as_applied(request, manifests, state.objects, state.is_namespaced),
         state.objects,
         ownership=ownership,
         not_served=state.not_served,
@@ -128,4 +128,23 @@ def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffR
         strict=request.strict,
         default_namespace=request.default_namespace,
         namespaced=state.is_namespaced,
+    )
+
+
+def _as_applied(
+    request: DiffRequest,
+    manifests: list[Manifest],
+    live: Sequence[Manifest],
+    namespaced: Callable[[ResourceKey], bool] | None,
+) -> list[Manifest]:
+    """Expect the ownership stamps ``gitops apply`` added, where it added them."""
+    if request.filename is not None or not request.environment:
+        return manifests
+    from gitops.live import namespaced_heuristic
+    from gitops.ownership import stamp_where_applied
+    from gitops.sources import identity_for
+
+    identity = identity_for(request.repo, request.ref, request.environment)
+    return stamp_where_applied(
+        identity, manifests, live, namespaced or namespaced_heuristic, request.default_namespace
     )

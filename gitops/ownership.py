@@ -163,19 +163,45 @@ def stamp_all(
     identity: Identity,
     manifests: Iterable[Mapping[str, Any]],
     namespaced: Callable[[ResourceKey], bool],
+    default_namespace: str = "default",
 ) -> list[Manifest]:
     """Every manifest as apply sends it: namespace settled, ownership stamped.
-
-    Diff what apply sends (not the bare manifests) against live objects, or the stamps
-    our field manager applied show as fields to remove.
 
     Args:
         identity: the environment's identity.
         manifests: desired manifests.
         namespaced: whether a key's kind is namespaced (discovery, or the built-in table).
+        default_namespace: namespace of namespaced manifests that name none.
     """
     out: list[Manifest] = []
     for manifest in manifests:
-        key, placed = place(manifest, namespaced(key_of(manifest)))
+        key, placed = place(manifest, namespaced(key_of(manifest)), default_namespace)
         out.append(identity.stamp(placed, key))
+    return out
+
+
+def stamp_where_applied(
+    identity: Identity,
+    manifests: Iterable[Mapping[str, Any]],
+    live: Iterable[Mapping[str, Any]],
+    namespaced: Callable[[ResourceKey], bool],
+    default_namespace: str = "default",
+) -> list[Manifest]:
+    """Stamp the manifests whose live object carries an ApplySet label; keep the others.
+
+    For a diff: the stamps ``gitops apply`` added are then expected, not "to remove",
+    while objects another tool applied (Argo CD, kubectl) are compared unstamped and show
+    no drift for labels they never had.
+    """
+    labelled = set()
+    for obj in live:
+        if PART_OF_LABEL in ((obj.get("metadata") or {}).get("labels") or {}):
+            key = key_of(obj)
+            labelled.add((key.group, key.kind, key.namespace, key.name))
+    out: list[Manifest] = []
+    for manifest in manifests:
+        key, placed = place(manifest, namespaced(key_of(manifest)), default_namespace)
+        if (key.group, key.kind, key.namespace, key.name) in labelled:
+            placed = identity.stamp(placed, key)
+        out.append(placed)
     return out

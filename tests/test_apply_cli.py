@@ -361,3 +361,40 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
     live = [client.get(key_of(m)) for m in desired]
     report = diff_manifests(desired, [obj for obj in live if obj is not None])
     assert report.summary()["in-sync"] == len(manifests)
+
+
+def test_diff_after_apply_is_in_sync(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*apply_args(repo, kubeconfig)) == 0
+    capsys.readouterr()
+    diff = ["diff", "--env", "dev", "--repo", repo, "--kubeconfig", kubeconfig, "--context", "test"]
+    assert cli(*diff, "-o", "json") == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["in-sync"] == len(base_set())
+
+
+def test_diff_after_apply_shows_a_changed_image(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*apply_args(repo, kubeconfig)) == 0
+    capsys.readouterr()
+    diff = [
+        "diff",
+        "--env",
+        "dev",
+        "--repo",
+        repo,
+        "--ref",
+        "pr",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "test",
+        "-o",
+        "json",
+    ]
+    assert cli(*diff) == 1
+    objects = json.loads(capsys.readouterr().out)["objects"]
+    modified = sorted(o["name"] for o in objects if o["status"] == "modified")
+    assert modified == ["hf-token", "llama"]
