@@ -286,3 +286,15 @@ def test_server_error_on_delete_does_not_stop_other_deletes(
     assert [str(k) for k in result.pruned] == ["ConfigMap ml/b"]
     assert [str(f.key) for f in result.prune_failures] == ["ConfigMap ml/c"]
     assert "503" in result.prune_failures[0].message
+
+
+def test_stamp_where_applied_stamps_only_objects_live_carries_a_label_for() -> None:
+    from gitops.live import namespaced_heuristic
+    from gitops.ownership import stamp_where_applied
+
+    live = [_owned(configmap("ours")), configmap("theirs")]
+    out = stamp_where_applied(
+        IDENTITY, [configmap("ours"), configmap("theirs")], live, namespaced_heuristic
+    )
+    assert out[0] == IDENTITY.stamp(configmap("ours"))
+    assert out[1] == configmap("theirs")
