@@ -4,7 +4,8 @@ Start one with ``ApiServer().start()`` (or the ``apiserver`` fixture) and point 
 ``kubernetes`` client at ``write_kubeconfig(...)``. See README.md for what is faithful.
 """
 
+from .log import Fault, RequestRecord
 from .quantities import canonical_quantity
-from .server import ApiServer, Fault, RequestRecord
+from .server import ApiServer
 
 __all__ = ["ApiServer", "Fault", "RequestRecord", "canonical_quantity"]

@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 import struct
 import time
 import urllib.parse
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .errors import ApiError
+from .listing import matcher, select
+from .log import RequestRecord
 from .patch import (
     PatchError,
-    field_matcher,
     json_patch,
-    label_matcher,
     merge_patch,
     strategic_merge_patch,
 )
 from .resources import Resource
 from .scale import scaled, to_scale
-from .store import ApiError
 from .watch import stream
 
 if TYPE_CHECKING:
-    from .server import ApiServer, RequestRecord
+    from .server import ApiServer
 
 _PATCHERS = {
     "application/merge-patch+json": merge_patch,
@@ -144,8 +142,8 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         raw = self._read_body()
         route = parse_route(self.api, url.path)
-        record = self.api.record(self.command, url.path, query, route, self.headers)
-        fault = self.api.take_fault(record)
+        record = self._record(url.path, query, route)
+        fault = self.api.log.take_fault(record)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -206,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
             if route.subresource == "scale":
                 return self._scale(route, record, body, manager, query, dry_run)
             if record.verb == "list":
-                return 200, self.api.listing(res, route.namespace or None, query)
+                return 200, self.api.lister.page(res, route.namespace or None, query)
             if record.verb == "get":
                 return 200, store.get(res, route.namespace, route.name)
             if record.verb == "create":
@@ -328,6 +326,19 @@ class Handler(BaseHTTPRequestHandler):
         out = store.update(res, route.namespace, route.name, new, manager, dry_run, "scale")
         return 200, to_scale(out)
 
+    def _record(self, path: str, query: dict[str, str], route: Any) -> RequestRecord:
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        rec = RequestRecord(self.command, path, query, classify(self.command, route, query, ctype))
+        rec.content_type = ctype
+        rec.field_manager = query.get("fieldManager", "")
+        rec.dry_run = query.get("dryRun") == "All"
+        if isinstance(route, Route):
+            rec.group, rec.version, rec.kind = route.res.group, route.res.version, route.res.kind
+            rec.namespace, rec.name = route.namespace, route.name
+            rec.subresource = route.subresource
+        self.api.log.add(rec)
+        return rec
+
     def _default_manager(self) -> str:
         # The real server names an unnamed manager after the user agent's first segment.
         agent = self.headers.get("User-Agent") or "unknown"
@@ -356,41 +367,6 @@ def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "BadRequest", "the request body must be a JSON object")
     return body
-
-
-def encode_continue(snapshot: str, offset: int, revision: int) -> str:
-    """An opaque continue token (the real one is also base64 JSON)."""
-    raw = json.dumps({"v": "meta.k8s.io/v1", "s": snapshot, "o": offset, "rv": revision})
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_continue(token: str) -> tuple[str, int]:
-    """The snapshot id and offset in a continue token; 400 when it is not one of ours."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(data["s"]), int(data["o"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise ApiError(400, "BadRequest", f"continue key is not valid: {err}") from err
-
-
-def matcher(query: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
-    """The predicate of ``labelSelector`` and ``fieldSelector`` (400 when unparseable)."""
-    try:
-        labels = label_matcher(query.get("labelSelector", ""))
-        fields = field_matcher(query.get("fieldSelector", ""))
-    except PatchError as err:
-        raise ApiError(400, "BadRequest", str(err)) from err
-
-    def matches(obj: dict[str, Any]) -> bool:
-        return bool(labels(obj["metadata"].get("labels") or {}) and fields(obj))
-
-    return matches
-
-
-def select(items: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
-    """Filter by ``labelSelector`` and ``fieldSelector``."""
-    matches = matcher(query)
-    return [o for o in items if matches(o)]
 
 
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "DELETE": "delete"}

@@ -3,82 +3,18 @@
 from __future__ import annotations
 
 import copy
-import re
 import threading
-import uuid
-from dataclasses import dataclass, field
-from email.message import Message
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .handler import Handler, Route, classify, decode_continue, encode_continue, select
+from .handler import Handler
+from .listing import Lister
+from .log import Fault, RequestLog, RequestRecord
 from .resources import Registry, Resource
-from .store import ApiError, Store
-
-
-@dataclass
-class Fault:
-    """A canned failure for matching requests; fires ``times`` times, then is spent.
-
-    Attributes:
-        path: Regular expression searched in the URL path ("" matches every path).
-        method: HTTP method to match (None: any).
-        verb: Kubernetes verb to match (``list``, ``get``, ``patch``, ``apply``...; None: any).
-        kind: Object kind to match (None: any).
-        status: HTTP status to answer with (0: answer normally, after ``delay``).
-        retry_after: ``Retry-After`` header value in seconds.
-        delay: Seconds to sleep before answering (a slow server).
-        reset: Reset the TCP connection instead of answering.
-        times: How many requests it fires for.
-        message: The Status message (a default names the fault).
-    """
-
-    path: str = ""
-    method: str | None = None
-    verb: str | None = None
-    kind: str | None = None
-    status: int = 500
-    retry_after: int | None = None
-    delay: float = 0.0
-    reset: bool = False
-    times: int = 1
-    message: str = ""
-    fired: int = 0
-
-
-@dataclass
-class RequestRecord:
-    """One request as the server saw it (``code`` 0 means the connection was reset)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    verb: str
-    group: str = ""
-    version: str = ""
-    kind: str = ""
-    namespace: str = ""
-    name: str = ""
-    subresource: str = ""
-    content_type: str = ""
-    field_manager: str = ""
-    dry_run: bool = False
-    code: int = 0
-
-    @property
-    def is_apply(self) -> bool:
-        """Whether this is a server-side apply (a PATCH with the apply content type)."""
-        return self.verb == "patch" and self.content_type == "application/apply-patch+yaml"
-
-
-@dataclass
-class _Snapshot:
-    items: list[dict[str, Any]]
-    revision: int
-    res: Resource = field(repr=False)
+from .store import Store
 
 
 class ApiServer:
@@ -106,10 +42,8 @@ class ApiServer:
         self.store.require_namespace = require_namespace
         self.store.default_ready = default_ready
         self.store.on_crd = self._on_crd
-        self._requests: list[RequestRecord] = []
-        self._faults: list[Fault] = []
-        self._snapshots: dict[str, _Snapshot] = {}
-        self._log_lock = threading.Lock()
+        self.log = RequestLog()
+        self.lister = Lister(self.store)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._timers: list[threading.Timer] = []
@@ -288,116 +222,26 @@ class ApiServer:
 
     def inject(self, fault: Fault) -> Fault:
         """Queue a fault; the first queued fault that matches a request fires."""
-        with self._log_lock:
-            self._faults.append(fault)
-        return fault
-
-    def take_fault(self, record: RequestRecord) -> Fault | None:
-        """The fault that fires for ``record``, if any (used by the handler)."""
-        with self._log_lock:
-            for fault in self._faults:
-                if fault.fired >= fault.times:
-                    continue
-                if fault.method and fault.method != record.method:
-                    continue
-                verbs = {record.verb, "apply"} if record.is_apply else {record.verb}
-                if fault.verb and fault.verb not in verbs:
-                    continue
-                if fault.kind and fault.kind != record.kind:
-                    continue
-                if fault.path and not re.search(fault.path, record.path):
-                    continue
-                fault.fired += 1
-                return fault
-        return None
-
-    def record(
-        self, method: str, path: str, query: dict[str, str], route: Any, headers: Message
-    ) -> RequestRecord:
-        """Log a request (used by the handler)."""
-        ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
-        rec = RequestRecord(method, path, query, classify(method, route, query, ctype))
-        rec.content_type = ctype
-        rec.field_manager = query.get("fieldManager", "")
-        rec.dry_run = query.get("dryRun") == "All"
-        if isinstance(route, Route):
-            rec.group, rec.version, rec.kind = route.res.group, route.res.version, route.res.kind
-            rec.namespace, rec.name, rec.subresource = (
-                route.namespace,
-                route.name,
-                route.subresource,
-            )
-        with self._log_lock:
-            self._requests.append(rec)
-        return rec
+        return self.log.inject(fault)
 
     @property
     def requests(self) -> list[RequestRecord]:
         """Every request so far, oldest first."""
-        with self._log_lock:
-            return list(self._requests)
+        return self.log.records()
 
     def count(self, verb: str | None = None, kind: str | None = None, **match: Any) -> int:
         """How many requests match (``verb="apply"`` counts server-side applies)."""
-        total = 0
-        for rec in self.requests:
-            if verb == "apply" and not rec.is_apply:
-                continue
-            if verb not in (None, "apply") and rec.verb != verb:
-                continue
-            if kind is not None and rec.kind != kind:
-                continue
-            if all(getattr(rec, k) == v for k, v in match.items()):
-                total += 1
-        return total
+        return self.log.count(verb, kind, **match)
 
     def reset_requests(self) -> None:
         """Forget the request log."""
-        with self._log_lock:
-            self._requests.clear()
+        self.log.reset()
 
-    # -- LIST and CRDs ---------------------------------------------------------------------
-
-    def listing(self, res: Resource, namespace: str | None, query: dict[str, str]) -> Any:
-        """A ``<Kind>List`` page (used by the handler; caller holds the store lock)."""
-        limit = int(query.get("limit") or 0)
-        token = query.get("continue")
-        if token:
-            snap_id, offset = decode_continue(token)
-            snapshot = self._snapshots.get(snap_id)
-            if snapshot is None or snapshot.res != res:
-                raise ApiError(
-                    410,
-                    "Expired",
-                    "The provided continue parameter is too old to display a "
-                    "consistent list result. You can start a new list without the continue "
-                    "parameter.",
-                )
-        else:
-            items = select(self.store.items(res, namespace, copy_items=False), query)
-            snap_id, offset = uuid.uuid4().hex, 0
-            snapshot = _Snapshot(items, self.store.revision, res)
-        end = offset + limit if limit else len(snapshot.items)
-        page = copy.deepcopy(snapshot.items[offset:end])
-        meta: dict[str, Any] = {"resourceVersion": str(snapshot.revision)}
-        if end < len(snapshot.items):
-            self._snapshots[snap_id] = snapshot
-            meta["continue"] = encode_continue(snap_id, end, snapshot.revision)
-            meta["remainingItemCount"] = len(snapshot.items) - end
-        if not res.custom:
-            # The real server omits apiVersion/kind on the items of built-in lists.
-            page = [{k: v for k, v in o.items() if k not in ("apiVersion", "kind")} for o in page]
-        return {
-            "kind": res.list_kind,
-            "apiVersion": res.api_version,
-            "metadata": meta,
-            "items": page,
-        }
+    # -- CRDs and continue tokens ----------------------------------------------------------
 
     def expire_continue_tokens(self) -> None:
         """Make every outstanding continue token answer 410 Expired (as after compaction)."""
-        with self.store.lock:
-            self._snapshots.clear()
+        self.lister.expire()
 
     def _on_crd(self, crd: dict[str, Any]) -> None:
         conditions = (crd.get("status") or {}).get("conditions") or []

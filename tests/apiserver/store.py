@@ -16,6 +16,7 @@ from typing import Any
 
 from . import managed
 from .defaults import Allocators, apply_defaults
+from .errors import ApiError, check_invalid, check_precondition, not_found, qualified
 from .immutable import Invalid, carry_allocated, update_errors
 from .quantities import canonicalize
 from .resources import Registry, Resource
@@ -34,79 +35,12 @@ class Event:
     obj: dict[str, Any]
 
 
-class ApiError(Exception):
-    """An error answered with a ``Status`` body."""
-
-    def __init__(
-        self, code: int, reason: str, message: str, details: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details
-
-    def status(self) -> dict[str, Any]:
-        """The ``Status`` object the real server would send."""
-        body: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details is not None:
-            body["details"] = self.details
-        return body
-
-
-def qualified(res: Resource) -> str:
-    """``deployments.apps`` (or ``configmaps`` for the core group), as messages say it."""
-    return f"{res.plural}.{res.group}" if res.group else res.plural
-
-
-def not_found(res: Resource, name: str) -> ApiError:
-    """The 404 the real server answers for a missing object."""
-    details = {"name": name, "group": res.group, "kind": res.plural}
-    return ApiError(404, "NotFound", f'{qualified(res)} "{name}" not found', details)
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-
-
-def _check_invalid(res: Resource, name: str, errors: list[Invalid]) -> None:
-    """422 Invalid listing ``errors``, as the real validation answers."""
-    if not errors:
-        return
-    group_kind = f"{res.kind}.{res.group}" if res.group else res.kind
-    texts = [f"{e.field}: {e.message}" for e in errors]
-    joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-    causes = [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors]
-    raise ApiError(
-        422,
-        "Invalid",
-        f'{group_kind} "{name}" is invalid: {joined}',
-        {"name": name, "group": res.group, "kind": res.kind, "causes": causes},
-    )
-
-
-def _check_precondition(
-    res: Resource, name: str, meta: dict[str, Any], live: dict[str, Any]
-) -> None:
-    """409 Conflict when the request names a resourceVersion that is no longer current."""
-    wanted = meta.get("resourceVersion")
-    if wanted and wanted != live["metadata"]["resourceVersion"]:
-        raise ApiError(
-            409,
-            "Conflict",
-            f'Operation cannot be fulfilled on {qualified(res)} "{name}": the object has '
-            "been modified; please apply your changes to the latest version and try again",
-            {"name": name, "group": res.group, "kind": res.plural},
-        )
 
 
 class Store:
@@ -177,7 +111,7 @@ class Store:
                 carry_allocated(res.kind, old, new)
             apply_defaults(new, self.alloc)
             if old is not None:
-                _check_invalid(res, new["metadata"]["name"], update_errors(res.kind, old, new))
+                check_invalid(res, new["metadata"]["name"], update_errors(res.kind, old, new))
         meta = new["metadata"]
         if not res.namespaced:
             meta.pop("namespace", None)  # as BeforeCreate/BeforeUpdate clear it
@@ -219,7 +153,7 @@ class Store:
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if not meta.get("name"):
             required = "Required value: name or generateName is required"
-            _check_invalid(res, "", [Invalid("metadata.name", "FieldValueRequired", required)])
+            check_invalid(res, "", [Invalid("metadata.name", "FieldValueRequired", required)])
         if res.namespaced:
             meta["namespace"] = namespace
         for server_field in ("resourceVersion", "managedFields", "generation"):
@@ -291,7 +225,7 @@ class Store:
             raise ApiError(
                 400, "BadRequest", "the name of the object does not match the name on the URL"
             )
-        _check_precondition(res, name, meta, old)
+        check_precondition(res, name, meta, old)
         if subresource == "status":
             new = copy.deepcopy(old)
             new["status"] = copy.deepcopy(body.get("status"))
@@ -372,7 +306,7 @@ class Store:
             live = self._new_object(res, namespace, {"metadata": {"name": name}})
         else:
             self._check_denied("update", res, namespace, name)
-            _check_precondition(res, name, meta, old)
+            check_precondition(res, name, meta, old)
             live = old
         result = managed.apply(
             managed.decode(old),

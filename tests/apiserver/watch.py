@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .store import ApiError, Event, Store
+from .errors import ApiError
+from .store import Event, Store
 
 if TYPE_CHECKING:
     from .handler import Route
