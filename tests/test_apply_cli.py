@@ -398,3 +398,34 @@ def test_diff_after_apply_shows_a_changed_image(
     objects = json.loads(capsys.readouterr().out)["objects"]
     modified = sorted(o["name"] for o in objects if o["status"] == "modified")
     assert modified == ["hf-token", "llama"]
+
+
+def test_plan_of_an_emptied_environment_prunes_only_with_allow_empty(
+    repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    commit_tree(repo, {"README.md": b"nothing\n"}, branch="empty", base="main")
+    args = [
+        "plan",
+        "--env",
+        "dev",
+        "--base",
+        "main",
+        "--head",
+        "empty",
+        "--repo",
+        repo,
+        "--repository-id",
+        REPO_URL,
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "test",
+        "-o",
+        "json",
+    ]
+    capsys.readouterr()
+    cli(*args)
+    assert json.loads(capsys.readouterr().out)["summary"]["delete"] == 0
+    cli(*args, "--allow-empty")
+    assert json.loads(capsys.readouterr().out)["summary"]["delete"] == len(base_set())

@@ -34,6 +34,11 @@ def register(
     )
     add_cluster_arguments(parser)
     parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="plan prune as apply --prune --allow-empty would (head has no objects)",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         choices=("text", "markdown", "json"),
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             live_source=f"capture {args.live}",
             # kubectl get -o yaml leaves managedFields out; the ownership hash still holds.
             check_managed_fields=False,
+            allow_empty=args.allow_empty,
             violations=violations,
         )
     elif args.kubeconfig or args.context:
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             live_source=f"context {args.context}" if args.context else "the cluster",
             not_served=state.not_served,
             namespaced=state.is_namespaced,
+            allow_empty=args.allow_empty,
             violations=violations,
         )
     else:
