@@ -299,11 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="gitops-bench-diff-") as tmp, ApiServer() as server:
         work = Path(tmp)
-        # The handler writes headers and body in two sends; with Nagle's algorithm on, each
-        # keep-alive answer then waits for the client's delayed ACK (~40 ms). kube-apiserver
-        # (Go) sets TCP_NODELAY; so does this, or every GET of the baseline costs 40 ms.
         handler = server._httpd.RequestHandlerClass
-        handler.disable_nagle_algorithm = True
         serving = time_gets(handler)
         seed(server, desired, drift)
         kubeconfig = server.write_kubeconfig(work / "kubeconfig", context="bench")

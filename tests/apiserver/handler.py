@@ -90,6 +90,9 @@ class Handler(BaseHTTPRequestHandler):
     """One HTTP/1.1 connection; answers like kube-apiserver for the routes it knows."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two sends; with Nagle's algorithm each keep-alive answer
+    # waits ~40 ms for the client's delayed ACK. kube-apiserver (Go) sets TCP_NODELAY too.
+    disable_nagle_algorithm = True
     api: ApiServer  # set on the subclass the server builds
 
     def log_message(self, format: str, *args: Any) -> None:
