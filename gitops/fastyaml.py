@@ -31,7 +31,9 @@ _KEY_LIMIT = 100
 
 _resolver = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
+#: Rendering of each string seen (None: PyYAML's to write), bounded for long-lived processes.
 _scalars: dict[str, str | None] = {}
+_SCALARS_MAX = 200_000
 
 
 class _Fallback(Exception):
@@ -140,6 +142,8 @@ def _string(value: str, column: int) -> str:
     if text is None:
         if value in _scalars:
             raise _Fallback
+        if len(_scalars) >= _SCALARS_MAX:
+            _scalars.clear()
         text = _scalars[value] = _style(value)
         if text is None:
             raise _Fallback
