@@ -236,3 +236,29 @@ def test_invalid_file_at_the_ref_stops_apply_and_prune_before_any_write(
     assert apiserver.count("apply") == 0 and apiserver.count("delete") == 0
     for name in ("a", "b", "c"):  # nothing pruned
         assert apiserver.get_object("v1", "ConfigMap", NS, name) is not None
+
+
+def test_delete_denied_by_a_webhook_fails_the_cli_run_and_the_next_run_deletes(
+    kubeconfig: Path, apiserver: ApiServer, client: ClusterClient, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    repo = tmp_path / "repo"
+    files = {
+        f"envs/dev/workloads/{key_of(m).namespace or '_cluster'}/"
+        f"{m['kind'].lower()}-{m['metadata']['name']}.yaml": dump_yaml([m]).encode()
+        for m in DESIRED
+    }
+    commit_tree(repo, files)
+    args = ["apply", "--env", "dev", "--repo", str(repo), "--kubeconfig", str(kubeconfig)]
+    assert main([*args, "--context", "test"]) == 0
+    del files["envs/dev/workloads/ml/configmap-c.yaml"]
+    commit_tree(repo, files)
+    apiserver.deny_delete("ConfigMap", NS, "c", "c is protected by policy")
+    capsys.readouterr()
+    assert main([*args, "--context", "test", "--prune"]) == 2
+    out, err = capsys.readouterr()
+    assert "ConfigMap ml/c" in out + err and "c is protected by policy" in out + err
+    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is not None
+    apiserver.store.denials.clear()
+    assert main([*args, "--context", "test", "--prune"]) == 0
+    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is None
