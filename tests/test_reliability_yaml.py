@@ -261,8 +261,7 @@ def test_invalid_file_in_the_repository_at_the_ref_aborts_the_diff(
 def test_invalid_file_given_to_check_aborts_the_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    reader = _manifests_dir(tmp_path, "kind: [\n")
-    del reader
+    _manifests_dir(tmp_path, "kind: [\n")  # ok.yaml parses, sub/alpha.yaml does not
     code = main(["check", "-f", str(tmp_path / "manifests")])
     out, err = capsys.readouterr()
     assert code == 2
