@@ -377,3 +377,21 @@ def test_blueprint_output_that_is_not_json_is_refused_naming_the_field(
     with pytest.raises(RenderError, match=rf"is a {named}, not a JSON value"):
         render_environments(tiny / "blueprints", tiny / "environments")
     assert not (tmp_path / "repo").exists()
+
+
+def test_invalid_file_at_the_head_ref_aborts_the_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    good = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok, namespace: apps}\n"
+    commit_tree(repo, {"envs/dev/workloads/apps/configmap-ok.yaml": good}, signature=SIG)
+    broken = {
+        "envs/dev/workloads/apps/configmap-ok.yaml": good,
+        "envs/dev/workloads/apps/configmap-alpha.yaml": b"kind: [\n",
+    }
+    commit_tree(repo, broken, branch="pr", base="main", signature=SIG)
+    code = main(["plan", "--env", "dev", "--base", "main", "--head", "pr", "--repo", str(repo)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert "envs/dev/workloads/apps/configmap-alpha.yaml" in err and "invalid YAML" in err
