@@ -19,12 +19,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitops import fastyaml, layout
+from gitops import layout
 from gitops.blueprints import Blueprint, load_blueprints
 from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments
 from gitops.errors import PolicyError, RenderError, ValidationError
-from gitops.model import Manifest, canonical_order, key_of, load_yaml_all, non_json_path
+from gitops.model import (
+    Manifest,
+    canonical_order,
+    dump_one,
+    key_of,
+    load_yaml_all,
+    non_json_path,
+)
 from gitops.render_cache import RenderCache
 from gitops.secrets import check_no_plaintext_secrets
 
@@ -153,8 +160,7 @@ def render_tree(
 
     See :mod:`gitops.layout` for the paths. The generated-paths index is added by
     :func:`gitops.repo.commit_tree`, not here. ``dump`` turns a document into its file's
-    bytes (default: :func:`gitops.fastyaml.dump_bytes`, the bytes of
-    :func:`gitops.model.dump_one`; :func:`render_to_repo` passes its
+    bytes (default: :func:`gitops.model.dump_one`; :func:`render_to_repo` passes its
     :class:`~gitops.render_cache.RenderCache`, which gives the same bytes).
 
     Raises:
@@ -279,7 +285,7 @@ def render_to_repo(
         rendered[env.name] = render_environment(env, loaded, guardrails=guardrails)
         report(f"rendered {env.name}: {len(rendered[env.name])} objects")
     # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
-    cache = RenderCache(repo, fastyaml.dump)
+    cache = RenderCache(repo, dump_one)
     notes = _checked_notes(rendered, cache)
     for note in notes:
         report(f"guardrail: {note}")
@@ -365,4 +371,4 @@ def _shipped_evaluator() -> bool:
 
 
 def _dump_yaml(document: Any) -> bytes:
-    return fastyaml.dump_bytes(document)
+    return dump_one(document).encode()

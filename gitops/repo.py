@@ -27,24 +27,20 @@ import json
 import os
 import random
 import re
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
 
-from gitops import packfile
 from gitops.errors import InputError, RepositoryError
 from gitops.layout import GENERATED_INDEX, describe_changes
 from gitops.model import MAX_YAML_BYTES
 
 #: Identity used when neither ``--author`` nor GITOPS_AUTHOR_NAME/EMAIL is given.
 DEFAULT_AUTHOR = ("gitops", "gitops@localhost")
-#: New blobs from this many on are written as one pack, not loose (Git's transfer.unpackLimit).
-PACK_THRESHOLD = 100
 #: Commit title used when no message is given.
 DEFAULT_TITLE = "gitops render"
 _IDENTITY = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+)>\s*$")
@@ -352,37 +348,8 @@ def _entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.O
 
 
 def _write_blobs(repo: pygit2.Repository, blobs: Mapping[str, bytes]) -> dict[str, pygit2.Oid]:
-    """Store new blobs: loose when few, else as one pack (see :mod:`gitops.packfile`)."""
-    if len(blobs) >= PACK_THRESHOLD:
-        oids = {path: pygit2.hash(data) for path, data in blobs.items()}
-        path, oid = next(iter(oids.items()))
-        # Packs are built with SHA-1 names: a SHA-256 repository stores loose objects.
-        if str(oid) == packfile.blob_name(blobs[path]) and _store_pack(repo, blobs.values()):
-            return oids
+    """Store new blobs in the object database (unreferenced until the ref moves)."""
     return {path: repo.create_blob(data) for path, data in blobs.items()}
-
-
-def _store_pack(repo: pygit2.Repository, blobs: Iterable[bytes]) -> bool:
-    try:
-        built = packfile.build(blobs)
-    except ValueError:  # too large for a simple index: loose objects instead
-        return False
-    pack_dir = Path(repo.path) / "objects" / "pack"
-    stem = pack_dir / f"pack-{built.name}"
-    try:
-        pack_dir.mkdir(parents=True, exist_ok=True)
-        # The pack lands first: Git finds packs through their index files.
-        for suffix, data in ((".pack", built.pack), (".idx", built.index)):
-            # A unique temporary name: writers in other threads may build the same pack.
-            handle, temporary = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.chmod(temporary, 0o444)  # read-only, as git and libgit2 leave objects
-            os.replace(temporary, stem.with_suffix(suffix))
-    except OSError:
-        return False
-    # libgit2 rescans the pack directory when an object is not found.
-    return bool(repo.odb.exists(pygit2.Oid(hex=built.objects[0])))
 
 
 def _blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
