@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gitops.constructs.base import provenance
@@ -144,13 +145,19 @@ class _ObjectState:
         if found is None:
             values: dict[str, Any] = {}
             errors: dict[str, tuple[Program, CelError]] = {}
-            self.activation.bind("variables", values)
+            # Binding converts every value into CEL again, costing more than most
+            # expressions: rebind only when a variable uses one not bound yet.
+            bound: set[str] = set()
+            self.activation.bind("variables", {})
             for name, program in policy.variables:
+                if not _uses(program.source) <= bound:
+                    self.activation.bind("variables", values)
+                    bound = set(values)
                 try:
                     values[name] = program.run(self.activation)
                 except CelError as err:
                     errors[name] = (program, err)
-                    continue
+            if bound != set(values):
                 self.activation.bind("variables", values)
             found = self._memo[key] = (values, errors)
             self._bound = key
@@ -158,6 +165,12 @@ class _ObjectState:
             self.activation.bind("variables", found[0])
             self._bound = key
         return found
+
+
+@lru_cache(maxsize=1024)
+def _uses(source: str) -> frozenset[str]:
+    """Names of the ``variables.<name>`` an expression reads."""
+    return frozenset(_VARIABLE_USE.findall(source))
 
 
 def _matches(constraints: Mapping[str, Any], context: ObjectContext) -> bool:
