@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from gitops.commands import add_source_arguments
+
 
 def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -21,18 +23,7 @@ def register(
         "those in --policies, as the API server would on create. Exit 0 when nothing is "
         "denied, 1 when an object would be denied, 2 on error.",
     )
-    parser.add_argument(
-        "--blueprints",
-        default="blueprints",
-        metavar="DIR",
-        help="blueprints directory (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--environments",
-        default="environments",
-        metavar="DIR",
-        help="environments directory (default: %(default)s)",
-    )
+    add_source_arguments(parser)
     parser.add_argument(
         "-f",
         "--filename",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gitops.commands import add_source_arguments
+
 
 def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -16,18 +18,7 @@ def register(
         "one commit on a branch of a Git repository (created if missing). Nothing changed: "
         "no commit, exit 0. Errors leave the repository exactly as it was.",
     )
-    parser.add_argument(
-        "--blueprints",
-        default="blueprints",
-        metavar="DIR",
-        help="blueprints directory (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--environments",
-        default="environments",
-        metavar="DIR",
-        help="environments directory (default: %(default)s)",
-    )
+    add_source_arguments(parser)
     parser.add_argument(
         "--repo",
         default="build/gitops-repo",
