@@ -429,3 +429,38 @@ def test_plan_of_an_emptied_environment_prunes_only_with_allow_empty(
     assert json.loads(capsys.readouterr().out)["summary"]["delete"] == 0
     cli(*args, "--allow-empty")
     assert json.loads(capsys.readouterr().out)["summary"]["delete"] == len(base_set())
+
+
+def test_plan_honours_the_environment_diff_ignore_rules(
+    repo: Path,
+    kubeconfig: Path,
+    apiserver: ApiServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli(*apply_args(repo, kubeconfig))
+    items = []
+    kinds = (("v1", "Namespace"), ("v1", "Secret"), ("v1", "Service"), ("apps/v1", "Deployment"))
+    for api_version, kind in kinds:
+        items.extend(apiserver.objects(api_version, kind))
+    for obj in items:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "llama":
+            obj["spec"]["template"]["spec"]["containers"][0]["image"] = "vllm:hotfix"
+    capture = tmp_path / "live.yaml"
+    capture.write_text(dump_yaml([{"apiVersion": "v1", "kind": "List", "items": items}]))
+    envs = tmp_path / "envs"
+    envs.mkdir()
+    (envs / "dev.yaml").write_text(
+        "name: dev\n"
+        "cluster: {name: dev, server: 'https://dev.example.com:6443'}\n"
+        "namespaces: [ml]\n"
+        "diff:\n"
+        "  ignore:\n"
+        "    - {pointer: '/spec/template/spec/containers/*/image', kinds: [Deployment]}\n"
+    )
+    capsys.readouterr()
+    cli(*plan_args(repo, "--live", capture, "-o", "json"))
+    drifted = json.loads(capsys.readouterr().out)["summary"]["drifted"]
+    cli(*plan_args(repo, "--live", capture, "-o", "json", "--environments", envs))
+    ignored = json.loads(capsys.readouterr().out)["summary"]["drifted"]
+    assert (drifted, ignored) == (1, 0)

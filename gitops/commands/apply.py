@@ -8,28 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--repo`` and ``--repository-id``, shared by apply and plan."""
-    parser.add_argument(
-        "--repo",
-        default="build/gitops-repo",
-        metavar="PATH",
-        help="the rendered GitOps repository (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--repository-id",
-        default=None,
-        metavar="NAME",
-        help="name of the repository in the ownership identity (default: the Git URL "
-        "argocd/application-<env>.yaml syncs from, else the repository's directory name)",
-    )
-
-
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--kubeconfig`` and ``--context``."""
-    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+from gitops.commands import add_cluster_arguments, add_repository_arguments
 
 
 def register(
@@ -46,7 +25,7 @@ def register(
         "Exit 0 done, 2 something failed.",
     )
     parser.add_argument("--env", required=True, metavar="NAME", help="environment to apply")
-    add_source_arguments(parser)
+    add_repository_arguments(parser)
     parser.add_argument(
         "--ref", default="main", metavar="REF", help="commit, branch or tag (default: main)"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_source_arguments
+from gitops.commands import add_input_arguments
 
 
 def register(
@@ -23,7 +23,7 @@ def register(
         "those in --policies, as the API server would on create. Exit 0 when nothing is "
         "denied, 1 when an object would be denied, 2 on error.",
     )
-    add_source_arguments(parser)
+    add_input_arguments(parser)
     parser.add_argument(
         "-f",
         "--filename",

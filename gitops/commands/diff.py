@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from gitops.commands import add_environments_argument, environment_ignore_rules
+
 
 def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -65,13 +67,7 @@ def register(
         metavar="NAME",
         help="ignore fields owned by this field manager, e.g. kube-controller-manager",
     )
-    parser.add_argument(
-        "--environments",
-        metavar="DIR",
-        default=None,
-        help="where <env>.yaml is read for its diff.ignore rules (default: environments, "
-        "when the file exists)",
-    )
+    add_environments_argument(parser)
     parser.add_argument(
         "--strict", action="store_true", help="labels/annotations added live are drift too"
     )
@@ -92,19 +88,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from gitops.diff import IgnoreRule
     from gitops.diff_output import format_json, format_text
     from gitops.diff_pipeline import DiffRequest, run_diff
-    from gitops.environments import load_environment
     from gitops.errors import InputError
 
     if args.filename is None and not args.env:
         raise InputError("diff: pass --env NAME (to read Git) or -f PATH")
-    ignore: tuple[IgnoreRule, ...] = ()
-    if args.env:
-        env_file = Path(args.environments or "environments") / f"{args.env}.yaml"
-        if args.environments is not None or env_file.is_file():
-            ignore = load_environment(env_file).diff_ignore
     request = DiffRequest(
         environment=args.env,
         repo=Path(args.repo),
@@ -116,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         field_manager=args.field_manager,
         ignore_pointers=tuple(args.ignore),
         ignore_managers=tuple(args.ignore_manager),
-        ignore=ignore,
+        ignore=environment_ignore_rules(args.env, args.environments),
         strict=args.strict,
         default_namespace=args.namespace,
     )

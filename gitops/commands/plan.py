@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands.apply import add_cluster_arguments, add_source_arguments
+from gitops.commands import (
+    add_cluster_arguments,
+    add_environments_argument,
+    add_repository_arguments,
+    environment_ignore_rules,
+)
 
 
 def register(
@@ -26,7 +31,8 @@ def register(
     parser.add_argument("--env", required=True, metavar="NAME", help="environment to plan")
     parser.add_argument("--base", required=True, metavar="REF", help="the base ref (target)")
     parser.add_argument("--head", required=True, metavar="REF", help="the head ref (the change)")
-    add_source_arguments(parser)
+    add_repository_arguments(parser)
+    add_environments_argument(parser)
     parser.add_argument(
         "--live",
         metavar="FILE",
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     head = environment_at(repo, args.head, args.env)
     identity = identity_for(repo, args.head, args.env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
+    ignore = environment_ignore_rules(args.env, args.environments)
     if args.live:
         from gitops.desired import read_live_file
 
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             # kubectl get -o yaml leaves managedFields out; the ownership hash still holds.
             check_managed_fields=False,
             allow_empty=args.allow_empty,
+            ignore=ignore,
             violations=violations,
         )
     elif args.kubeconfig or args.context:
@@ -115,11 +123,19 @@ def run(args: argparse.Namespace) -> int:
             not_served=state.not_served,
             namespaced=state.is_namespaced,
             allow_empty=args.allow_empty,
+            ignore=ignore,
             violations=violations,
         )
     else:
         plan = build_plan(
-            args.env, args.base, args.head, base, head, identity=identity, violations=violations
+            args.env,
+            args.base,
+            args.head,
+            base,
+            head,
+            identity=identity,
+            ignore=ignore,
+            violations=violations,
         )
     if args.output == "json":
         sys.stdout.write(report.to_json(plan))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_source_arguments
+from gitops.commands import add_input_arguments
 
 
 def register(
@@ -18,7 +18,7 @@ def register(
         "one commit on a branch of a Git repository (created if missing). Nothing changed: "
         "no commit, exit 0. Errors leave the repository exactly as it was.",
     )
-    add_source_arguments(parser)
+    add_input_arguments(parser)
     parser.add_argument(
         "--repo",
         default="build/gitops-repo",
