@@ -19,10 +19,22 @@ Manifest = dict[str, Any]
 
 try:  # the C implementations are an order of magnitude faster; fall back when absent
     _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]  # same API
-    _Dumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]  # same API
+    _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]  # same API
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
+    _BaseDumper = yaml.SafeDumper
+
+
+class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]  # a class chosen at import
+    """The safe dumper, never writing anchors and aliases.
+
+    A construct may put one Python list or dict in two places (ingress and egress rules
+    alike); PyYAML would write ``&id001`` and ``*id001``, which reviewers cannot read and
+    some tools reject. Every occurrence is written out in full.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]  # a class chosen at import

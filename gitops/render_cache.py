@@ -3,9 +3,8 @@
 Dumping YAML and evaluating the guardrails are most of a render's cost, and both are pure
 functions of the rendered objects. The cache keys them by a digest of the exact object:
 its content with types (``marshal`` format 2, which refuses subclasses and non-builtin
-values), plus which containers it shares (PyYAML writes a shared dict or list as an
-anchor and aliases, so sharing changes the bytes). An object that cannot be digested is
-simply never cached.
+values; the dumper never writes aliases, so shared containers do not change the bytes).
+An object that cannot be digested is simply never cached.
 
 - :meth:`RenderCache.dump`: the YAML bytes of an object, from the cache when its digest
   was dumped before;
@@ -37,7 +36,7 @@ import gitops
 from gitops.model import Manifest
 
 #: Bumped when the format or meaning of cached entries changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: File name inside the Git directory.
 CACHE_FILE = "gitops-render-cache.json"
 
@@ -62,30 +61,7 @@ def digest(obj: Any) -> str | None:
         content = marshal.dumps(obj, 2)
     except ValueError:  # a subclass or a non-builtin value: never cached
         return None
-    shared = _shared(obj)
-    return hashlib.sha1(content + repr(shared).encode(), usedforsecurity=False).hexdigest()
-
-
-def _shared(obj: Any) -> list[tuple[int, int]]:
-    """Containers met twice in a walk, as (first visit, repeat visit) positions."""
-    seen: dict[int, int] = {}
-    repeats: list[tuple[int, int]] = []
-    stack = [obj]
-    position = 0
-    while stack:
-        value = stack.pop()
-        kind = type(value)
-        if kind is not dict and kind is not list and kind is not tuple:
-            continue
-        if kind is tuple and not value:
-            continue  # PyYAML never aliases the empty tuple
-        first = seen.setdefault(id(value), position)
-        if first != position:
-            repeats.append((first, position))
-        else:
-            stack.extend(value.values() if kind is dict else value)
-        position += 1
-    return repeats
+    return hashlib.sha1(content, usedforsecurity=False).hexdigest()
 
 
 def _fingerprint() -> str:

@@ -78,3 +78,11 @@ def test_oversized_text_is_refused() -> None:
 def test_unsafe_tags_are_refused() -> None:
     with pytest.raises(InputError, match=r"tag\.yaml"):
         load_yaml("!!python/object/apply:os.system ['true']", "tag.yaml")
+
+
+def test_shared_values_are_written_out_not_aliased() -> None:
+    rules = [{"from": [{"podSelector": {}}]}]
+    doc = {"spec": {"ingress": rules, "egress": rules}}
+    text = dump_yaml([doc])
+    assert "&id" not in text and "*id" not in text
+    assert load_yaml(text, "t") == doc

@@ -50,12 +50,12 @@ def test_digests_tell_types_and_key_order_apart(left: Any, right: Any) -> None:
     assert dump_one(left) != dump_one(right)
 
 
-def test_a_shared_container_changes_the_digest_as_it_changes_the_yaml() -> None:
+def test_a_shared_container_changes_neither_the_yaml_nor_the_digest() -> None:
     shared = [{"podSelector": {}}]
     aliased = {"from": shared, "to": shared}
     copied = {"from": [{"podSelector": {}}], "to": [{"podSelector": {}}]}
-    assert dump_one(aliased) != dump_one(copied)
-    assert digest(aliased) != digest(copied)
+    assert dump_one(aliased) == dump_one(copied)
+    assert digest(aliased) == digest(copied)
 
 
 class Text(str):
