@@ -21,7 +21,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitops import repo as git
+from gitops.repo import commit as git
 from gitops.cli import main
 from gitops.errors import RepositoryError
 from gitops.render import render_to_repo
@@ -118,7 +118,7 @@ CHILD_AT_MOVE = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from gitops import repo as git
+    from gitops.repo import commit as git
     from gitops.render import render_to_repo
 
     blueprints, environments, repo, marker = map(Path, sys.argv[1:5])

@@ -1,4 +1,4 @@
-"""The Git writer and reader: the only module that imports pygit2.
+"""The Git writer: one commit per call, compare-and-swap on the branch.
 
 Writing (:func:`commit_tree`): blobs and trees go straight into the object database
 through an in-memory index; one commit per call; the branch moves by compare-and-swap.
@@ -17,12 +17,10 @@ through an in-memory index; one commit per call; the branch moves by compare-and
   tree and index are brought to the new head only if they are clean (the index holds a
   commit of the branch and no tracked file is modified); otherwise they are left alone.
   A symbolic link in the working tree on a generated path (which could make a write land
-  outside the repository) is refused before anything is written.
-"""
+  outside the repository) is refused before anything is written."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import random
@@ -33,23 +31,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, FileStatus, RepositoryOpenFlag
+from pygit2.enums import FileMode
 
-from gitops.errors import InputError, RepositoryError
+from gitops.errors import RepositoryError
 from gitops.layout import GENERATED_INDEX, describe_changes
-from gitops.model import MAX_YAML_BYTES
+from gitops.repo.objects import (
+    _blob_data,
+    _entries,
+    _head,
+    _open,
+    _ref_name,
+    _resolve,
+    _write_blobs,
+)
+from gitops.repo.worktree import _check_no_symlinks, _follows, _sync_worktree
 
 #: Identity used when neither ``--author`` nor GITOPS_AUTHOR_NAME/EMAIL is given.
 DEFAULT_AUTHOR = ("gitops", "gitops@localhost")
 #: Commit title used when no message is given.
+
+
+#: Commit title used when no message is given.
 DEFAULT_TITLE = "gitops render"
+
+
 _IDENTITY = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+)>\s*$")
-_DIRTY = (
-    FileStatus.WT_MODIFIED
-    | FileStatus.WT_DELETED
-    | FileStatus.WT_TYPECHANGE
-    | FileStatus.WT_RENAMED
-)
 
 
 @dataclass(frozen=True)
@@ -230,144 +236,6 @@ def commit_tree(
     )
 
 
-def read_files(
-    repo_path: Path, ref: str, prefix: str = "", *, max_bytes: int | None = MAX_YAML_BYTES
-) -> dict[str, bytes]:
-    """The files of the tree at ``ref`` under ``prefix``, keyed by full repository path.
-
-    Args:
-        repo_path: the repository.
-        ref: a commit, branch or tag.
-        prefix: a directory (or file) of the tree; empty for the whole tree.
-        max_bytes: refuse files larger than this, from their headers, before reading
-            any (default: the YAML size cap, as every caller parses manifests); None: no cap.
-
-    Raises:
-        RepositoryError: the repository is missing or ``ref`` does not name a commit.
-        InputError: a file is larger than ``max_bytes``.
-    """
-    repo = _open(repo_path, create=False)
-    tree = _resolve(repo, ref).tree
-    prefix = prefix.strip("/")
-    if prefix:
-        try:
-            obj = tree[prefix]
-        except KeyError:
-            return {}
-        if not isinstance(obj, pygit2.Tree):
-            entries = [(prefix, obj.id)]
-        else:
-            entries = list(_walk(obj, prefix))
-    else:
-        entries = list(_walk(tree, prefix))
-    if max_bytes is not None:
-        for path, oid in entries:
-            size = repo.odb.read_header(oid)[1]
-            if size > max_bytes:
-                raise InputError(f"{ref}:{path}: {size} bytes exceeds the size cap of {max_bytes}")
-    return {path: _blob_data(repo, oid) for path, oid in entries}
-
-
-def push(repo_path: Path, remote: str, branch: str) -> None:
-    """Push ``branch`` to ``remote`` (a configured remote name, a path or a URL).
-
-    Raises:
-        RepositoryError: the remote rejected the push or cannot be reached.
-    """
-    repo = _open(repo_path, create=False)
-    ref_name = _ref_name(branch)
-    if remote in repo.remotes.names():
-        target = repo.remotes[remote]
-    else:
-        url = str(Path(remote).resolve()) if Path(remote).exists() else remote
-        target = repo.remotes.create_anonymous(url)
-    callbacks = _PushCallbacks()
-    try:
-        target.push([f"{ref_name}:{ref_name}"], callbacks=callbacks)
-    except pygit2.GitError as err:
-        raise RepositoryError(f"push {branch} to {remote}: {err}") from err
-    if callbacks.rejected:
-        raise RepositoryError(f"push {branch} to {remote} rejected: {callbacks.rejected}")
-
-
-class _PushCallbacks(pygit2.RemoteCallbacks):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rejected = ""
-
-    def push_update_reference(self, refname: str, message: str | None) -> None:
-        if message:
-            self.rejected = f"{refname}: {message}"
-
-
-def _open(repo_path: Path, *, create: bool) -> pygit2.Repository:
-    path = Path(repo_path)
-    if path.exists() and not path.is_dir():
-        raise RepositoryError(f"{path}: repository path exists and is not a directory")
-    try:
-        # NO_SEARCH: never fall back to a repository in a parent directory.
-        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
-    except pygit2.GitError as err:
-        if not create:
-            raise RepositoryError(f"{path}: not a Git repository") from err
-    if path.exists() and any(path.iterdir()):
-        raise RepositoryError(f"{path}: not a Git repository and not empty; refusing to create one")
-    try:
-        return pygit2.init_repository(str(path), bare=False, initial_head="main")
-    except (pygit2.GitError, OSError) as err:
-        raise RepositoryError(f"{path}: cannot create a Git repository: {err}") from err
-
-
-def _ref_name(branch: str) -> str:
-    ref_name = f"refs/heads/{branch}"
-    if not branch or not pygit2.reference_is_valid_name(ref_name):
-        raise RepositoryError(f"--branch: {branch!r} is not a valid branch name")
-    return ref_name
-
-
-def _head(repo: pygit2.Repository, ref_name: str) -> pygit2.Commit | None:
-    reference = repo.references.get(ref_name)
-    return reference.peel(pygit2.Commit) if reference is not None else None
-
-
-def _resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
-    try:
-        obj = repo.revparse_single(ref)
-        commit: pygit2.Commit = obj.peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError) as err:
-        raise RepositoryError(f"{repo.path}: ref {ref!r} does not name a commit") from err
-    return commit
-
-
-def _entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.Oid]]:
-    """An in-memory index of ``tree`` and its ``{path: id}`` (one C walk, no path lookups)."""
-    index = pygit2.Index()
-    if tree is not None:
-        index.read_tree(tree)
-    return index, {entry.path: entry.id for entry in index}
-
-
-def _write_blobs(repo: pygit2.Repository, blobs: Mapping[str, bytes]) -> dict[str, pygit2.Oid]:
-    """Store new blobs in the object database (unreferenced until the ref moves)."""
-    return {path: repo.create_blob(data) for path, data in blobs.items()}
-
-
-def _blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
-    blob = repo[oid]
-    if not isinstance(blob, pygit2.Blob):
-        raise RepositoryError(f"{repo.path}: {oid} is not a file")
-    return blob.data
-
-
-def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
-    for entry in tree:
-        path = f"{prefix}/{entry.name}" if prefix else str(entry.name)
-        if isinstance(entry, pygit2.Tree):
-            yield from _walk(entry, path)
-        elif entry.filemode != FileMode.COMMIT:  # submodules have no content here
-            yield path, entry.id
-
-
 def _generated(repo: pygit2.Repository, entries: Mapping[str, pygit2.Oid]) -> set[str]:
     oid = entries.get(GENERATED_INDEX)
     if oid is None:
@@ -447,102 +315,3 @@ def _try_move(reference: pygit2.Reference, target: pygit2.Oid) -> bool:
     except (pygit2.GitError, OSError):
         return False
     return True
-
-
-def _follows(repo: pygit2.Repository, ref_name: str) -> bool:
-    """Whether the working tree follows ``ref_name`` (non-bare, HEAD is that branch)."""
-    if repo.is_bare or repo.workdir is None:
-        return False
-    return bool(repo.references["HEAD"].target == ref_name)
-
-
-def _symlink_on(workdir: Path, path: str, checked: dict[str, str | None]) -> str | None:
-    """The first component of ``path`` that is a symbolic link in the working tree, if any."""
-    parts = path.split("/")
-    for depth in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:depth])
-        if prefix not in checked:
-            checked[prefix] = prefix if (workdir / prefix).is_symlink() else None
-        if checked[prefix] is not None:
-            return prefix
-    return None
-
-
-def _check_no_symlinks(workdir: Path, paths: Sequence[str]) -> None:
-    checked: dict[str, str | None] = {}
-    for path in sorted(paths):
-        link = _symlink_on(workdir, path, checked)
-        if link is not None:
-            target = os.readlink(workdir / link)
-            raise RepositoryError(
-                f"refusing to write {path}: {link} in the working tree {workdir} is a "
-                f"symbolic link (to {target}), which could lead outside the repository; "
-                "remove it first"
-            )
-
-
-def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> bool:
-    if not _follows(repo, ref_name):
-        return False
-    lock_path = Path(repo.path) / "gitops-worktree.lock"
-    try:
-        with lock_path.open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            return _sync_locked(repo, ref_name)
-    except (pygit2.GitError, OSError):
-        # The commit is in and the branch moved; a busy index (someone running git) only
-        # means the working tree is not refreshed this time.
-        return False
-
-
-def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
-    head = repo.references[ref_name].peel(pygit2.Commit)
-    index = repo.index
-    index.read(force=True)
-    current = repo[index.write_tree()] if len(index) else None
-    if current is not None and not _on_branch(head, current.id):
-        return False  # the index holds someone's staged work
-    status = repo.status(untracked_files="no")
-    if any(flags & _DIRTY for flags in status.values()):
-        return False  # a tracked file was edited by hand
-    workdir = Path(str(repo.workdir))
-    target_tree = head.tree
-    old = _entries(current if isinstance(current, pygit2.Tree) else None)[1]
-    new = _entries(target_tree)[1]
-    if any(p not in old and (workdir / p).exists() for p in new):
-        return False  # an untracked file sits where a generated one would go
-    checked: dict[str, str | None] = {}
-    if any(_symlink_on(workdir, p, checked) for p in old.keys() | new.keys()):
-        return False  # a symlink appeared since commit_tree checked: never write through it
-    # Index first: if it is locked (someone running git), the working tree stays untouched.
-    index.read_tree(target_tree)
-    index.write()
-    for path in sorted(old.keys() - new.keys()):
-        (workdir / path).unlink(missing_ok=True)
-        _prune_empty(workdir, Path(path).parent)
-    for path, oid in new.items():
-        if old.get(path) != oid:
-            dest = workdir / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(_blob_data(repo, oid))
-    return True
-
-
-def _on_branch(head: pygit2.Commit, tree_id: pygit2.Oid, limit: int = 1000) -> bool:
-    commit: pygit2.Commit | None = head
-    for _ in range(limit):
-        if commit is None:
-            return False
-        if commit.tree_id == tree_id:
-            return True
-        commit = commit.parents[0] if commit.parents else None
-    return False
-
-
-def _prune_empty(workdir: Path, directory: Path) -> None:
-    while str(directory) not in ("", "."):
-        try:
-            (workdir / directory).rmdir()
-        except OSError:
-            return
-        directory = directory.parent

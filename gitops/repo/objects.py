@@ -1,0 +1,79 @@
+"""Repository, ref and object helpers shared by the writer, the reader and the working tree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode, RepositoryOpenFlag
+
+from gitops.errors import RepositoryError
+
+
+def _open(repo_path: Path, *, create: bool) -> pygit2.Repository:
+    path = Path(repo_path)
+    if path.exists() and not path.is_dir():
+        raise RepositoryError(f"{path}: repository path exists and is not a directory")
+    try:
+        # NO_SEARCH: never fall back to a repository in a parent directory.
+        return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError as err:
+        if not create:
+            raise RepositoryError(f"{path}: not a Git repository") from err
+    if path.exists() and any(path.iterdir()):
+        raise RepositoryError(f"{path}: not a Git repository and not empty; refusing to create one")
+    try:
+        return pygit2.init_repository(str(path), bare=False, initial_head="main")
+    except (pygit2.GitError, OSError) as err:
+        raise RepositoryError(f"{path}: cannot create a Git repository: {err}") from err
+
+
+def _ref_name(branch: str) -> str:
+    ref_name = f"refs/heads/{branch}"
+    if not branch or not pygit2.reference_is_valid_name(ref_name):
+        raise RepositoryError(f"--branch: {branch!r} is not a valid branch name")
+    return ref_name
+
+
+def _head(repo: pygit2.Repository, ref_name: str) -> pygit2.Commit | None:
+    reference = repo.references.get(ref_name)
+    return reference.peel(pygit2.Commit) if reference is not None else None
+
+
+def _resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
+    try:
+        obj = repo.revparse_single(ref)
+        commit: pygit2.Commit = obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError) as err:
+        raise RepositoryError(f"{repo.path}: ref {ref!r} does not name a commit") from err
+    return commit
+
+
+def _entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.Oid]]:
+    """An in-memory index of ``tree`` and its ``{path: id}`` (one C walk, no path lookups)."""
+    index = pygit2.Index()
+    if tree is not None:
+        index.read_tree(tree)
+    return index, {entry.path: entry.id for entry in index}
+
+
+def _write_blobs(repo: pygit2.Repository, blobs: Mapping[str, bytes]) -> dict[str, pygit2.Oid]:
+    """Store new blobs in the object database (unreferenced until the ref moves)."""
+    return {path: repo.create_blob(data) for path, data in blobs.items()}
+
+
+def _blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+    blob = repo[oid]
+    if not isinstance(blob, pygit2.Blob):
+        raise RepositoryError(f"{repo.path}: {oid} is not a file")
+    return blob.data
+
+
+def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
+    for entry in tree:
+        path = f"{prefix}/{entry.name}" if prefix else str(entry.name)
+        if isinstance(entry, pygit2.Tree):
+            yield from _walk(entry, path)
+        elif entry.filemode != FileMode.COMMIT:  # submodules have no content here
+            yield path, entry.id

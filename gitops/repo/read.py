@@ -1,0 +1,87 @@
+"""Reading a tree at a ref, and pushing a branch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+
+from gitops.errors import InputError, RepositoryError
+from gitops.model import MAX_YAML_BYTES
+from gitops.repo.objects import (
+    _blob_data,
+    _open,
+    _ref_name,
+    _resolve,
+    _walk,
+)
+
+
+def read_files(
+    repo_path: Path, ref: str, prefix: str = "", *, max_bytes: int | None = MAX_YAML_BYTES
+) -> dict[str, bytes]:
+    """The files of the tree at ``ref`` under ``prefix``, keyed by full repository path.
+
+    Args:
+        repo_path: the repository.
+        ref: a commit, branch or tag.
+        prefix: a directory (or file) of the tree; empty for the whole tree.
+        max_bytes: refuse files larger than this, from their headers, before reading
+            any (default: the YAML size cap, as every caller parses manifests); None: no cap.
+
+    Raises:
+        RepositoryError: the repository is missing or ``ref`` does not name a commit.
+        InputError: a file is larger than ``max_bytes``.
+    """
+    repo = _open(repo_path, create=False)
+    tree = _resolve(repo, ref).tree
+    prefix = prefix.strip("/")
+    if prefix:
+        try:
+            obj = tree[prefix]
+        except KeyError:
+            return {}
+        if not isinstance(obj, pygit2.Tree):
+            entries = [(prefix, obj.id)]
+        else:
+            entries = list(_walk(obj, prefix))
+    else:
+        entries = list(_walk(tree, prefix))
+    if max_bytes is not None:
+        for path, oid in entries:
+            size = repo.odb.read_header(oid)[1]
+            if size > max_bytes:
+                raise InputError(f"{ref}:{path}: {size} bytes exceeds the size cap of {max_bytes}")
+    return {path: _blob_data(repo, oid) for path, oid in entries}
+
+
+def push(repo_path: Path, remote: str, branch: str) -> None:
+    """Push ``branch`` to ``remote`` (a configured remote name, a path or a URL).
+
+    Raises:
+        RepositoryError: the remote rejected the push or cannot be reached.
+    """
+    repo = _open(repo_path, create=False)
+    ref_name = _ref_name(branch)
+    if remote in repo.remotes.names():
+        target = repo.remotes[remote]
+    else:
+        url = str(Path(remote).resolve()) if Path(remote).exists() else remote
+        target = repo.remotes.create_anonymous(url)
+    callbacks = _PushCallbacks()
+    try:
+        target.push([f"{ref_name}:{ref_name}"], callbacks=callbacks)
+    except pygit2.GitError as err:
+        raise RepositoryError(f"push {branch} to {remote}: {err}") from err
+    if callbacks.rejected:
+        raise RepositoryError(f"push {branch} to {remote} rejected: {callbacks.rejected}")
+
+
+class _PushCallbacks(pygit2.RemoteCallbacks):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rejected = ""
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message:
+            self.rejected = f"{refname}: {message}"
