@@ -10,7 +10,28 @@ from pathlib import Path
 import pytest
 from apiserver import ApiServer
 
+from gitops.cluster import ClusterClient, RetryPolicy
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class Sleeps(list[float]):
+    """Records the delays a ClusterClient asked to sleep, without sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """The retry delays the ``client`` fixture asked for."""
+    return Sleeps()
+
+
+@pytest.fixture
+def client(kubeconfig: Path, sleeps: Sleeps) -> ClusterClient:
+    """A ClusterClient for the test server whose retries record their delays, not sleep."""
+    return ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=RetryPolicy(sleep=sleeps))
 
 
 @pytest.fixture

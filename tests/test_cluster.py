@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from apiserver import ApiServer, Fault
+from conftest import Sleeps
 
 from gitops.cluster import (
     ClusterClient,
@@ -16,7 +17,6 @@ from gitops.cluster import (
     ForbiddenError,
     KindNotServedError,
     NotFoundError,
-    RetryPolicy,
     ServerError,
     UnauthorizedError,
     UnreachableError,
@@ -28,23 +28,6 @@ from gitops.model import ResourceKey, load_yaml
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
 SECRET_VALUE = "s3cr3t-token-value"
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "inference"}}
-
-
-class Sleeps(list[float]):
-    """Records the delays the client asked to sleep, without sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def client(kubeconfig: Path, sleeps: Sleeps) -> ClusterClient:
-    return ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=RetryPolicy(sleep=sleeps))
 
 
 @pytest.fixture

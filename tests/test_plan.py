@@ -7,7 +7,6 @@ import copy
 import json
 from pathlib import Path
 
-import pytest
 from apiserver import ApiServer
 from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 
@@ -138,12 +137,6 @@ def test_introduced_violations_are_those_only_head_has() -> None:
 
 
 # -- parts 2 and 3 against the test API server ------------------------------------------------
-
-
-@pytest.fixture
-def client(kubeconfig: Path) -> ClusterClient:
-    """A ClusterClient for the test server."""
-    return ClusterClient.from_kubeconfig(str(kubeconfig), "test")
 
 
 def live_plan(client: ClusterClient, base: list[Manifest], head: list[Manifest]) -> Plan:

@@ -162,12 +162,6 @@ def test_select_prune_reports_why_it_keeps_labelled_objects() -> None:
 # -- prune against the test API server --------------------------------------------------------
 
 
-@pytest.fixture
-def client(kubeconfig: Path) -> ClusterClient:
-    """A ClusterClient for the test server."""
-    return ClusterClient.from_kubeconfig(str(kubeconfig), "test")
-
-
 def _cm(apiserver: ApiServer, name: str) -> Manifest | None:
     found: Manifest | None = apiserver.get_object("v1", "ConfigMap", NS, name)
     return found

@@ -89,12 +89,6 @@ def widget(name: str = "w") -> Manifest:
     }
 
 
-@pytest.fixture
-def client(kubeconfig: Path) -> ClusterClient:
-    """A ClusterClient for the test server."""
-    return ClusterClient.from_kubeconfig(str(kubeconfig), "test")
-
-
 def applied_writes(server: ApiServer) -> int:
     """How many server-side applies were written for real (not dry-run)."""
     return server.count("apply", dry_run=False)

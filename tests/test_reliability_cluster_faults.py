@@ -26,31 +26,14 @@ from pathlib import Path
 
 import pytest
 from apiserver import ApiServer, Fault
+from conftest import Sleeps
 from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops.cli import main
-from gitops.cluster import ClusterClient, RetryPolicy
+from gitops.cluster import ClusterClient
 from gitops.model import Manifest, dump_yaml, key_of
 from gitops.reconcile import apply_environment
 from gitops.repo import commit_tree
-
-
-class Sleeps(list[float]):
-    """Records the delays the client asked to sleep, without sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def client(kubeconfig: Path, sleeps: Sleeps) -> ClusterClient:
-    return ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=RetryPolicy(sleep=sleeps))
-
 
 DESIRED = [namespace(), configmap("a"), configmap("b"), configmap("c")]
 
