@@ -6,6 +6,7 @@ Exit 0 nothing to do, 1 changes, 2 error.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from gitops.commands import (
     add_cluster_arguments,
@@ -87,56 +88,41 @@ def run(args: argparse.Namespace) -> int:
     identity = identity_for(repo, args.head, args.env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
     ignore = environment_ignore_rules(args.env, args.environments)
+    # Parts 2 and 3 need live state: from a capture, from a cluster, or not at all.
+    live: dict[str, Any] = {}
     if args.live:
         from gitops.desired import read_live_file
 
-        plan = build_plan(
-            args.env,
-            args.base,
-            args.head,
-            base,
-            head,
-            identity=identity,
-            live=read_live_file(Path(args.live)),
-            live_source=f"capture {args.live}",
+        live = {
+            "live": read_live_file(Path(args.live)),
+            "live_source": f"capture {args.live}",
             # kubectl get -o yaml leaves managedFields out; the ownership hash still holds.
-            check_managed_fields=False,
-            allow_empty=args.allow_empty,
-            ignore=ignore,
-            violations=violations,
-        )
+            "check_managed_fields": False,
+        }
     elif args.kubeconfig or args.context:
         from gitops.cluster import ClusterClient
         from gitops.live import read_live
 
         client = ClusterClient.from_kubeconfig(args.kubeconfig, args.context)
         state = read_live(client, [*base, *head], identity)
-        plan = build_plan(
-            args.env,
-            args.base,
-            args.head,
-            base,
-            head,
-            identity=identity,
-            live=state.objects,
-            live_source=f"context {args.context}" if args.context else "the cluster",
-            not_served=state.not_served,
-            namespaced=state.is_namespaced,
-            allow_empty=args.allow_empty,
-            ignore=ignore,
-            violations=violations,
-        )
-    else:
-        plan = build_plan(
-            args.env,
-            args.base,
-            args.head,
-            base,
-            head,
-            identity=identity,
-            ignore=ignore,
-            violations=violations,
-        )
+        live = {
+            "live": state.objects,
+            "live_source": f"context {args.context}" if args.context else "the cluster",
+            "not_served": state.not_served,
+            "namespaced": state.is_namespaced,
+        }
+    plan = build_plan(
+        args.env,
+        args.base,
+        args.head,
+        base,
+        head,
+        identity=identity,
+        allow_empty=args.allow_empty,
+        ignore=ignore,
+        violations=violations,
+        **live,
+    )
     if args.output == "json":
         sys.stdout.write(report.to_json(plan))
     elif args.output == "markdown":
