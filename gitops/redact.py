@@ -54,8 +54,12 @@ def redact_pair(
                 k: MASK if k in p_map and p_map[k] == v else MASK_CHANGED
                 for k, v in d_values.items()
             }
+        elif d_values is not None:  # an invalid Secret: the whole field is one value
+            desired[section] = MASK if d_values == p_values else MASK_CHANGED
         if isinstance(p_values, Mapping):
             projection[section] = dict.fromkeys(p_values, MASK)
+        elif p_values is not None:
+            projection[section] = MASK
     return desired, projection
 
 
@@ -67,6 +71,8 @@ def redact_object(manifest: Mapping[str, Any]) -> dict[str, Any]:
             values = out.get(section)
             if isinstance(values, Mapping):
                 out[section] = dict.fromkeys(values, MASK)
+            elif values is not None:  # an invalid Secret: the whole field is one value
+                out[section] = MASK
     return out
 
 
@@ -81,9 +87,15 @@ def scrub_text(text: str, manifest: Mapping[str, Any]) -> str:
     forms: set[str] = set()
     for section in _SECRET_FIELDS:
         values = manifest.get(section)
-        if not isinstance(values, Mapping):
+        if isinstance(values, Mapping):
+            found = list(values.values())
+        elif isinstance(values, list):  # an invalid Secret still holds values
+            found = list(values)
+        elif values is not None:
+            found = [values]
+        else:
             continue
-        for value in values.values():
+        for value in found:
             plain = str(value)
             forms.add(plain)
             try:

@@ -287,6 +287,8 @@ def corpus_desired() -> list[dict[str, Any]]:
             data={"password": b64(CANARIES["data"]), "same": b64(CANARIES["data-same"])},
             stringData={"token": CANARIES["stringData"]},
         ),
+        secret("invalid-string", data=CANARIES["invalid-string"]),
+        secret("invalid-list", data=[CANARIES["invalid-list"]]),
         secret("not-base64", data={"k": CANARIES["not-base64"]}),
         {
             "apiVersion": "v1",
