@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.errors import InputError
-from gitops.model import Manifest, ResourceKey, key_of, load_yaml_all
+from gitops.model import Manifest, ResourceKey, key_of, load_yaml_all, read_capped
 
 #: File names that are kustomize configuration, not manifests.
 KUSTOMIZE_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
@@ -125,7 +125,5 @@ def read_live_file(path: Path) -> list[Manifest]:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror}") from err
+    # Capped: a huge file is refused after reading one byte more than the YAML cap.
+    return read_capped(path)

@@ -395,3 +395,21 @@ def test_invalid_file_at_the_head_ref_aborts_the_plan(
     assert code == 2
     assert out == ""
     assert "envs/dev/workloads/apps/configmap-alpha.yaml" in err and "invalid YAML" in err
+
+
+@pytest.mark.parametrize("reader", ["-f", "--live"])
+def test_oversized_manifest_file_is_refused_without_reading_it_whole(
+    tmp_path: Path, reader: str
+) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(64 * MAX_YAML_BYTES)  # sparse: 512 MiB
+    read = read_path if reader == "-f" else read_live_file
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"huge\.yaml: more than \d+ bytes exceeds"):
+            read(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MAX_YAML_BYTES + 1024 * 1024
