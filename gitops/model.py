@@ -172,6 +172,34 @@ def key_of(manifest: Mapping[str, Any], source: str = "manifest") -> ResourceKey
     return ResourceKey(group, version, str(kind), namespace, name)
 
 
+#: Metadata the API server sets; a manifest copied from ``kubectl get -o yaml`` carries them.
+SERVER_METADATA = frozenset(
+    {
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+    }
+)
+
+
+def without_server_metadata(manifest: Mapping[str, Any]) -> Manifest:
+    """Copy of ``manifest`` without the metadata the API server sets (input untouched).
+
+    Sent back, they are preconditions (a stale ``resourceVersion`` or ``uid`` is a 409 on
+    every apply) or refused outright (``managedFields`` in an apply body).
+    """
+    out = dict(manifest)
+    metadata = out.get("metadata")
+    if isinstance(metadata, Mapping) and SERVER_METADATA & metadata.keys():
+        out["metadata"] = {k: v for k, v in metadata.items() if k not in SERVER_METADATA}
+    return out
+
+
 def kind_rank(kind: str) -> int:
     """Apply-order rank of a kind: lower ranks are applied first, pruned last."""
     return _KIND_RANK.get(kind, _DEFAULT_RANK)

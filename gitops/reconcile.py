@@ -27,8 +27,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from gitops import diff, prune
+from gitops.cluster_errors import ConflictError
 from gitops.errors import ClusterError, InputError
-from gitops.model import Manifest, ResourceKey, canonical_order, key_of
+from gitops.model import (
+    Manifest,
+    ResourceKey,
+    canonical_order,
+    key_of,
+    without_server_metadata,
+)
 from gitops.ownership import Identity, place
 from gitops.readiness import WAITED_KINDS
 from gitops.wait import Timing, wait_established, wait_ready
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _NAMESPACE = ("", "Namespace")
 Progress = Callable[[str], None]
+#: How many times an apply answered 409 without field-manager conflicts is retried.
+CONFLICT_RETRIES = 3
 __all__ = ["ApplyResult", "Failure", "Outcome", "Timing", "apply_environment"]
 
 
@@ -214,7 +223,9 @@ def _prepare(
             )
             failures.append(Failure(key, "check", message))
             continue
-        key, manifest = place(manifest, namespaced)
+        # Server metadata copied from `kubectl get` would be a precondition (a stale
+        # resourceVersion: 409 on every run) or refused (managedFields).
+        key, manifest = place(without_server_metadata(manifest), namespaced)
         if prune.identity_of(key) in seen:
             raise InputError(f"desired set: {key} is defined twice")
         seen.add(prune.identity_of(key))
@@ -229,13 +240,35 @@ def _prepare(
     return items, failures
 
 
+def _send(
+    client: ClusterClient, item: _Item, identity: Identity, force: bool, dry_run: bool = False
+) -> tuple[Manifest, _Item]:
+    """Apply ``item``; a 409 naming no field-manager conflict is read again and retried.
+
+    Such a 409 is a race, not a disagreement: the object changed or appeared meanwhile
+    (a create racing ours, a storage conflict). The live object is read again (so the
+    outcome is judged against it) and the apply, which carries no resourceVersion, is
+    sent again, at most :data:`CONFLICT_RETRIES` times.
+    """
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            stored = client.apply(item.body, identity.field_manager, force=force, dry_run=dry_run)
+        except ConflictError as err:
+            if err.conflicts or attempt == CONFLICT_RETRIES:
+                raise
+            item = replace(item, live=client.get(item.key))
+        else:
+            return stored, item
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
 def _dry_run(
     client: ClusterClient, items: Sequence[_Item], identity: Identity, force: bool
 ) -> list[Failure]:
     failures: list[Failure] = []
     for item in items:
         try:
-            client.apply(item.body, identity.field_manager, force=force, dry_run=True)
+            _send(client, item, identity, force, dry_run=True)
         except ClusterError as err:
             failures.append(_failure(item.key, "dry-run", err))
     return failures
@@ -256,7 +289,7 @@ def _apply_one(
     client: ClusterClient, item: _Item, identity: Identity, force: bool
 ) -> Outcome | Failure:
     try:
-        stored = client.apply(item.body, identity.field_manager, force=force)
+        stored, item = _send(client, item, identity, force)
     except ClusterError as err:
         return _failure(item.key, "apply", err)
     if item.live is None:

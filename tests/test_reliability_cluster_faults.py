@@ -32,7 +32,7 @@ from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 from gitops.cli import main
 from gitops.cluster import ClusterClient
 from gitops.model import Manifest, dump_yaml, key_of
-from gitops.reconcile import apply_environment
+from gitops.reconcile import CONFLICT_RETRIES, apply_environment
 from gitops.repo import commit_tree
 
 DESIRED = [namespace(), configmap("a"), configmap("b"), configmap("c")]
@@ -138,6 +138,71 @@ def test_429_on_delete_waits_retry_after(
     assert sleeps == [2.0]
 
 
+# -- conflicts -------------------------------------------------------------------------------
+
+
+def test_409_without_field_conflicts_is_reread_and_retried(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    # "the object has been modified": storage raced another writer; applying again works.
+    apply_environment(client, DESIRED, IDENTITY)
+    changed = [*DESIRED[:2], configmap("b", value="2"), DESIRED[3]]
+    apiserver.inject(
+        Fault(
+            verb="apply",
+            path="/b$",
+            status=409,
+            times=2,
+            message='Operation cannot be fulfilled on configmaps "b": the object has been '
+            "modified; please apply your changes to the latest version and try again",
+        )
+    )
+    result = apply_environment(client, changed, IDENTITY)
+    assert result.ok
+    assert {str(o.key): o.action for o in result.applied}["ConfigMap ml/b"] == "configured"
+    assert in_sync(client, changed)
+
+
+def test_persistent_409_gives_up_with_a_clear_failure(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    apply_environment(client, DESIRED, IDENTITY)
+    changed = [*DESIRED[:2], configmap("b", value="2"), DESIRED[3]]
+    apiserver.inject(
+        Fault(
+            verb="apply", path="/b$", status=409, times=100, message="the object has been modified"
+        )
+    )
+    result = apply_environment(client, changed, IDENTITY)
+    assert [(str(f.key), f.phase) for f in result.failures] == [("ConfigMap ml/b", "dry-run")]
+    assert "409 the object has been modified" in result.failures[0].message
+    # The first run: dry-run and write; this one: the dry-run and its bounded retries.
+    assert apiserver.count("apply", name="b") == 2 + 1 + CONFLICT_RETRIES
+    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is not None  # nothing else broke
+
+
+def test_manifest_copied_from_kubectl_get_applies_without_its_server_metadata(
+    client: ClusterClient, apiserver: ApiServer
+) -> None:
+    # A stale resourceVersion (and uid, managedFields) sent back would be a 409 every run.
+    apply_environment(client, DESIRED, IDENTITY)
+    copied = configmap("b", value="2")
+    copied["metadata"].update(
+        resourceVersion="1",
+        uid="00000000-0000-0000-0000-000000000000",
+        generation=7,
+        creationTimestamp="2020-01-01T00:00:00Z",
+        managedFields=[{"manager": "kubectl", "operation": "Update", "apiVersion": "v1"}],
+    )
+    desired = [*DESIRED[:2], copied, DESIRED[3]]
+    result = apply_environment(client, desired, IDENTITY)
+    assert result.ok
+    assert {str(o.key): o.action for o in result.applied}["ConfigMap ml/b"] == "configured"
+    stored = apiserver.get_object("v1", "ConfigMap", NS, "b")
+    assert stored is not None and stored["data"] == {"value": "2"}
+    assert in_sync(client, desired)
+
+
 # -- an apply killed half-way ----------------------------------------------------------------
 
 CHILD_APPLY = textwrap.dedent(
@@ -147,7 +212,7 @@ CHILD_APPLY = textwrap.dedent(
     from gitops.cluster import ClusterClient
     from gitops.model import load_yaml_all
     from gitops.ownership import Identity
-    from gitops.reconcile import apply_environment
+    from gitops.reconcile import CONFLICT_RETRIES, apply_environment
 
     kubeconfig, manifests, marker = sys.argv[1:4]
     desired = load_yaml_all(Path(manifests).read_bytes(), manifests)
