@@ -20,7 +20,15 @@ import jsonpatch
 from gitops import fieldsv1, normalize, redact
 from gitops.constructs.base import ANNOTATION_ENVIRONMENT, MANAGED_BY
 from gitops.errors import ValidationError
-from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, ResourceKey, dump_one, key_of, sort_key
+from gitops.model import (
+    CLUSTER_SCOPED_KINDS,
+    Manifest,
+    ResourceKey,
+    dump_one,
+    key_of,
+    sort_key,
+    without_server_metadata,
+)
 
 #: Ownership label every object the tool applies carries.
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -32,18 +40,6 @@ ENVIRONMENT_KEY = ANNOTATION_ENVIRONMENT
 APPLYSET_LABEL = "applyset.kubernetes.io/part-of"
 #: Default server-side apply field manager of the tool.
 FIELD_MANAGER = "gitops"
-
-#: Server-populated fields never compared, even if a desired manifest carries them.
-_SERVER_METADATA = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-)
 
 
 class Status(enum.StrEnum):
@@ -256,10 +252,7 @@ def prepare_desired(manifest: Mapping[str, Any]) -> Manifest:
     A Secret's ``stringData`` is folded into base64 ``data`` (the API server does the same),
     and ``status`` and server metadata are dropped.
     """
-    out: Manifest = {k: v for k, v in manifest.items() if k != "status"}
-    metadata = out.get("metadata")
-    if isinstance(metadata, Mapping):
-        out["metadata"] = {k: v for k, v in metadata.items() if k not in _SERVER_METADATA}
+    out = without_server_metadata({k: v for k, v in manifest.items() if k != "status"})
     if redact.is_secret(out) and isinstance(out.get("stringData"), Mapping):
         data = dict(out.get("data") or {})
         for name, value in out.pop("stringData").items():
