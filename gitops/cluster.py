@@ -4,8 +4,8 @@ Objects travel as raw JSON (``json.loads`` of the response body), never through 
 client's model classes: that is several times faster on large LISTs and keeps every field,
 including those of custom resources. Discovery is lazy per group-version, LISTs are
 paginated with ``limit``/``continue``, server-side apply is a PATCH with
-``application/apply-patch+yaml``. 429 answers honour ``Retry-After`` and 5xx answers are
-retried with bounded exponential backoff; every other failure becomes a
+``application/apply-patch+yaml``. 429 answers honour ``Retry-After``; 5xx answers, timeouts
+and dropped connections are retried with bounded exponential backoff; every other failure becomes a
 :class:`gitops.errors.ClusterError` subclass with one clear line.
 """
 
@@ -176,6 +176,13 @@ class ClusterClient:
                     f"{self._where}: {what}: unreachable: {_reason(err)}"
                 ) from err
             except urllib3.exceptions.HTTPError as err:
+                if _transient(err) and attempt + 1 < self._retry.attempts:
+                    # Every request here is idempotent (GET, apply, delete): send it again.
+                    pause = self._retry.backoff(attempt)
+                    log.debug("%s: %s; retrying in %.2fs", what, _reason(err), pause)
+                    self._retry.sleep(pause)
+                    attempt += 1
+                    continue
                 raise UnreachableError(
                     f"{self._where}: {what}: unreachable: {_reason(err)}"
                 ) from err
@@ -397,6 +404,14 @@ class ClusterClient:
             self.request("DELETE", self._path(key, info), query, body, "application/json")
         except NotFoundError:
             return
+
+
+def _transient(err: urllib3.exceptions.HTTPError) -> bool:
+    """A timeout or a dropped connection (worth retrying), not a refused or unknown host."""
+    reason = getattr(err, "reason", None) or err
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # refused, no such host
+        return False
+    return isinstance(reason, (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError))
 
 
 def _reason(err: BaseException) -> str:

@@ -17,6 +17,7 @@ from gitops.cluster import (
     ForbiddenError,
     KindNotServedError,
     NotFoundError,
+    RetryPolicy,
     ServerError,
     UnauthorizedError,
     UnreachableError,
@@ -303,14 +304,18 @@ def test_connection_refused_is_unreachable(tmp_path: Path, apiserver: ApiServer)
 
 
 def test_timeout_is_unreachable(kubeconfig: Path, apiserver: ApiServer) -> None:
-    client = ClusterClient.from_kubeconfig(str(kubeconfig), "test", timeout=(1.0, 0.2))
-    apiserver.inject(Fault(verb="list", status=0, delay=1.0))
+    no_wait = RetryPolicy(sleep=lambda seconds: None)
+    client = ClusterClient.from_kubeconfig(
+        str(kubeconfig), "test", timeout=(1.0, 0.2), retry=no_wait
+    )
+    # Timeouts are retried (test_reliability_cluster_faults.py); these outlast the budget.
+    apiserver.inject(Fault(verb="list", status=0, delay=1.0, times=10))
     with pytest.raises(UnreachableError, match=r"timed out"):
         client.list_objects("", "v1", "ConfigMap")
 
 
 def test_connection_reset_is_unreachable(client: ClusterClient, apiserver: ApiServer) -> None:
-    apiserver.inject(Fault(verb="list", reset=True))
+    apiserver.inject(Fault(verb="list", reset=True, times=10))  # resets outlast the retries
     with pytest.raises(UnreachableError, match=r"GET /api/v1/configmaps"):
         client.list_objects("", "v1", "ConfigMap")
 

@@ -30,7 +30,7 @@ from conftest import Sleeps
 from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops.cli import main
-from gitops.cluster import ClusterClient
+from gitops.cluster import ClusterClient, RetryPolicy, UnreachableError
 from gitops.model import Manifest, dump_yaml, key_of
 from gitops.reconcile import CONFLICT_RETRIES, apply_environment
 from gitops.repo import commit_tree
@@ -181,6 +181,42 @@ def test_persistent_409_gives_up_with_a_clear_failure(
     assert apiserver.get_object("v1", "ConfigMap", NS, "a") is not None  # nothing else broke
 
 
+# -- timeouts --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def impatient(kubeconfig: Path, sleeps: Sleeps) -> ClusterClient:
+    """A client with a 0.3 s read timeout."""
+    retry = RetryPolicy(sleep=sleeps)
+    return ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=retry, timeout=(2.0, 0.3))
+
+
+def test_a_timed_out_request_is_retried(
+    impatient: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(verb="list", status=0, delay=1.0, times=1))
+    assert impatient.list_objects("", "v1", "ConfigMap") == []
+    assert len(sleeps) == 1
+
+
+def test_a_timed_out_apply_is_retried_and_applies(
+    impatient: ClusterClient, apiserver: ApiServer
+) -> None:
+    apiserver.inject(Fault(verb="apply", path="/b$", status=0, delay=1.0, times=1))
+    assert apply_environment(impatient, DESIRED, IDENTITY).ok
+    assert in_sync(impatient, DESIRED)
+
+
+def test_persistent_timeouts_give_up_with_a_clear_error(
+    impatient: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+) -> None:
+    apiserver.inject(Fault(verb="list", status=0, delay=1.0, times=100))
+    with pytest.raises(UnreachableError, match=r"GET /api/v1/configmaps.*timed out") as caught:
+        impatient.list_objects("", "v1", "ConfigMap")
+    assert "\n" not in str(caught.value)
+    assert len(sleeps) == 4  # the same bounded budget as 5xx
+
+
 def test_manifest_copied_from_kubectl_get_applies_without_its_server_metadata(
     client: ClusterClient, apiserver: ApiServer
 ) -> None:
@@ -209,7 +245,7 @@ CHILD_APPLY = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from gitops.cluster import ClusterClient
+    from gitops.cluster import ClusterClient, RetryPolicy, UnreachableError
     from gitops.model import load_yaml_all
     from gitops.ownership import Identity
     from gitops.reconcile import CONFLICT_RETRIES, apply_environment
