@@ -21,10 +21,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitops.repo import commit as git
 from gitops.cli import main
 from gitops.errors import RepositoryError
 from gitops.render import render_to_repo
+from gitops.repo import commit as git
 from gitops.repo import commit_tree, identity, read_files
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
