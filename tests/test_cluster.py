@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from apiserver import ApiServer, Fault
 from conftest import Sleeps
+from test_reconcile import widget_crd
 
 from gitops.cluster import (
     ClusterClient,
@@ -79,30 +80,7 @@ def test_kind_is_served_after_its_crd_is_installed_and_discovery_forgotten(
     client: ClusterClient,
 ) -> None:
     assert not client.is_served("example.com", "v1", "Widget")
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
-    client.apply(crd)
+    client.apply(widget_crd())
     assert not client.is_served("example.com", "v1", "Widget")  # cached
     client.forget_discovery()
     assert client.is_served("example.com", "v1", "Widget")

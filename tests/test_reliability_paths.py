@@ -25,7 +25,8 @@ from gitops.repo import commit_tree, identity, read_files
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 SIG = identity("test <test@example.com>", when=1_700_000_000)
 
-RAW_BLUEPRINT = """
+#: A construct rendering one object as given (blueprint files prepend it).
+RAW_CONSTRUCT = """
 from typing import Any
 
 from gitops.constructs.base import Construct
@@ -41,11 +42,16 @@ class Raw(Construct):
 
     def _build(self) -> list[dict[str, Any]]:
         return [dict(self.obj)]
+"""
 
+RAW_BLUEPRINT = (
+    RAW_CONSTRUCT
+    + """
 
 def blueprint(scope, env):
     Raw(scope, "raw", {obj!r})
 """
+)
 
 HOSTILE_NAMES: dict[str, tuple[str, str]] = {
     "name ../": ("apps", "../../../../escaped"),

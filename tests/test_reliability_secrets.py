@@ -23,6 +23,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
+from test_reliability_paths import RAW_CONSTRUCT
 
 from gitops.cli import main
 from gitops.constructs.base import Scope
@@ -67,23 +68,9 @@ def assert_no_canary(*texts: str) -> None:
 
 # -- plaintext Secrets are refused at render time --------------------------------------------
 
-SECRET_BLUEPRINT = """
-from typing import Any
-
-from gitops.constructs.base import Construct
-
-
-class Raw(Construct):
-    type_name = "Raw"
-
-    def __init__(self, scope: Any, id: str, obj: dict[str, Any]) -> None:
-        super().__init__(scope, id)
-        self.obj = obj
-        self._register()
-
-    def _build(self) -> list[dict[str, Any]]:
-        return [dict(self.obj)]
-
+SECRET_BLUEPRINT = (
+    RAW_CONSTRUCT
+    + """
 
 OBJECTS = {objects!r}
 
@@ -92,6 +79,7 @@ def blueprint(scope, env):
     for index, obj in enumerate(OBJECTS):
         Raw(scope, f"raw-{{index}}", obj)
 """
+)
 
 
 @pytest.fixture
