@@ -10,23 +10,47 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from gitops import __version__
 
+#: Values of ``--color``.
+COLOR_CHOICES = ("auto", "always", "never")
 #: Subcommands, each a module of :mod:`gitops.commands` with ``register`` and ``run``.
-COMMANDS = ("render", "check", "diff", "plan", "apply")
+COMMANDS = ("init", "build", "render", "check", "diff", "plan", "apply", "set", "completion")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser that never takes a prefix of an option for the option.
+
+    ``--env`` must not silently mean ``--environments``: abbreviations are off for the
+    top-level parser and every subcommand (subparsers are created with this class).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gitops",
         description="Render inference stacks and guardrails into a GitOps repository, "
         "and reconcile it with live clusters.",
     )
     parser.add_argument("--version", action="version", version=f"gitops {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="ANSI colors: auto (a terminal, unless $NO_COLOR is set), always, never "
+        "(default: %(default)s)",
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"gitops.commands.{name}")
@@ -40,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             default=argparse.SUPPRESS,
             help="show tracebacks and debug logs",
+        )
+        command.add_argument(
+            "--color",
+            choices=COLOR_CHOICES,
+            default=argparse.SUPPRESS,
+            help="ANSI colors: auto, always, never (default: auto; $NO_COLOR turns auto off)",
         )
         command.set_defaults(_run=module.run)
     return parser

@@ -35,7 +35,7 @@ loaded mapping (:func:`parse_environment`) is pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -45,6 +45,7 @@ from gitops.constructs.base import check_dns1123_label
 from gitops.errors import InputError, ValidationError
 from gitops.model import load_yaml, read_capped
 from gitops.quantity import is_quantity
+from gitops.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from gitops.diff import IgnoreRule
@@ -138,6 +139,26 @@ def load_environments(directory: Path) -> list[Environment]:
         raise InputError(f"{directory}: no environment files (*.yaml) found")
     environments = [load_environment(path) for path in paths]
     return sorted(environments, key=lambda env: env.name)
+
+
+def select_environments(
+    environments: Sequence[Environment], names: Sequence[str] | None
+) -> list[Environment]:
+    """The environments named in ``names`` (all of them for ``None``, ``[]`` or ``all``).
+
+    Raises:
+        InputError: a name is not among the environments (the closest name is suggested).
+    """
+    if not names or "all" in names:
+        return list(environments)
+    by_name = {env.name: env for env in environments}
+    for name in names:
+        if name not in by_name:
+            raise InputError(
+                f"--env {name}: no such environment{did_you_mean(name, by_name)} "
+                f"(known: {', '.join(sorted(by_name))})"
+            )
+    return [env for env in environments if env.name in set(names)]
 
 
 def load_environment(path: Path) -> Environment:
@@ -263,8 +284,8 @@ def _mapping(
             raise ValidationError(f"{source}: {where}: keys must be strings, got {key!r}")
         if allowed is not None and key not in allowed:
             raise ValidationError(
-                f"{source}: unknown key {key!r} in {where} (expected one of "
-                f"{', '.join(sorted(allowed))})"
+                f"{source}: unknown key {key!r} in {where}{did_you_mean(key, allowed)} "
+                f"(expected one of {', '.join(sorted(allowed))})"
             )
     return value
 

@@ -205,6 +205,17 @@ def flux_objects(env: Environment, layers: Sequence[str]) -> list[Manifest]:
     return out
 
 
+def argocd_index(files: Iterable[str]) -> list[str]:
+    """The ``argocd/`` files in index order: per environment, the project before its apps."""
+    rank = {"appproject": 0, "application": 1, "applicationset": 2}
+
+    def key(name: str) -> tuple[str, int, str]:
+        kind, _, env = name.removesuffix(".yaml").partition("-")
+        return (env, rank.get(kind, 3), name)
+
+    return sorted(files, key=key)
+
+
 def environment_of(path: str) -> str | None:
     """The environment a generated path belongs to (``None`` for shared files)."""
     parts = path.split("/")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gitops import layout
 from gitops.blueprints import Blueprint, load_blueprints
 from gitops.constructs.base import Construct, Scope, check_unique, provenance
-from gitops.environments import Environment, load_environments
+from gitops.environments import Environment, load_environments, select_environments
 from gitops.errors import PolicyError, RenderError, ValidationError
 from gitops.model import (
     Manifest,
@@ -133,6 +133,7 @@ def render_environments(
     *,
     guardrails: GuardrailsFunction | None = None,
     kinds: Mapping[str, str | type[Any]] | None = None,
+    only: Sequence[str] | None = None,
 ) -> dict[str, list[Manifest]]:
     """Read the inputs and render every environment: ``{env name: manifests}``.
 
@@ -141,11 +142,12 @@ def render_environments(
         environments: the environments directory.
         guardrails: replaces :func:`environment_guardrails` (tests, custom platforms).
         kinds: construct kinds YAML specs may use (see :func:`gitops.blueprints.load_blueprints`).
+        only: render only these environments (``None``, empty or ``all``: every one).
 
     Raises:
         InputError, ValidationError, RenderError: an input is invalid (file and key named).
     """
-    envs = load_environments(environments)
+    envs = select_environments(load_environments(environments), only)
     loaded = load_blueprints(blueprints, kinds)
     return {env.name: render_environment(env, loaded, guardrails=guardrails) for env in envs}
 
@@ -208,7 +210,9 @@ def render_tree(
             flux_entries.append(file_name)
         files[f"flux/{name}/{layout.KUSTOMIZATION}"] = _yaml(layout.kustomization(flux_entries))
     if argocd:
-        files[f"argocd/{layout.KUSTOMIZATION}"] = _yaml(layout.kustomization(argocd))
+        files[f"argocd/{layout.KUSTOMIZATION}"] = _yaml(
+            layout.kustomization(layout.argocd_index(argocd))
+        )
     return dict(sorted(files.items()))
 
 
@@ -253,6 +257,7 @@ def render_to_repo(
     author: str | None = None,
     progress: Progress | None = None,
     guardrails: GuardrailsFunction | None = None,
+    only: Sequence[str] | None = None,
 ) -> CommitResult:
     """Render the inputs and commit them to ``branch`` of ``repo`` (the ``gitops render`` command).
 
@@ -270,6 +275,8 @@ def render_to_repo(
         author: ``"Name <email>"`` (default: see :func:`gitops.repo.identity`).
         progress: receives one line per step (per environment).
         guardrails: replaces :func:`environment_guardrails`.
+        only: render only these environments; the files of the others stay as committed
+            on ``branch`` (``None``, empty or ``all``: every environment).
 
     Raises:
         GitOpsError: an input is invalid, a Deny guardrail is violated, or Git failed.
@@ -277,7 +284,8 @@ def render_to_repo(
     from gitops import repo as git
 
     report = progress or (lambda _line: None)
-    envs = load_environments(environments)
+    every = load_environments(environments)
+    envs = select_environments(every, only)
     loaded = load_blueprints(blueprints)
     rendered: dict[str, list[Manifest]] = {}
     for env in envs:
@@ -290,6 +298,8 @@ def render_to_repo(
     for note in notes:
         report(f"guardrail: {note}")
     files = render_tree(rendered, envs, dump=cache.dump)
+    if len(envs) < len(every):
+        files = _with_other_environments(files, repo, branch, base, {e.name for e in envs})
     report(f"committing {len(files)} files to {branch} in {repo} ({cache.hits} from cache)")
     result = git.commit_tree(
         repo,
@@ -305,6 +315,48 @@ def render_to_repo(
         report(f"pushing {branch} to {push}")
         git.push(repo, push, branch)
     return result
+
+
+def _with_other_environments(
+    files: Mapping[str, bytes], repo: Path, branch: str, base: str | None, rendered: set[str]
+) -> dict[str, bytes]:
+    """``files`` plus the generated files of the environments not rendered, as committed.
+
+    ``render --env`` limits the work, not the repository: the other environments' files
+    are carried over from the branch (or ``base`` for a new branch) byte for byte, and
+    the shared Argo CD index is rebuilt over both.
+    """
+    import json
+
+    from gitops import repo as git
+    from gitops.errors import RepositoryError
+
+    committed: dict[str, bytes] = {}
+    for ref in (branch, base):
+        if ref is None:
+            continue
+        try:
+            committed = git.read_files(repo, ref, max_bytes=None)
+        except RepositoryError:
+            continue
+        break
+    index = json.loads(committed.get(layout.GENERATED_INDEX, b"{}"))
+    generated = set(index.get("paths", ())) if isinstance(index, dict) else set()
+    out = dict(files)
+    for path, data in committed.items():
+        env = layout.environment_of(path)
+        if path in generated and env is not None and env not in rendered:
+            out[path] = data
+    argocd = [
+        path.removeprefix("argocd/")
+        for path in out
+        if path.startswith("argocd/") and path != f"argocd/{layout.KUSTOMIZATION}"
+    ]
+    if argocd:
+        out[f"argocd/{layout.KUSTOMIZATION}"] = _dump_yaml(
+            layout.kustomization(layout.argocd_index(argocd))
+        )
+    return dict(sorted(out.items()))
 
 
 def _checked_notes(rendered: Mapping[str, Sequence[Manifest]], cache: RenderCache) -> list[str]:

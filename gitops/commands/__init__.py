@@ -7,32 +7,109 @@ starts Node.js; the work happens in the library, imported inside ``run``.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+#: The directory that marks a project's root (walked up to from a subdirectory).
+PROJECT_MARKER = "environments"
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--blueprints DIR`` and ``--environments DIR`` (the inputs of a render)."""
+    """Add ``--blueprints DIR`` and ``--environments DIR`` (the inputs of a render).
+
+    Both default to the project's directories: the nearest directory, from the current
+    one upwards, that holds ``environments/`` (see :func:`project_root`).
+    """
     parser.add_argument(
         "--blueprints",
-        default="blueprints",
+        default=None,
         metavar="DIR",
-        help="blueprints directory (default: %(default)s)",
+        help="blueprints directory (default: blueprints/ of the project)",
     )
     parser.add_argument(
         "--environments",
-        default="environments",
+        default=None,
         metavar="DIR",
-        help="environments directory (default: %(default)s)",
+        help="environments directory (default: environments/ of the project, found from "
+        "the current directory upwards)",
     )
+
+
+def add_env_selection(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--env NAME`` (repeatable; ``all`` for every environment)."""
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"{what} only this environment (repeatable; default or 'all': every one)",
+    )
+
+
+def use_color(args: argparse.Namespace, stream: Any) -> bool:
+    """Whether to paint ``stream``: ``--color always|never``, else a terminal without $NO_COLOR.
+
+    ``NO_COLOR`` (https://no-color.org) set to any non-empty value turns automatic color
+    off; an explicit ``--color always`` still wins, as that convention asks.
+    """
+    import os
+
+    choice = getattr(args, "color", "auto")
+    if choice != "auto":
+        return bool(choice == "always")
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest directory from ``start`` (default: cwd) upwards that holds ``environments/``."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / PROJECT_MARKER).is_dir():
+            return directory
+    return None
+
+
+def input_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``(blueprints, environments)``: given on the command line, else the project's.
+
+    Raises:
+        InputError: neither given nor found from the current directory upwards.
+    """
+    if args.blueprints is not None and args.environments is not None:
+        return Path(args.blueprints), Path(args.environments)
+    root = project_root()
+    if root is None:
+        from gitops.errors import InputError
+
+        raise InputError(
+            f"no environments/ directory in {Path.cwd()} or any parent: run this inside a "
+            "project (gitops init creates one) or pass --environments DIR and --blueprints DIR"
+        )
+    blueprints = Path(args.blueprints) if args.blueprints is not None else root / "blueprints"
+    environments = (
+        Path(args.environments) if args.environments is not None else root / PROJECT_MARKER
+    )
+    return blueprints, environments
+
+
+def default_repo(args: argparse.Namespace) -> Path:
+    """``--repo`` as given, else ``build/gitops-repo`` of the project (or of the cwd)."""
+    if args.repo is not None:
+        return Path(args.repo)
+    root = project_root() or Path.cwd()
+    return root / "build" / "gitops-repo"
 
 
 def add_repository_arguments(parser: argparse.ArgumentParser) -> None:
     """``--repo`` and ``--repository-id``, shared by apply and plan."""
     parser.add_argument(
         "--repo",
-        default="build/gitops-repo",
+        default=None,
         metavar="PATH",
-        help="the rendered GitOps repository (default: %(default)s)",
+        help="the rendered GitOps repository (default: build/gitops-repo of the project)",
     )
     parser.add_argument(
         "--repository-id",
@@ -68,11 +145,10 @@ def environment_ignore_rules(environment: str | None, directory: str | None) -> 
     """
     if not environment:
         return ()
-    from pathlib import Path
-
     from gitops.environments import load_environment
 
-    path = Path(directory or "environments") / f"{environment}.yaml"
+    root = project_root() or Path.cwd()
+    path = Path(directory or root / PROJECT_MARKER) / f"{environment}.yaml"
     if directory is None and not path.is_file():
         return ()
     return load_environment(path).diff_ignore

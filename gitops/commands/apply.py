@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_cluster_arguments, add_repository_arguments
+from gitops.commands import add_cluster_arguments, add_repository_arguments, default_repo
 
 
 def register(
@@ -70,14 +70,13 @@ def run(args: argparse.Namespace) -> int:
     """Apply; print what was done. Returns 0 when everything succeeded, 2 otherwise."""
     import json
     import sys
-    from pathlib import Path
 
     from gitops.cluster import ClusterClient
     from gitops.reconcile import apply_environment
     from gitops.sources import environment_at, identity_for
     from gitops.wait import Timing
 
-    repo = Path(args.repo)
+    repo = default_repo(args)
     manifests = environment_at(repo, args.ref, args.env)
     identity = identity_for(repo, args.ref, args.env, args.repository_id)
     client = ClusterClient.from_kubeconfig(args.kubeconfig, args.context)

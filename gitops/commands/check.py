@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_input_arguments
+from gitops.commands import add_env_selection, add_input_arguments, input_paths
 
 
 def register(
@@ -24,6 +24,7 @@ def register(
         "denied, 1 when an object would be denied, 2 on error.",
     )
     add_input_arguments(parser)
+    add_env_selection(parser, "check")
     parser.add_argument(
         "-f",
         "--filename",
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from gitops.render import render_environments
 
-        sets = render_environments(Path(args.blueprints), Path(args.environments))
+        blueprints, environments = input_paths(args)
+        sets = render_environments(blueprints, environments, only=args.env)
     found: dict[str, list[Violation]] = {
         name: evaluate(manifests, extra) for name, manifests in sorted(sets.items())
     }

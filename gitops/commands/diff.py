@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_environments_argument, environment_ignore_rules
+from gitops.commands import add_environments_argument, environment_ignore_rules, use_color
 
 
 def register(
@@ -113,5 +113,5 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "json":
         sys.stdout.write(format_json(report))
     else:
-        sys.stdout.write(format_text(report, color=sys.stdout.isatty()))
+        sys.stdout.write(format_text(report, color=use_color(args, sys.stdout)))
     return 1 if report.has_differences else 0

@@ -12,6 +12,7 @@ from gitops.commands import (
     add_cluster_arguments,
     add_environments_argument,
     add_repository_arguments,
+    default_repo,
     environment_ignore_rules,
 )
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.live and (args.kubeconfig or args.context):
         raise InputError("plan: pass either --live FILE or --kubeconfig/--context, not both")
-    repo = Path(args.repo)
+    repo = default_repo(args)
     base = environment_at(repo, args.base, args.env)
     head = environment_at(repo, args.head, args.env)
     identity = identity_for(repo, args.head, args.env, args.repository_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_input_arguments
+from gitops.commands import add_env_selection, add_input_arguments, default_repo, input_paths
 
 
 def register(
@@ -19,11 +19,12 @@ def register(
         "no commit, exit 0. Errors leave the repository exactly as it was.",
     )
     add_input_arguments(parser)
+    add_env_selection(parser, "render (the other environments' files stay as committed)")
     parser.add_argument(
         "--repo",
-        default="build/gitops-repo",
+        default=None,
         metavar="PATH",
-        help="Git repository to commit to (default: %(default)s)",
+        help="Git repository to commit to (default: build/gitops-repo of the project)",
     )
     parser.add_argument(
         "--branch",
@@ -62,28 +63,30 @@ def register(
 def run(args: argparse.Namespace) -> int:
     """Render and commit; print the outcome. Returns 0 (committed or nothing to do)."""
     import sys
-    from pathlib import Path
 
     from gitops.render import render_to_repo
 
     def progress(line: str) -> None:
         print(f"gitops render: {line}", file=sys.stderr, flush=True)
 
+    blueprints, environments = input_paths(args)
+    repo = default_repo(args)
     result = render_to_repo(
-        Path(args.blueprints),
-        Path(args.environments),
-        Path(args.repo),
+        blueprints,
+        environments,
+        repo,
         branch=args.branch,
         base=args.base,
         message=args.message,
         push=args.push,
         author=args.author,
         progress=progress,
+        only=args.env,
     )
     if result.created:
         counts = f"{len(result.added)} added, {len(result.changed)} changed, "
         counts += f"{len(result.removed)} removed"
-        print(f"committed {result.commit} on {result.branch} in {args.repo}: {counts}")
+        print(f"committed {result.commit} on {result.branch} in {repo}: {counts}")
     else:
-        print(f"nothing changed: {result.branch} in {args.repo} stays at {result.commit}")
+        print(f"nothing changed: {result.branch} in {repo} stays at {result.commit}")
     return 0
