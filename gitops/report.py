@@ -50,7 +50,7 @@ def to_text(plan: Plan) -> str:
         if change.change is Change.CHANGED:
             lines.extend(f"      {line}" for line in change.text.splitlines())
     if plan.drift is None:
-        lines += ["", "drift and apply: no cluster or --live capture given"]
+        lines += ["", "drift and apply: not computed (no cluster or --live capture given)"]
     else:
         lines += ["", f"drift against base ({plan.live_source}):"]
         lines.extend(f"  {d.key}: {_DRIFT_LABELS[d.status]}" for d in plan.drift)
@@ -105,10 +105,11 @@ def _details(summary: str, body: str) -> str:
 
 
 def _code(text: str) -> str:
-    return f"<code>{_escape(text)}</code>"
+    return f"<code>{escape(text)}</code>"
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` with HTML's special characters escaped (Markdown passes HTML through)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -151,7 +152,7 @@ def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = 
         max_bytes: approximate size limit of the whole comment.
     """
     verdict = "changes" if plan.has_changes else "nothing to do"
-    source = f"; live objects from {_escape(plan.live_source)}" if plan.live_source else ""
+    source = f"; live objects from {escape(plan.live_source)}" if plan.live_source else ""
     head = [
         f"### gitops plan: `{plan.environment}` ({verdict})",
         "",
@@ -160,20 +161,31 @@ def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = 
         *_summary_table(plan),
         "",
     ]
-    out = _Output(head, max_objects, max_bytes - len("\n".join(head).encode()) - 200)
-    out.line("#### 1. Rendered changes")
+    out = Output(head, max_objects, max_bytes - len("\n".join(head).encode()) - 200)
+    markdown_sections(plan, out, level=4)
+    return out.finish()
+
+
+#: Shown where parts 2 and 3 would be when no live objects were given.
+NOT_COMPUTED = "Drift and apply were not computed: no cluster or --live capture given."
+
+
+def markdown_sections(plan: Plan, out: Output, *, level: int) -> None:
+    """Append the plan's parts to ``out`` as Markdown headings of ``level`` and entries."""
+    heading = "#" * level
+    out.line(f"{heading} 1. Rendered changes")
     out.line("")
     for change in plan.changes:
         out.entry(_change_section(change))
     if not plan.changes:
         out.line("No rendered object changes.\n")
     if plan.has_live:
-        out.line("#### 2. Drift against base")
+        out.line(f"{heading} 2. Drift against base")
         out.line("")
         for d in plan.drift or ():
             out.entry(f"- {_code(str(d.key))}: {_DRIFT_LABELS[d.status]}")
         out.line("" if plan.drift else "The cluster matches base.\n")
-        out.line("#### 3. What applying head would do")
+        out.line(f"{heading} 3. What applying head would do")
         out.line("")
         for created in plan.creates:
             out.entry(f"- create {_code(str(created.key))}{_not_served(created)}")
@@ -182,24 +194,24 @@ def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = 
         for key in plan.deletes:
             out.entry(f"- delete {_code(str(key))}")
         for kept in plan.prune_kept:
-            out.entry(f"- keep {_code(str(kept.key))}: {_escape(kept.reason)}")
+            out.entry(f"- keep {_code(str(kept.key))}: {escape(kept.reason)}")
         if plan.prune_note:
-            out.line(f"- note: {_escape(plan.prune_note)}")
+            out.line(f"- note: {escape(plan.prune_note)}")
         if not (plan.creates or plan.updates or plan.deletes):
             out.line("Nothing to apply.")
         out.line("")
+    else:
+        out.line(f"_{NOT_COMPUTED}_")
+        out.line("")
     if plan.violations:
-        out.line("#### Policy violations introduced")
+        out.line(f"{heading} Policy violations introduced")
         out.line("")
         for violation in plan.violations:
-            out.entry(f"- {_escape(str(violation))}")
+            out.entry(f"- {escape(str(violation))}")
         out.line("")
-    if out.hidden:
-        out.line(f"_{out.hidden} more objects not shown (size limit)._")
-    return "\n".join(out.lines) + "\n"
 
 
-class _Output:
+class Output:
     """Collects lines; object entries are admitted while the object and byte caps allow."""
 
     def __init__(self, lines: list[str], max_objects: int, max_bytes: int) -> None:
@@ -219,3 +231,9 @@ class _Output:
         self.objects -= 1
         self.bytes -= size
         self.lines.append(text)
+
+    def finish(self) -> str:
+        """The collected Markdown, with the count of entries the caps left out."""
+        if self.hidden:
+            self.lines.append(f"_{self.hidden} more objects not shown (size limit)._")
+        return "\n".join(self.lines) + "\n"

@@ -178,7 +178,7 @@ def test_plan_markdown_against_the_cluster_exits_1_with_all_three_parts(
     cli(*apply_args(repo, kubeconfig))
     capsys.readouterr()
     args = plan_args(repo, "--kubeconfig", kubeconfig, "--context", "test", "-o", "markdown")
-    assert cli(*args) == 1
+    assert cli(*args, "--exit-code") == 1
     text = capsys.readouterr().out
     assert "| Apply would delete (prune) | 2 |" in text
     assert "#### 2. Drift against base" in text
@@ -189,7 +189,7 @@ def test_plan_markdown_against_the_cluster_exits_1_with_all_three_parts(
 def test_plan_without_a_cluster_has_only_the_rendered_part(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli(*plan_args(repo, "-o", "json")) == 1
+    assert cli(*plan_args(repo, "-o", "json", "--exit-code")) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["drift"] is None
     assert document["summary"]["added"] == 2
@@ -239,7 +239,7 @@ def test_plan_from_a_live_capture(
     capture = tmp_path / "live.yaml"
     capture.write_text(dump_yaml([{"apiVersion": "v1", "kind": "List", "items": items}]))
     capsys.readouterr()
-    assert cli(*plan_args(repo, "--live", capture)) == 1
+    assert cli(*plan_args(repo, "--live", capture, "--exit-code")) == 1
     out = capsys.readouterr().out
     assert "  delete Deployment ml/old" in out
     assert "  create Deployment ml/new" in out

@@ -257,8 +257,14 @@ def test_reports_are_deterministic() -> None:
 
 def test_text_report_without_live_state_says_so() -> None:
     text = report.to_text(build_plan("dev", "main", "pr", base_set(), head_set()))
-    assert "drift and apply: no cluster or --live capture given" in text
+    assert "drift and apply: not computed (no cluster or --live capture given)" in text
     assert text.endswith("new policy violations: 0\n")
+
+
+def test_markdown_without_live_state_says_drift_and_apply_were_not_computed() -> None:
+    text = report.to_markdown(build_plan("dev", "main", "pr", base_set(), head_set()))
+    assert "_Drift and apply were not computed: no cluster or --live capture given._" in text
+    assert "2. Drift against base" not in text
 
 
 def test_plan_marks_creates_whose_kind_is_not_served(client: ClusterClient) -> None:

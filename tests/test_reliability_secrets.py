@@ -526,7 +526,7 @@ def test_plan_never_shows_secret_values(
     caplog.set_level(logging.DEBUG)
     args = ["--debug", "plan", "--env", "dev", "--base", "main", "--head", "pr"]
     cluster = ["--kubeconfig", str(kubeconfig), "--context", "test"]
-    code = main([*args, "--repo", str(cluster_repo), *cluster, "-o", output])
+    code = main([*args, "--repo", str(cluster_repo), *cluster, "-o", output, "--exit-code"])
     out, err = capsys.readouterr()
     assert code == 1
     assert "creds" in out and "new" in out

@@ -1,12 +1,14 @@
 """``gitops plan``: what a pull request changes, for a comment on it.
 
-Exit 0 nothing to do, 1 changes, 2 error.
+Exit 0 when the plan was made (changes or not), 2 on error; with ``--exit-code``, 0 nothing
+to do, 1 changes, 2 error (``git diff --exit-code``; terraform's ``-detailed-exitcode`` has
+the same idea with other numbers).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops.commands import (
     add_cluster_arguments,
@@ -15,6 +17,9 @@ from gitops.commands import (
     default_repo,
     environment_ignore_rules,
 )
+
+if TYPE_CHECKING:
+    from gitops.plan import Plan
 
 
 def register(
@@ -27,10 +32,23 @@ def register(
         description="One report with three parts: (1) what the change does to the rendered "
         "objects of an environment between base and head, (2) drift of the cluster against "
         "base, (3) what applying head would create, update and delete (prune). Parts 2 and "
-        "3 need --live or a cluster (--kubeconfig/--context). Secrets are masked. "
-        "Exit 0 nothing to do, 1 changes, 2 error.",
+        "3 need --live or a cluster (--kubeconfig/--context). Secrets are masked. Several "
+        "--env (or --env all: every environment at base or head) give one report with a "
+        "summary table per environment. Exit 0 when the plan was made, 2 on error; with "
+        "--exit-code, 1 when anything changes.",
     )
-    parser.add_argument("--env", required=True, metavar="NAME", help="environment to plan")
+    parser.add_argument(
+        "--env",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="environment to plan (repeatable; 'all': every environment at base or head)",
+    )
+    parser.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when any environment has changes (0 when none; 2 is always an error)",
+    )
     parser.add_argument("--base", required=True, metavar="REF", help="the base ref (target)")
     parser.add_argument("--head", required=True, metavar="REF", help="the head ref (the change)")
     add_repository_arguments(parser)
@@ -71,24 +89,69 @@ def register(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build and print the plan. Returns 0 nothing to do, 1 changes."""
+    """Build and print the plan(s). Returns 0, or 1 with ``--exit-code`` and changes."""
     import sys
+
+    from gitops import report_many
+    from gitops.errors import InputError
+
+    envs = _environments(args)
+    live_given = bool(args.live or args.kubeconfig or args.context)
+    if args.live and (args.kubeconfig or args.context):
+        raise InputError("plan: pass either --live FILE or --kubeconfig/--context, not both")
+    if live_given and len(envs) > 1:
+        raise InputError(
+            f"plan: --live/--kubeconfig/--context name one cluster, but {len(envs)} "
+            f"environments were asked for ({', '.join(envs)}): plan them one at a time"
+        )
+    plans = [_plan(args, env) for env in envs]
+    if args.output == "json":
+        sys.stdout.write(report_many.to_json(plans))
+    elif args.output == "markdown":
+        sys.stdout.write(
+            report_many.to_markdown(plans, max_objects=args.max_objects, max_bytes=args.max_bytes)
+        )
+    else:
+        sys.stdout.write(report_many.to_text(plans))
+    changed = any(plan.has_changes for plan in plans)
+    return 1 if args.exit_code and changed else 0
+
+
+def _environments(args: argparse.Namespace) -> list[str]:
+    """The environments asked for; ``all`` is every one rendered at base or head."""
+    names: list[str] = list(dict.fromkeys(args.env))
+    if "all" not in names:
+        return names
+    from gitops import repo as git
+    from gitops.errors import InputError
+    from gitops.layout import ENVS_DIR
+
+    repo = default_repo(args)
+    found = sorted(
+        {
+            *git.subdirectories(repo, args.base, ENVS_DIR),
+            *git.subdirectories(repo, args.head, ENVS_DIR),
+        }
+    )
+    if not found:
+        raise InputError(f"{repo}: no environments under {ENVS_DIR}/ at {args.base} or {args.head}")
+    return found
+
+
+def _plan(args: argparse.Namespace, env: str) -> Plan:
+    """The plan of one environment (live parts only when a capture or cluster is given)."""
     from pathlib import Path
 
-    from gitops import report
-    from gitops.errors import InputError
     from gitops.plan import build_plan
     from gitops.policy import evaluate
     from gitops.sources import environment_at, identity_for
 
-    if args.live and (args.kubeconfig or args.context):
-        raise InputError("plan: pass either --live FILE or --kubeconfig/--context, not both")
     repo = default_repo(args)
-    base = environment_at(repo, args.base, args.env)
-    head = environment_at(repo, args.head, args.env)
-    identity = identity_for(repo, args.head, args.env, args.repository_id)
+    base = environment_at(repo, args.base, env)
+    head = environment_at(repo, args.head, env)
+    identity = identity_for(repo, args.head, env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
-    ignore = environment_ignore_rules(args.env, args.environments)
+    ignore = environment_ignore_rules(env, args.environments)
     # Parts 2 and 3 need live state: from a capture, from a cluster, or not at all.
     live: dict[str, Any] = {}
     if args.live:
@@ -112,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
             "not_served": state.not_served,
             "namespaced": state.is_namespaced,
         }
-    plan = build_plan(
-        args.env,
+    return build_plan(
+        env,
         args.base,
         args.head,
         base,
@@ -124,12 +187,3 @@ def run(args: argparse.Namespace) -> int:
         violations=violations,
         **live,
     )
-    if args.output == "json":
-        sys.stdout.write(report.to_json(plan))
-    elif args.output == "markdown":
-        sys.stdout.write(
-            report.to_markdown(plan, max_objects=args.max_objects, max_bytes=args.max_bytes)
-        )
-    else:
-        sys.stdout.write(report.to_text(plan))
-    return 1 if plan.has_changes else 0

@@ -7,7 +7,7 @@
 """
 
 from gitops.repo.commit import DEFAULT_AUTHOR, DEFAULT_TITLE, CommitResult, commit_tree, identity
-from gitops.repo.read import push, read_files
+from gitops.repo.read import push, read_files, subdirectories
 
 __all__ = [
     "DEFAULT_AUTHOR",
@@ -17,4 +17,5 @@ __all__ = [
     "identity",
     "push",
     "read_files",
+    "subdirectories",
 ]

@@ -85,3 +85,20 @@ class _PushCallbacks(pygit2.RemoteCallbacks):
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message:
             self.rejected = f"{refname}: {message}"
+
+
+def subdirectories(repo_path: Path, ref: str, prefix: str) -> list[str]:
+    """Names of the directories directly under ``prefix`` in the tree at ``ref`` (sorted).
+
+    Raises:
+        RepositoryError: the repository is missing or ``ref`` does not name a commit.
+    """
+    repo = _open(repo_path, create=False)
+    tree = _resolve(repo, ref).tree
+    try:
+        obj = tree[prefix.strip("/")]
+    except KeyError:
+        return []
+    if not isinstance(obj, pygit2.Tree):
+        return []
+    return sorted(entry.name for entry in obj if isinstance(entry, pygit2.Tree) and entry.name)
