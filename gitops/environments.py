@@ -17,6 +17,13 @@ quotas, and per-stack overrides::
       gpu: 16
       cpu: "256"
       memory: 2Ti
+    network:                        # allows beyond default-deny (all optional)
+      gateway_namespaces: [gateway] # may reach serving_ports (default: none)
+      monitoring_namespaces: [monitoring]   # may reach metrics_ports (the default)
+      egress:                       # model downloads (default: none)
+        - {cidr: 10.20.0.0/16, ports: [443]}
+      internet_egress: false        # any public address on 443 (warned in strict envs)
+      api_server: [{cidr: 10.0.0.1/32, ports: [443, 6443]}]   # endpoint pickers only
     repo_url: https://git.example.com/platform/gitops.git   # for Argo CD / Flux (optional)
     overrides:
       llama-8b:                     # a stack id
@@ -42,6 +49,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gitops.constructs.base import check_dns1123_label
+from gitops.constructs.network import NetworkSettings, parse_network
 from gitops.errors import InputError, ValidationError
 from gitops.model import load_yaml, read_capped
 from gitops.quantity import is_quantity
@@ -60,7 +68,17 @@ POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
 DEFAULT_REPO_URL = "https://git.example.com/platform/gitops.git"
 
 _TOP_KEYS = frozenset(
-    {"name", "cluster", "namespaces", "guardrails", "quotas", "repo_url", "overrides", "diff"}
+    {
+        "name",
+        "cluster",
+        "namespaces",
+        "guardrails",
+        "quotas",
+        "network",
+        "repo_url",
+        "overrides",
+        "diff",
+    }
 )
 _DIFF_KEYS = frozenset({"ignore"})
 _CLUSTER_KEYS = frozenset({"name", "server"})
@@ -98,6 +116,7 @@ class Environment:
         gpu_quota: GPUs each namespace may request (``None``: no quota).
         cpu_quota: CPU each namespace may request (a quantity, or ``None``).
         memory_quota: memory each namespace may request (a quantity, or ``None``).
+        network: the allows the namespaces' NetworkPolicies add to default-deny.
         repo_url: Git URL of the rendered repository, for Argo CD and Flux.
         overrides: per-stack overrides keyed by stack id (read-only mappings).
         diff_ignore: drift ignore rules (``gitops.diff.IgnoreRule``) for this environment.
@@ -114,6 +133,7 @@ class Environment:
     gpu_quota: int | None = None
     cpu_quota: str | None = None
     memory_quota: str | None = None
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     repo_url: str = DEFAULT_REPO_URL
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     diff_ignore: tuple[IgnoreRule, ...] = ()
@@ -123,6 +143,11 @@ class Environment:
     def namespace(self) -> str:
         """The default namespace (the first of :attr:`namespaces`)."""
         return self.namespaces[0]
+
+    @property
+    def strict(self) -> bool:
+        """Whether the guardrails deny (``action: Deny``): risky openings are reported."""
+        return self.action == "Deny"
 
 
 def load_environments(directory: Path) -> list[Environment]:
@@ -226,6 +251,7 @@ def parse_environment(data: Any, source: str) -> Environment:
         gpu_quota=_optional_count(source, "quotas.gpu", quotas.get("gpu")),
         cpu_quota=_optional_quantity(source, "quotas.cpu", quotas.get("cpu")),
         memory_quota=_optional_quantity(source, "quotas.memory", quotas.get("memory")),
+        network=parse_network(source, top.get("network", {})),
         repo_url=_url(source, "repo_url", top.get("repo_url", DEFAULT_REPO_URL)),
         overrides=_overrides(source, top.get("overrides", {})),
         diff_ignore=_diff_ignore(source, top.get("diff", {})),

@@ -64,6 +64,7 @@ def environment_guardrails(scope: Scope, env: Environment) -> None:
             gpu_quota=env.gpu_quota,
             cpu_quota=env.cpu_quota,
             memory_quota=env.memory_quota,
+            network=env.network,
         )
 
 
@@ -98,9 +99,11 @@ def render_environment(
         blueprint.apply(scope, env)
         ids.update(_construct_ids(scope.children))
         try:
-            rendered.extend(scope.synth())
+            objects = scope.synth()
         except RenderError as err:
             raise RenderError(f"{blueprint.source}: environment {env.name}: {err}") from err
+        _check_fenced(env, blueprint, objects)
+        rendered.extend(objects)
     unknown = sorted(set(env.overrides) - ids)
     if unknown:
         raise ValidationError(
@@ -119,6 +122,25 @@ def render_environment(
     # Before anything else sees the objects: policy messages could quote a value.
     check_no_plaintext_secrets(rendered, f"{env.source}: environment {env.name}")
     return canonical_order(rendered)
+
+
+def _check_fenced(env: Environment, blueprint: Blueprint, objects: Sequence[Manifest]) -> None:
+    """Refuse a blueprint's object in a namespace the environment does not list.
+
+    Only listed namespaces get a Namespace, a quota, Pod Security labels and the
+    default-deny NetworkPolicy; an object elsewhere would escape all four. Refusing (rather
+    than fencing any namespace a blueprint names) keeps the environment file the one place
+    that decides which namespaces, and so how many quotas, a cluster gets.
+    """
+    for obj in objects:
+        namespace = obj.get("metadata", {}).get("namespace")
+        if namespace and namespace not in env.namespaces:
+            raise RenderError(
+                f"{blueprint.source}: environment {env.name}: {key_of(obj)} ({provenance(obj)}): "
+                f"namespace must be one of the environment's namespaces "
+                f"({', '.join(env.namespaces)}), got {namespace!r}; add it to namespaces in "
+                f"{env.source} so it gets its quota, Pod Security labels and NetworkPolicies"
+            )
 
 
 def _construct_ids(constructs: Sequence[Construct]) -> Iterator[str]:
@@ -217,7 +239,7 @@ def render_tree(
 
 
 def check_policies(rendered: Mapping[str, Sequence[Manifest]]) -> list[str]:
-    """Evaluate the guardrails on the rendered objects, if :mod:`gitops.policy` is installed.
+    """Evaluate the guardrails and the capacity checks (:mod:`gitops.capacity`) on the objects.
 
     Returns:
         One line per Warn or Audit violation, prefixed with the environment.
@@ -232,10 +254,13 @@ def check_policies(rendered: Mapping[str, Sequence[Manifest]]) -> list[str]:
     evaluate: Any = getattr(importlib.import_module("gitops.policy"), "evaluate", None)
     if evaluate is None:
         return []
+    from gitops.capacity import check_capacity
+
     denied: list[str] = []
     notes: list[str] = []
     for name in sorted(rendered):
-        for violation in evaluate(list(rendered[name])):
+        objects = list(rendered[name])
+        for violation in [*evaluate(objects), *check_capacity(objects)]:
             line = f"{name}: {violation}"
             (denied if violation.action == "Deny" else notes).append(line)
     if denied:
@@ -282,6 +307,7 @@ def render_to_repo(
         GitOpsError: an input is invalid, a Deny guardrail is violated, or Git failed.
     """
     from gitops import repo as git
+    from gitops.exposure import exposure_warnings
 
     report = progress or (lambda _line: None)
     every = load_environments(environments)
@@ -295,6 +321,11 @@ def render_to_repo(
     # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
     cache = RenderCache(repo, dump_one)
     notes = _checked_notes(rendered, cache)
+    notes += [
+        f"{env.name}: {warning}"
+        for env in envs
+        for warning in exposure_warnings(env, rendered[env.name])
+    ]
     for note in notes:
         report(f"guardrail: {note}")
     files = render_tree(rendered, envs, dump=cache.dump)

@@ -20,7 +20,8 @@ def register(
         help="check manifests against the guardrail admission policies",
         description="Render blueprints x environments (or read manifests with -f) and "
         "evaluate every ValidatingAdmissionPolicy and Kyverno ClusterPolicy among them, plus "
-        "those in --policies, as the API server would on create. Exit 0 when nothing is "
+        "those in --policies, as the API server would on create; then the capacity checks "
+        "(GPU quota at min/max replicas, shm within memory). Exit 0 when nothing is "
         "denied, 1 when an object would be denied, 2 on error.",
     )
     add_input_arguments(parser)
@@ -52,22 +53,33 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from gitops.capacity import check_capacity
     from gitops.model import Manifest
     from gitops.policy import Violation, evaluate, load_policies
+    from gitops.policy.violation import ordered
 
     extra = load_policies(Path(args.policies)) if args.policies else []
     sets: dict[str, list[Manifest]]
+    warnings: dict[str, list[Violation]] = {}
     if args.filename:
         from gitops.desired import read_path
 
         sets = {"": read_path(Path(args.filename))}
     else:
+        from gitops.environments import load_environments
+        from gitops.exposure import exposure_warnings
         from gitops.render import render_environments
 
         blueprints, environments = input_paths(args)
         sets = render_environments(blueprints, environments, only=args.env)
+        for env in load_environments(environments):
+            if env.name in sets:
+                warnings[env.name] = exposure_warnings(env, sets[env.name])
     found: dict[str, list[Violation]] = {
-        name: evaluate(manifests, extra) for name, manifests in sorted(sets.items())
+        name: ordered(
+            [*evaluate(manifests, extra), *check_capacity(manifests), *warnings.get(name, [])]
+        )
+        for name, manifests in sorted(sets.items())
     }
     denied = any(v.action == "Deny" for violations in found.values() for v in violations)
     if args.output == "json":

@@ -12,12 +12,19 @@ Purely data-manipulative: no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitops.constructs.base import MANAGED_BY, Construct, check_dns1123_label
 from gitops.constructs.guardrails_rules import RuleConfig
+from gitops.constructs.network import (
+    NetworkSettings,
+    allow_policies,
+    check_settings,
+    namespace_selector,
+)
 from gitops.errors import ValidationError
 from gitops.model import Manifest
 from gitops.quantity import is_quantity, parse_quantity
@@ -64,7 +71,13 @@ class NamespaceGuardrails(Construct):
         gpu_resource: the extended resource name of the GPUs.
         cpu_quota: total CPU (both ``requests.cpu`` and ``limits.cpu``), a quantity.
         memory_quota: total memory (``requests.memory`` and ``limits.memory``), a quantity.
-        gateway_namespace: namespace of the gateway allowed to reach the pods.
+        gateway_namespace: namespace of the gateway allowed to reach the serving ports (added
+            to ``network.gateway_namespaces``).
+        network: the allows beyond DNS and same-namespace traffic
+            (:class:`~gitops.constructs.network.NetworkSettings`): gateway and monitoring
+            namespaces to the serving and metrics ports, model-download egress, API server
+            egress for endpoint pickers. Default: Prometheus in ``monitoring`` may scrape,
+            nothing else.
         allow_same_namespace: allow traffic between pods of this namespace (a router and
             its engines).
         limits: LimitRange container fields, e.g. ``{"default": {"cpu": "1"}}``.
@@ -86,6 +99,7 @@ class NamespaceGuardrails(Construct):
         cpu_quota: str | None = None,
         memory_quota: str | None = None,
         gateway_namespace: str | None = None,
+        network: NetworkSettings | None = None,
         allow_same_namespace: bool = True,
         limits: Mapping[str, Mapping[str, str]] | None = None,
         labels: Mapping[str, str] | None = None,
@@ -110,8 +124,13 @@ class NamespaceGuardrails(Construct):
         for field, value in (("cpu_quota", cpu_quota), ("memory_quota", memory_quota)):
             if value is not None:
                 _check_quantity(owner, field, value)
+        settings = check_settings(owner, network or NetworkSettings())
         if gateway_namespace is not None:
             check_dns1123_label(owner, "gateway_namespace", gateway_namespace)
+            if gateway_namespace not in settings.gateway_namespaces:
+                gateways = (*settings.gateway_namespaces, gateway_namespace)
+                settings = dataclasses.replace(settings, gateway_namespaces=gateways)
+        self.network = settings
         self.pod_security = pod_security
         self.pod_security_audit = pod_security_audit
         self.gpu_quota = gpu_quota
@@ -191,7 +210,7 @@ class NamespaceGuardrails(Construct):
                         {
                             "to": [
                                 {
-                                    "namespaceSelector": _ns_selector("kube-system"),
+                                    "namespaceSelector": namespace_selector("kube-system"),
                                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                                 }
                             ],
@@ -221,22 +240,11 @@ class NamespaceGuardrails(Construct):
                     ns,
                 )
             )
-        if self.gateway_namespace is not None:
-            policies.append(
-                self._object(
-                    net,
-                    "NetworkPolicy",
-                    "gitops-allow-gateway",
-                    {
-                        "podSelector": {},
-                        "policyTypes": ["Ingress"],
-                        "ingress": [
-                            {"from": [{"namespaceSelector": _ns_selector(self.gateway_namespace)}]}
-                        ],
-                    },
-                    ns,
-                )
+        policies.extend(
+            allow_policies(
+                self.network, lambda name, spec: self._object(net, "NetworkPolicy", name, spec, ns)
             )
+        )
         return policies
 
 
@@ -335,10 +343,6 @@ class ClusterGuardrails(Construct):
         from gitops.constructs.guardrails_vap import admission_policies
 
         return admission_policies(self.config)
-
-
-def _ns_selector(namespace: str) -> dict[str, Any]:
-    return {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
 
 
 def _check_quantity(owner: str, field: str, value: object) -> None:

@@ -1,0 +1,171 @@
+"""Capacity checks: GPU quota at min and max replicas per namespace, shm within memory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.capacity import check_capacity
+from gitops.constructs.base import Scope
+from gitops.constructs.guardrails import NamespaceGuardrails
+from gitops.constructs.inference import InferenceStack
+from gitops.errors import PolicyError
+from gitops.render import render_to_repo
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "registry.example.com/vllm/vllm-openai:v0.8.5"
+
+
+def _rendered(quota: int | None, *stacks: dict[str, Any]) -> list[dict[str, Any]]:
+    scope = Scope(namespace="llm")
+    NamespaceGuardrails(scope, "fence", namespace="llm", gpu_quota=quota)
+    for spec in stacks:
+        InferenceStack(scope, spec.pop("id"), model="m/x", image=IMAGE, **spec)
+    return scope.synth()
+
+
+def _rules(found: list[Any]) -> list[tuple[str, str]]:
+    return [(v.rule, v.action) for v in found]
+
+
+def test_min_replicas_beyond_the_quota_is_a_deny_naming_the_sum() -> None:
+    found = check_capacity(
+        _rendered(
+            16,
+            {"id": "chat", "autoscaling": {"kind": "hpa", "min_replicas": 20, "max_replicas": 20}},
+        )
+    )
+    assert _rules(found) == [
+        ("gpu-quota-at-min-replicas", "Deny"),
+        ("gpu-quota-at-max-replicas", "Warn"),
+    ]
+    assert found[0].message == (
+        "namespace llm requests 20 nvidia.com/gpu at min replicas (Deployment/chat 20 x 1), "
+        "above its quota requests.nvidia.com/gpu=16: the pods beyond the quota are refused "
+        "and never start"
+    )
+    assert found[0].key.kind == "ResourceQuota" and found[0].policy == "gitops-capacity"
+
+
+def test_max_replicas_beyond_the_quota_is_a_warning_only() -> None:
+    found = check_capacity(
+        _rendered(
+            16,
+            {"id": "chat", "autoscaling": {"kind": "hpa", "min_replicas": 2, "max_replicas": 9}},
+            {
+                "id": "big",
+                "gpus": 4,
+                "autoscaling": {"kind": "keda", "min_replicas": 1, "max_replicas": 2},
+            },
+        )
+    )
+    assert _rules(found) == [("gpu-quota-at-max-replicas", "Warn")]
+    assert found[0].message.startswith(
+        "namespace llm requests 17 nvidia.com/gpu at max replicas (Deployment/big 2 x 4, "
+        "Deployment/chat 9 x 1), above its quota requests.nvidia.com/gpu=16: autoscaling stops"
+    )
+
+
+def test_exactly_the_quota_passes_and_no_quota_never_fails() -> None:
+    stack = {"id": "chat", "gpus": 2, "replicas": 8}
+    assert check_capacity(_rendered(16, dict(stack))) == []
+    assert _rules(check_capacity(_rendered(15, dict(stack))))[0][0] == "gpu-quota-at-min-replicas"
+    assert check_capacity(_rendered(None, {"id": "chat", "gpus": 8, "replicas": 100})) == []
+
+
+def test_other_namespaces_do_not_count_against_a_quota() -> None:
+    objects = _rendered(4, {"id": "chat", "replicas": 4})
+    other = _rendered(None, {"id": "elsewhere", "replicas": 40})
+    for obj in other:
+        obj["metadata"]["namespace"] = "batch"
+    assert check_capacity(objects + other) == []
+
+
+def test_shm_as_large_as_the_memory_limit_is_refused() -> None:
+    found = check_capacity(_rendered(None, {"id": "chat", "memory": "8Gi"}))  # default shm 16Gi
+    assert _rules(found) == [("shm-within-memory", "Deny")]
+    assert found[0].message.startswith(
+        "pod pods of Deployment/chat: memory-backed emptyDir (/dev/shm) of 16Gi is not below "
+        "the pod's memory limit of 8Gi"
+    )
+    assert check_capacity(_rendered(None, {"id": "chat", "memory": "8Gi", "shm_size": "2Gi"})) == []
+    assert _rules(check_capacity(_rendered(None, {"id": "c", "memory": "16Gi"}))) == [
+        ("shm-within-memory", "Deny")
+    ]
+
+
+def test_a_leader_worker_set_counts_every_pod_of_every_group() -> None:
+    lws = {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "big", "namespace": "llm"},
+        "spec": {
+            "replicas": 2,
+            "leaderWorkerTemplate": {
+                "size": 3,
+                "leaderTemplate": {"spec": {"containers": [_gpu_container(8)]}},
+                "workerTemplate": {"spec": {"containers": [_gpu_container(8)]}},
+            },
+        },
+    }
+    quota = _rendered(47)
+    found = check_capacity([*quota, lws])
+    assert _rules(found) == [
+        ("gpu-quota-at-min-replicas", "Deny"),
+        ("gpu-quota-at-max-replicas", "Warn"),
+    ]
+    assert "requests 48 nvidia.com/gpu" in found[0].message
+    assert check_capacity([*_rendered(48), lws]) == []
+
+
+def _gpu_container(gpus: int) -> dict[str, Any]:
+    return {"name": "c", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from gitops.cli import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    for name in ("blueprints", "environments"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def test_check_exits_1_when_min_replicas_exceed_the_quota(example: Path) -> None:
+    staging = example / "environments" / "staging.yaml"
+    staging.write_text(
+        staging.read_text().replace(
+            "llama-8b:\n    autoscaling: {min_replicas: 1, max_replicas: 2}",
+            "llama-8b:\n    autoscaling: {min_replicas: 20, max_replicas: 20}",
+        )
+    )
+    result = _cli("check", "--blueprints", str(example / "blueprints"),
+                  "--environments", str(example / "environments"))  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "staging: Deny ResourceQuota inference/gitops-quota: gitops-capacity/"
+        "gpu-quota-at-min-replicas: namespace inference requests "
+    ) in result.stdout
+
+
+def test_render_refuses_min_replicas_beyond_the_quota_and_commits_nothing(
+    example: Path, tmp_path: Path
+) -> None:
+    staging = example / "environments" / "staging.yaml"
+    staging.write_text(
+        staging.read_text().replace("gpu: 16", "gpu: 4")  # llama-70b alone needs 4, plus 8b
+    )
+    repo = tmp_path / "repo"
+    with pytest.raises(PolicyError, match=r"staging: Deny .*gpu-quota-at-min-replicas"):
+        render_to_repo(example / "blueprints", example / "environments", repo)
+    assert not (repo / ".git").exists() or not list((repo / "envs").glob("*"))
