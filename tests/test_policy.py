@@ -14,7 +14,8 @@ from gitops.constructs.guardrails import ClusterGuardrails, NamespaceGuardrails
 from gitops.errors import InputError, PolicyError
 from gitops.model import Manifest, ResourceKey
 from gitops.policy import Violation, evaluate, load_policies
-from gitops.policy.kyverno_pattern import condition_holds, match
+from gitops.policy.kyverno_conditions import condition_holds
+from gitops.policy.kyverno_pattern import match
 
 POLICIES = Path(__file__).parent / "policies"
 KINDS = ["Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"]
@@ -323,8 +324,10 @@ def test_policy_without_binding_is_not_enforced() -> None:
 def test_unsupported_kyverno_validation_is_an_error() -> None:
     policy = load_policies(POLICIES / "team-label.yml")[0]
     policy = copy.deepcopy(policy)
-    policy["spec"]["rules"][0]["validate"] = {"cel": {"expressions": []}}
-    with pytest.raises(PolicyError, match=r"'service-team-label' rule 'check-team': validate.cel"):
+    policy["spec"]["rules"][0]["validate"] = {"manifests": {"attestors": []}, "message": "x"}
+    with pytest.raises(
+        PolicyError, match=r"'service-team-label' rule 'check-team': validate.manifests"
+    ):
         evaluate([workload("Pod")], [policy])
 
 
@@ -365,9 +368,19 @@ def test_type_names_compile() -> None:
     assert evaluate([workload("Deployment")], policies) == []
 
 
-def test_optional_field_syntax_is_reported_as_unsupported() -> None:
-    with pytest.raises(PolicyError, match=r"'object\.\?spec\.orValue\(1\) == 1' uses syntax"):
-        evaluate([workload("Deployment")], _user_policy("object.?spec.orValue(1) == 1"))
+@pytest.mark.parametrize(
+    ("expression", "violations"),
+    [
+        ("object.spec.?nope.orValue(5) == 5", 0),  # absent field: the default
+        ("object.spec.?template.hasValue()", 0),  # present field
+        ("object.metadata.?labels[?'absent'].orValue('') != ''", 1),
+        ("object.spec.?template.spec.containers[0].name == 'engine'", 1),  # a.?b.c chains
+    ],
+)
+def test_optional_field_syntax_evaluates_as_kubernetes_cel(
+    expression: str, violations: int
+) -> None:
+    assert len(evaluate([workload("Deployment")], _user_policy(expression))) == violations
 
 
 def _with_match_condition(expression: str) -> list[Manifest]:

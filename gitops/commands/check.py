@@ -7,8 +7,13 @@ would be denied, 2 on error.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gitops.commands import add_env_selection, add_input_arguments, input_paths
+
+if TYPE_CHECKING:
+    from gitops.model import Manifest
 
 
 def register(
@@ -31,12 +36,28 @@ def register(
         "--filename",
         dest="filename",
         metavar="PATH",
-        help="check the manifests in a file or directory instead of rendering",
+        action="append",
+        help="check the manifests in a file or directory instead of rendering "
+        "(repeatable, as kubectl -f; an object defined twice is an error)",
     )
     parser.add_argument(
         "--policies",
         metavar="PATH",
-        help="extra policies (a YAML file or a directory of them)",
+        action="append",
+        help="extra policies (a YAML file or a directory of them; repeatable)",
+    )
+    parser.add_argument(
+        "--values",
+        metavar="FILE",
+        help="variables Kyverno policies would read from the cluster, in the Kyverno CLI's "
+        "Values format (globalValues, per policy rule and resource, namespaceSelector); "
+        "default: none, so such policies are refused",
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="also list every Kyverno rule result (pass, fail, skip, error) per object, "
+        "as a PolicyReport would",
     )
     parser.add_argument(
         "-o",
@@ -51,20 +72,17 @@ def register(
 def run(args: argparse.Namespace) -> int:
     """Check, print one line per violation (or a JSON document), return the exit code."""
     import json
-    from pathlib import Path
 
     from gitops.capacity import check_capacity
-    from gitops.model import Manifest
-    from gitops.policy import Violation, evaluate, load_policies
+    from gitops.policy import RuleResult, Violation, load_policies, load_values, report
     from gitops.policy.violation import ordered
 
-    extra = load_policies(Path(args.policies)) if args.policies else []
+    extra = [p for path in args.policies or [] for p in load_policies(Path(path))]
+    values = load_values(Path(args.values)) if args.values else None
     sets: dict[str, list[Manifest]]
     warnings: dict[str, list[Violation]] = {}
     if args.filename:
-        from gitops.desired import read_path
-
-        sets = {"": read_path(Path(args.filename))}
+        sets = {"": _read_all([Path(p) for p in args.filename])}
     else:
         from gitops.environments import load_environments
         from gitops.exposure import exposure_warnings
@@ -75,12 +93,11 @@ def run(args: argparse.Namespace) -> int:
         for env in load_environments(environments):
             if env.name in sets:
                 warnings[env.name] = exposure_warnings(env, sets[env.name])
-    found: dict[str, list[Violation]] = {
-        name: ordered(
-            [*evaluate(manifests, extra), *check_capacity(manifests), *warnings.get(name, [])]
-        )
-        for name, manifests in sorted(sets.items())
-    }
+    found: dict[str, list[Violation]] = {}
+    results: dict[str, list[RuleResult]] = {}
+    for name, manifests in sorted(sets.items()):
+        violations, results[name] = report(manifests, extra, values)
+        found[name] = ordered([*violations, *check_capacity(manifests), *warnings.get(name, [])])
     denied = any(v.action == "Deny" for violations in found.values() for v in violations)
     if args.output == "json":
         document = [
@@ -99,8 +116,31 @@ def run(args: argparse.Namespace) -> int:
             for name, violations in found.items()
             for v in violations
         ]
-        print(json.dumps({"violations": document, "denied": denied}, indent=2))
+        output: dict[str, Any] = {"violations": document, "denied": denied}
+        if args.report:
+            output["results"] = [
+                {
+                    "environment": name or None,
+                    "kind": r.key.kind,
+                    "apiVersion": r.key.api_version,
+                    "namespace": r.key.namespace or None,
+                    "name": r.key.name,
+                    "policy": r.policy,
+                    "rule": r.rule,
+                    "result": r.result,
+                    "message": r.message,
+                }
+                for name, rule_results in results.items()
+                for r in rule_results
+            ]
+        print(json.dumps(output, indent=2))
     else:
+        if args.report:
+            for name, rule_results in results.items():
+                for r in rule_results:
+                    line = f"{r.result} {r.key}: {r.policy}/{r.rule}"
+                    line += f": {r.message}" if r.message else ""
+                    print(f"{name}: {line}" if name else line)
         for name, violations in found.items():
             for violation in violations:
                 print(f"{name}: {violation}" if name else str(violation))
@@ -109,3 +149,21 @@ def run(args: argparse.Namespace) -> int:
         verdict = "denied" if denied else "passed"
         print(f"check {verdict}: {total} violation(s) in {checked}")
     return 1 if denied else 0
+
+
+def _read_all(paths: list[Path]) -> list[Manifest]:
+    """Manifests of every ``-f`` path, in order; an object in two paths is an error."""
+    from gitops.desired import read_path
+    from gitops.errors import InputError
+    from gitops.model import key_of
+
+    manifests: list[Manifest] = []
+    seen: dict[Any, Path] = {}
+    for path in paths:
+        for manifest in read_path(path):
+            key = key_of(manifest)
+            if key in seen:
+                raise InputError(f"{path}: {key} is already defined in {seen[key]}")
+            seen[key] = path
+            manifests.append(manifest)
+    return manifests

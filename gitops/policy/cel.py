@@ -21,6 +21,7 @@ from typing import Any
 import cel as _cel
 
 from gitops.errors import PolicyError
+from gitops.policy.cel_optional import OPTIONAL_FUNCTIONS, rewrite
 
 #: Functions of standard CEL (and its macros) that the library implements.
 STANDARD_FUNCTIONS = frozenset(
@@ -123,6 +124,10 @@ KUBERNETES_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+#: Every function an Activation provides: Kubernetes' and the optional-type helpers.
+_FUNCTIONS = {**KUBERNETES_FUNCTIONS, **OPTIONAL_FUNCTIONS}
+
+
 class CelError(Exception):
     """An expression failed at evaluation (a missing field, a type error, ...)."""
 
@@ -135,7 +140,7 @@ class Activation:
     """
 
     def __init__(self, variables: Mapping[str, Any]) -> None:
-        self._context = _cel.Context(variables=dict(variables), functions=KUBERNETES_FUNCTIONS)
+        self._context = _cel.Context(variables=dict(variables), functions=_FUNCTIONS)
 
     def bind(self, name: str, value: Any) -> None:
         """Bind (or rebind) one variable."""
@@ -182,7 +187,8 @@ def compile_expression(source: object, owner: str) -> Program:
 @lru_cache(maxsize=4096)
 def _compile(source: str, owner: str) -> Program:
     try:
-        program = _cel.compile(source)
+        # Optional syntax (x.?y, m[?k]) is Kubernetes CEL the library does not parse.
+        program = _cel.compile(rewrite(source))
     except Exception as err:  # the binding raises ValueError for parse errors
         if "unsupported syntax" in str(err):
             # Optional field syntax (x.?y) parses in the API server but not in the library.

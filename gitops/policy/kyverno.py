@@ -1,202 +1,306 @@
-"""Evaluate Kyverno ClusterPolicy validate rules as Kyverno's admission webhook does on CREATE.
+"""Evaluate Kyverno policies' validate rules as Kyverno's admission webhook does on CREATE.
 
-Supported: ``match``/``exclude`` (``any``/``all`` of resource filters: kinds, names,
-namespaces, selectors, namespaceSelector), ``preconditions``, and ``validate`` with
-``pattern``, ``anyPattern``, ``deny.conditions`` and ``foreach`` (``list``, ``pattern``,
-``deny``, ``preconditions``). Rules that match only Pods are extended to the pod templates
-of the pod controllers as Kyverno's auto-generation does (``autogen-<rule>`` and
-``autogen-cronjob-<rule>``). A validate rule using anything else (CEL, podSecurity,
-manifests) is a :class:`PolicyError`, never skipped. ``Enforce`` gives ``Deny``;
-``Audit`` gives ``Warn`` with ``emitWarning`` and ``Audit`` otherwise.
+Each ``ClusterPolicy`` (and namespaced ``Policy``, for objects of its namespace) is
+checked for what render time cannot know (:mod:`gitops.policy.kyverno_features`); then
+every validate rule gives one :class:`RuleResult` per object it matches
+(:mod:`gitops.policy.kyverno_match`, with Pod controller autogen):
+
+- ``context`` variables (``variable`` entries, or values supplied with ``--values``), then
+  ``preconditions`` (unmet: ``skip``);
+- ``pattern`` / ``anyPattern`` (:mod:`gitops.policy.kyverno_pattern`), ``deny``
+  conditions, ``foreach`` (nested, with ``element``/``elementIndex``), ``cel``
+  (:mod:`gitops.policy.kyverno_cel`) and ``podSecurity``
+  (:mod:`gitops.policy.pod_security`), with Kyverno's pass/fail/skip/error outcomes.
+
+``validationFailureAction`` (or the rule's ``failureAction``, and their per-namespace
+overrides) ``Enforce`` gives ``Deny``; ``Audit`` gives ``Warn`` with ``emitWarning`` and
+``Audit`` otherwise.
 
 Purely data-manipulative: no I/O.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitops.constructs.base import provenance
-from gitops.errors import PolicyError
-from gitops.model import Manifest
-from gitops.policy.kyverno_pattern import conditions_hold, match, query, substitute
+from gitops.model import CLUSTER_SCOPED_KINDS, Manifest
+from gitops.policy.kyverno_cel import cel_preconditions_hold, validate_cel
+from gitops.policy.kyverno_conditions import conditions_hold
+from gitops.policy.kyverno_features import check_policy
+from gitops.policy.kyverno_images import images_of
+from gitops.policy.kyverno_match import autogen_applies, block_matches, own_view, pod_view
+from gitops.policy.kyverno_pattern import match
+from gitops.policy.kyverno_values import Values
+from gitops.policy.kyverno_vars import (
+    VariableError,
+    has_variables,
+    query,
+    substitute,
+    to_text,
+)
+from gitops.policy.pod_security import validate_pod_security
 from gitops.policy.selectors import ObjectContext, selector_matches
-from gitops.policy.violation import Violation
+from gitops.policy.violation import RuleResult
 
-_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet",
-                   "ReplicationController")  # fmt: skip
-_AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
-_SUPPORTED = ("message", "pattern", "anyPattern", "deny", "foreach", "failureAction",
-              "failureActionOverrides", "allowExistingViolations")  # fmt: skip
+#: (result, message): ``pass``/``fail``/``skip``/``error`` and why.
+Outcome = tuple[str, str]
 
 
-def evaluate_cluster_policies(
-    policies: Sequence[Manifest], objects: Sequence[Manifest], namespaces: Mapping[str, Manifest]
-) -> list[Violation]:
-    """Evaluate Kyverno ClusterPolicies against ``objects`` (unordered result).
+def evaluate_kyverno(
+    policies: Sequence[Manifest],
+    objects: Sequence[Manifest],
+    namespaces: Mapping[str, Manifest],
+    values: Values | None = None,
+) -> list[RuleResult]:
+    """Every validate rule's result on every object it applies to (unordered).
 
     Raises:
-        PolicyError: a rule uses a validation form this evaluator does not implement.
+        PolicyError: a policy needs what render time cannot know, or is malformed.
     """
-    contexts = [ObjectContext.of(obj, namespaces) for obj in objects]
-    out: list[Violation] = []
+    values = values or Values()
     for policy in policies:
-        name = str(policy.get("metadata", {}).get("name", "?"))
-        spec = policy.get("spec") or {}
-        for rule in spec.get("rules") or []:
+        check_policy(policy, values)
+    contexts = [ObjectContext.of(_placed(obj), namespaces) for obj in objects]
+    out: list[RuleResult] = []
+    for policy in policies:
+        metadata = policy.get("metadata") or {}
+        own_namespace = metadata.get("namespace") if policy.get("kind") == "Policy" else None
+        for rule in (policy.get("spec") or {}).get("rules") or []:
             if "validate" not in rule:
-                continue  # mutate/generate/verifyImages rules do not reject objects
-            _check_supported(name, rule)
+                continue  # mutate/generate rules do not reject objects
+            autogen = autogen_applies(rule)
             for context in contexts:
-                out.extend(_evaluate_rule(policy, rule, context))
+                if own_namespace is not None and context.key.namespace != own_namespace:
+                    continue
+                result = _evaluate_rule(policy, rule, context, autogen, values)
+                if result is not None:
+                    out.append(result)
     return out
 
 
-def _check_supported(policy: str, rule: Mapping[str, Any]) -> None:
-    unknown = sorted(set(rule["validate"]) - set(_SUPPORTED))
-    if unknown:
-        raise PolicyError(
-            f"ClusterPolicy {policy!r} rule {rule.get('name')!r}: validate.{unknown[0]} is not "
-            "supported by gitops check (supported: pattern, anyPattern, deny, foreach)"
-        )
+#: Cluster-scoped kinds besides gitops.model's (which lists those gitops renders).
+_MORE_CLUSTER_KINDS = frozenset({
+    "FlowSchema", "PriorityLevelConfiguration", "PodSecurityPolicy", "CSIDriver", "CSINode",
+    "VolumeAttachment", "CertificateSigningRequest", "ClusterIssuer", "ClusterPolicyReport",
+    "ClusterCleanupPolicy", "ClusterTrustBundle", "ValidatingPolicy", "ImageValidatingPolicy",
+})  # fmt: skip
 
 
-def _action(spec: Mapping[str, Any], validate: Mapping[str, Any]) -> str:
+def _placed(obj: Manifest) -> Manifest:
+    """A namespaced object without a namespace, as admitted: in ``default``.
+
+    kubectl (with no namespace in its context) and the Kyverno CLI put it there, so
+    Kyverno's rules see ``metadata.namespace: default``.
+    """
+    metadata = obj.get("metadata") or {}
+    kind = obj.get("kind")
+    if metadata.get("namespace") or kind in CLUSTER_SCOPED_KINDS or kind in _MORE_CLUSTER_KINDS:
+        return obj
+    return {**obj, "metadata": {**metadata, "namespace": "default"}}
+
+
+def _evaluate_rule(
+    policy: Manifest, rule: Mapping[str, Any], context: ObjectContext, autogen: bool,
+    values: Values,
+) -> RuleResult | None:  # fmt: skip
+    metadata = policy.get("metadata") or {}
+    name, spec = str(metadata.get("name", "?")), policy.get("spec") or {}
+    view = own_view(context)
+    if autogen and context.key.kind != "Pod":
+        view = pod_view(context, metadata.get("annotations") or {}) or view
+    if not block_matches(rule.get("match"), context, view):
+        return None
+    if block_matches(rule.get("exclude"), context, view):
+        return None
+    rule_name = view.prefix + str(rule.get("name"))
+    variables = _variables(view.target, context, values, name, str(rule.get("name")))
+    result, message = _validate(rule, view.target, context, variables, view.base)
+    validate = rule["validate"]
+    return RuleResult(context.key, name, rule_name, result, _action(spec, validate, context),
+                      message, provenance(context.obj))  # fmt: skip
+
+
+def _variables(target: Manifest, context: ObjectContext, values: Values, policy: str,
+               rule: str) -> dict[str, Any]:  # fmt: skip
+    key = context.key
+    request = {
+        "operation": "CREATE",
+        "object": target,
+        "oldObject": None,
+        "namespace": key.namespace,
+        "name": key.name,
+        "kind": {"group": key.group, "version": key.version, "kind": key.kind},
+        "dryRun": False,
+    }
+    variables: dict[str, Any] = {"request": request, "images": images_of(target)}
+    return values.apply(variables, policy, rule, key.name)
+
+
+def _validate(rule: Mapping[str, Any], target: Manifest, context: ObjectContext,
+              variables: dict[str, Any], base: str) -> Outcome:  # fmt: skip
+    try:
+        _load_context(rule.get("context") or [], variables)
+    except VariableError as err:
+        return "error", f"failed to load context: {err}"
+    if not conditions_hold(rule.get("preconditions"), variables, lenient=True):
+        return "skip", "preconditions not met"
+    if rule.get("celPreconditions"):
+        held = cel_preconditions_hold(rule["celPreconditions"], target, context)
+        if held is not True:
+            return ("skip", "cel preconditions not met") if held is False else ("error", held)
+    validate = rule["validate"]
+    if "cel" in validate:
+        return validate_cel(validate["cel"], target, context)
+    if "podSecurity" in validate:
+        return validate_pod_security(validate["podSecurity"], target)
+    if "foreach" in validate:
+        return _foreach(validate, validate["foreach"], variables, 0, base)
+    return _check(validate, target, variables, base)
+
+
+def _load_context(entries: list[Mapping[str, Any]], variables: dict[str, Any]) -> None:
+    """Add ``variable`` context entries (others were refused or supplied by values)."""
+    for entry in entries:
+        name = str(entry.get("name"))
+        variable = entry.get("variable")
+        if variable is None or _has_path(variables, name):
+            continue  # supplied by --values (check_policy refused it otherwise)
+        value: Any = None
+        if "value" in variable:
+            value = substitute(variable["value"], variables)
+            if variable.get("jmesPath"):
+                value = query(str(substitute(variable["jmesPath"], variables)), value)
+        elif variable.get("jmesPath"):
+            value = query(str(substitute(variable["jmesPath"], variables)), variables)
+        if value is None and "default" in variable:
+            value = substitute(variable["default"], variables)
+        if value is None:
+            raise VariableError(f"context entry {name!r} resolved to nothing")
+        _set_path(variables, name, value)
+
+
+def _has_path(variables: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = variables
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _set_path(variables: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = variables
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def _message(validate: Mapping[str, Any], variables: Mapping[str, Any]) -> str:
+    raw = validate.get("message", "")
+    try:
+        text = substitute(raw, variables) if has_variables(raw) else raw
+    except VariableError:
+        text = raw  # Kyverno keeps the raw message when it cannot substitute it
+    return " ".join(to_text(text).split())
+
+
+def _check(validate: Mapping[str, Any], target: Any, variables: dict[str, Any],
+           base: str, prefix: str = "/") -> Outcome:  # fmt: skip
+    """One pattern / anyPattern / deny check (rule level or one foreach element)."""
+    if "deny" in validate:
+        try:
+            denied = conditions_hold((validate["deny"] or {}).get("conditions"), variables)
+        except VariableError as err:
+            return "error", f"failed to check deny conditions: {err}"
+        return ("fail", _message(validate, variables)) if denied else ("pass", "")
+    if "pattern" in validate or "anyPattern" in validate:
+        try:
+            pattern = validate.get("pattern")
+            patterns = [pattern] if "pattern" in validate else validate["anyPattern"] or []
+            if has_variables(patterns):
+                patterns = substitute(patterns, variables)
+        except VariableError as err:
+            return "error", f"variable substitution failed: {err}"
+        outcomes = [match(target, p, prefix) for p in patterns]
+        if any(o is None for o in outcomes):
+            return "pass", ""
+        if all(o is not None and o[0] in ("skip", "global") for o in outcomes):
+            return "skip", "conditional anchor did not hold"
+        failed = next(o for o in outcomes if o is not None and o[0] == "fail")
+        return "fail", f"{_message(validate, variables)} (rule failed at path {base}{failed[1]})"
+    return "pass", ""
+
+
+def _foreach(validate: Mapping[str, Any], entries: list[Mapping[str, Any]],
+             variables: dict[str, Any], nesting: int, base: str) -> Outcome:  # fmt: skip
+    """Kyverno's validateForEach: any failing element fails; none applied is a skip."""
+    applied = 0
+    for entry in entries:
+        try:
+            elements = query(str(entry.get("list", "")), variables)
+        except VariableError:
+            continue  # upstream logs "failed to evaluate list" and moves on
+        if not isinstance(elements, list):
+            elements = [elements]
+        for index, element in enumerate(elements):
+            if element is None:
+                continue
+            scope = {**variables, "element": element, f"element{nesting}": element,
+                     "elementIndex": index, f"elementIndex{nesting}": index}  # fmt: skip
+            result, message = _element(validate, entry, element, scope, nesting, base)
+            if result in ("skip",):
+                continue
+            if result == "error" and index < len(elements) - 1:
+                continue
+            if result != "pass":
+                return result, f"validation failure: {message}"
+            applied += 1
+    return ("pass", "") if applied else ("skip", "no element of the foreach lists applied")
+
+
+def _element(validate: Mapping[str, Any], entry: Mapping[str, Any], element: Any,
+             scope: dict[str, Any], nesting: int, base: str) -> Outcome:  # fmt: skip
+    try:
+        _load_context(entry.get("context") or [], scope)
+    except VariableError as err:
+        return "error", f"failed to load context: {err}"
+    if not conditions_hold(entry.get("preconditions"), scope, lenient=True):
+        return "skip", "preconditions not met"
+    if "foreach" in entry:
+        return _foreach(validate, entry["foreach"], scope, nesting + 1, base)
+    check = {**entry, "message": validate.get("message", "")}
+    scoped = entry.get("elementScope", "deny" not in entry)
+    target = element if scoped else scope["request"]["object"]
+    return _check(check, target, scope, base)
+
+
+def _action(spec: Mapping[str, Any], validate: Mapping[str, Any], context: ObjectContext) -> str:
     mode = str(validate.get("failureAction") or spec.get("validationFailureAction") or "Audit")
+    overrides = validate.get("failureActionOverrides")
+    if overrides is None:
+        overrides = spec.get("validationFailureActionOverrides") or []
+    for override in overrides:
+        names = override.get("namespaces") or []
+        selector = override.get("namespaceSelector")
+        in_names = not names or any(
+            str(n) == context.key.namespace or _wild(str(n), context.key.namespace) for n in names
+        )
+        selected = selector is None or selector_matches(selector, context.namespace_labels)
+        if in_names and selected and (names or selector is not None):
+            mode = str(override.get("action", mode))
+            break
     if mode.lower() == "enforce":
         return "Deny"
     return "Warn" if spec.get("emitWarning") else "Audit"
 
 
-def _pod_view(
-    context: ObjectContext, rule: Mapping[str, Any], annotations: Mapping[str, Any]
-) -> tuple[str, Manifest] | None:
-    """The (rule name prefix, pod-like object) Kyverno auto-generation would check, or None."""
-    kinds = [
-        kind
-        for block in ("any", "all")
-        for entry in (rule.get("match") or {}).get(block) or []
-        for kind in (entry.get("resources") or {}).get("kinds") or []
-    ]
-    if not kinds or any(kind.split("/")[-1] != "Pod" for kind in kinds):
-        return None
-    controllers = str(annotations.get(_AUTOGEN_ANNOTATION, "all"))
-    kind = context.key.kind
-    if controllers == "none" or (controllers != "all" and kind not in controllers.split(",")):
-        return None
-    spec = context.obj.get("spec") or {}
-    if kind in _TEMPLATE_KINDS:
-        template, prefix = spec.get("template"), "autogen-"
-    elif kind == "CronJob":
-        job = (spec.get("jobTemplate") or {}).get("spec") or {}
-        template, prefix = job.get("template"), "autogen-cronjob-"
-    else:
-        return None
-    if not isinstance(template, Mapping):
-        return None
-    metadata = dict(template.get("metadata") or {})
-    metadata.setdefault("namespace", context.key.namespace)
-    view = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec")}
-    return prefix, view
+def _wild(pattern: str, text: str) -> bool:
+    from gitops.policy.kyverno_functions import wildcard_match
 
-
-def _filter_matches(entry: Mapping[str, Any], context: ObjectContext, kind: str) -> bool:
-    resources = entry.get("resources") or {}
-    kinds = resources.get("kinds")
-    if kinds and not any(k.split("/")[-1] in (kind, "*") for k in kinds):
-        return False
-    names = resources.get("names") or ([resources["name"]] if resources.get("name") else [])
-    if names and not any(fnmatch.fnmatchcase(context.key.name, n) for n in names):
-        return False
-    namespaces = resources.get("namespaces")
-    if namespaces and not any(fnmatch.fnmatchcase(context.key.namespace, n) for n in namespaces):
-        return False
-    if "selector" in resources and not selector_matches(resources["selector"], context.labels):
-        return False
-    ns_selector = resources.get("namespaceSelector")
-    return ns_selector is None or selector_matches(ns_selector, context.namespace_labels)
-
-
-def _block_matches(block: Any, context: ObjectContext, kind: str, empty: bool) -> bool:
-    if not block:
-        return empty
-    any_of, all_of = block.get("any"), block.get("all")
-    if any_of is None and all_of is None:
-        return _filter_matches(block, context, kind)
-    if any_of is not None and not any(_filter_matches(e, context, kind) for e in any_of):
-        return False
-    return all_of is None or all(_filter_matches(e, context, kind) for e in all_of)
-
-
-def _evaluate_rule(
-    policy: Manifest, rule: Mapping[str, Any], context: ObjectContext
-) -> list[Violation]:
-    metadata = policy.get("metadata") or {}
-    name, spec = str(metadata.get("name", "?")), policy.get("spec") or {}
-    annotations = metadata.get("annotations") or {}
-    rule_name, target, kind = str(rule.get("name")), context.obj, context.key.kind
-    base = ""
-    view = _pod_view(context, rule, annotations)
-    if view is not None:
-        prefix, target = view
-        rule_name, kind = prefix + rule_name, "Pod"
-        # Report paths in the controller, as Kyverno's generated rules do.
-        base = "/spec/jobTemplate/spec/template" if "cronjob" in prefix else "/spec/template"
-    if not _block_matches(rule.get("match"), context, kind, empty=False):
-        return []
-    if _block_matches(rule.get("exclude"), context, kind, empty=False):
-        return []
-    request = {
-        "object": target,
-        "operation": "CREATE",
-        "namespace": context.key.namespace,
-        "name": context.key.name,
-    }
-    variables: dict[str, Any] = {"request": request}
-    if not conditions_hold(rule.get("preconditions"), variables):
-        return []
-    validate = rule["validate"]
-    failure = _failure(validate, target, variables)
-    if failure is None:
-        return []
-    message = " ".join(str(substitute(validate.get("message", ""), variables)).split())
-    text = f"{message} (rule failed at path {base}{failure})" if failure else message
-    return [
-        Violation(context.key, name, rule_name, _action(spec, validate), text,
-                  provenance(context.obj))
-    ]  # fmt: skip
-
-
-def _failure(validate: Mapping[str, Any], target: Any, variables: dict[str, Any]) -> str | None:
-    """The path (or "" when none) where ``target`` fails ``validate``, or None if it passes."""
-    if "pattern" in validate:
-        outcome = match(target, validate["pattern"])
-        return outcome[1] if outcome is not None and outcome[0] == "fail" else None
-    if "anyPattern" in validate:
-        outcomes = [match(target, p) for p in validate["anyPattern"]]
-        if any(o is None or o[0] == "skip" for o in outcomes):
-            return None
-        return outcomes[0][1] if outcomes and outcomes[0] else ""
-    if "deny" in validate:
-        return (
-            "" if conditions_hold((validate["deny"] or {}).get("conditions"), variables) else None
-        )
-    for entry in validate.get("foreach") or []:
-        elements = query(str(entry.get("list", "")), variables) or []
-        if not isinstance(elements, list):
-            raise PolicyError(f"foreach list {entry.get('list')!r} is not a list")
-        for index, element in enumerate(elements):
-            scope = {**variables, "element": element, "elementIndex": index}
-            if not conditions_hold(entry.get("preconditions"), scope):
-                continue
-            if "pattern" in entry:
-                outcome = match(element, entry["pattern"], f"/{index}/")
-                if outcome is not None and outcome[0] == "fail":
-                    return outcome[1]
-            elif "deny" in entry and conditions_hold(
-                (entry["deny"] or {}).get("conditions"), scope
-            ):
-                return ""
-    return None
+    return wildcard_match(pattern, text)

@@ -1,12 +1,13 @@
-"""Kyverno's validation language: patterns with anchors, deny conditions, ``{{ }}`` variables.
+"""Kyverno's validation patterns, as ``pkg/engine/validate`` matches them.
 
-Patterns: map keys may carry anchors ``=(key)`` (check only if present), ``X(key)`` (must
-be absent) and ``(key)`` (conditional: when it does not match, the enclosing element is
-skipped, not failed); a list pattern applies its element pattern to every element;
-string values support ``|`` alternatives, ``!`` negation, ``*``/``?`` wildcards and
-``>``, ``>=``, ``<``, ``<=`` comparisons (numbers and quantities). Variables are JMESPath
-(the ``jmespath`` package) over ``request`` and ``element``; a string that is exactly one
-``{{ }}`` takes the value's type.
+Map keys may carry anchors: ``=(key)`` (check only if present), ``X(key)`` (must be
+absent), ``(key)`` (conditional: when it does not hold, the enclosing list element is
+skipped, and a list where every element was skipped is skipped), ``<(key)`` (global: when
+it does not hold the whole rule is skipped), ``^(key)`` (existence: some element of the
+list matches) and ``+(key)`` (mutate only, ignored). A list pattern applies its first
+element to every element of the list. Scalar patterns support ``|`` alternatives, ``!``
+negation, ``*``/``?`` wildcards and ``>``, ``>=``, ``<``, ``<=`` comparisons (numbers and
+quantities). Variables are substituted before matching (:mod:`gitops.policy.kyverno_vars`).
 
 Purely data-manipulative: no I/O.
 """
@@ -14,102 +15,157 @@ Purely data-manipulative: no I/O.
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-import jmespath  # type: ignore[import-untyped]  # the package ships no type hints
-from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
-
-from gitops.errors import PolicyError
+from gitops.policy.kyverno_vars import to_text
 from gitops.quantity import parse_quantity
 
-_VARIABLE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _ANCHOR = re.compile(r"^(=|X|\^|\+|<)?\((.+)\)$")
 _COMPARISON = re.compile(r"^(>=|<=|>|<|!=|!)?(.*)$", re.DOTALL)
 
 #: Result of matching: ``None`` passes, ``("fail", path)`` fails, ``("skip", path)`` means
-#: a conditional anchor did not hold (the element is not checked).
+#: a conditional anchor did not hold (the element is not checked), ``("global", path)`` a
+#: global anchor did not hold (the rule is not checked).
 Outcome = tuple[str, str] | None
 
 
-def substitute(value: Any, context: Mapping[str, Any]) -> Any:
-    """Replace ``{{ expr }}`` in strings (recursively in lists and maps) by JMESPath results.
-
-    Raises:
-        PolicyError: a JMESPath expression is invalid.
-    """
-    if isinstance(value, str):
-        whole = _VARIABLE.fullmatch(value.strip())
-        if whole:
-            return query(whole.group(1), context)
-        return _VARIABLE.sub(lambda m: _text(query(m.group(1), context)), value)
-    if isinstance(value, list):
-        return [substitute(item, context) for item in value]
-    if isinstance(value, dict):
-        return {key: substitute(item, context) for key, item in value.items()}
-    return value
-
-
-def query(expression: str, context: Mapping[str, Any]) -> Any:
-    """Evaluate one JMESPath expression over ``context``."""
-    try:
-        return jmespath.search(expression, dict(context))
-    except JMESPathError as err:
-        raise PolicyError(f"JMESPath expression {expression!r} is invalid: {err}") from err
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True)
-
-
 def match(resource: Any, pattern: Any, path: str = "/") -> Outcome:
-    """Match ``resource`` against a Kyverno validation pattern."""
+    """Match ``resource`` against a Kyverno validation pattern.
+
+    Returns None when it matches, ``("fail", path)`` when it does not, ``("skip", path)``
+    when a conditional anchor did not hold (the element, or the rule at the root, is not
+    checked) and ``("global", path)`` when a global anchor did not hold (the whole rule
+    is skipped, wherever the anchor is).
+    """
     if isinstance(pattern, dict):
         return _match_map(resource, pattern, path)
     if isinstance(pattern, list):
-        if not isinstance(resource, list):
-            return ("fail", path)
-        for index, item in enumerate(resource):
-            for element in pattern:
-                outcome = match(item, element, f"{path}{index}/")
-                if outcome is not None and outcome[0] == "fail":
-                    return outcome
-        return None
+        return _match_list(resource, pattern, path)
     return None if value_matches(resource, pattern) else ("fail", path)
+
+
+def _match_list(resource: Any, pattern: list[Any], path: str) -> Outcome:
+    if not isinstance(resource, list):
+        return ("fail", path)
+    if not pattern:
+        return ("fail", path)
+    if isinstance(pattern[0], dict):
+        # Every element must match the first pattern element; elements a conditional
+        # anchor skips do not count, and if none applied the list itself is skipped.
+        applied, skipped = 0, None
+        for index, item in enumerate(resource):
+            outcome = _match_map(item, pattern[0], f"{path}{index}/")
+            if outcome is None:
+                applied += 1
+            elif outcome[0] == "skip":
+                skipped = skipped or outcome
+            else:
+                return outcome
+        return skipped if applied == 0 and skipped is not None else None
+    if isinstance(pattern[0], (str, int, float, bool)) or pattern[0] is None:
+        for index, item in enumerate(resource):
+            if not any(value_matches(item, element) for element in pattern):
+                return ("fail", f"{path}{index}/")
+        return None
+    if len(resource) < len(pattern):
+        return ("fail", path)
+    for index, element in enumerate(pattern):
+        outcome = match(resource[index], element, f"{path}{index}/")
+        if outcome is not None:
+            return outcome
+    return None
+
+
+def _expand_metadata(pattern: Mapping[str, Any], resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Kyverno's ``ExpandInMetadata``: wildcard keys under ``metadata.labels``/``annotations``
+    stand for each matching key of the resource (anchors kept); with none, they stay."""
+    for key, sub in pattern.items():
+        anchor = _ANCHOR.match(key)
+        if (anchor.group(2) if anchor else key) != "metadata" or not isinstance(sub, dict):
+            continue
+        metadata = resource.get("metadata")
+        if not isinstance(metadata, dict):
+            return pattern
+        expanded = dict(sub)
+        for field_key, field_pattern in sub.items():
+            inner = _ANCHOR.match(field_key)
+            name = inner.group(2) if inner else field_key
+            present = metadata.get(name)
+            if name in ("labels", "annotations") and isinstance(field_pattern, dict) \
+                    and isinstance(present, dict):  # fmt: skip
+                expanded[field_key] = _expand_keys(field_pattern, present)
+        return {**pattern, key: expanded}
+    return pattern
+
+
+def _expand_keys(pattern: Mapping[str, Any], present: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pattern.items():
+        anchor = _ANCHOR.match(key)
+        prefix, name = ((anchor.group(1) or ""), anchor.group(2)) if anchor else ("", key)
+        if "*" not in name and "?" not in name:
+            out[key] = value
+            continue
+        matches = [k for k in present if _wildcard(k, name)]
+        if not matches:
+            out[key] = value
+        for actual in matches:
+            out[f"{prefix}({actual})" if anchor else actual] = value
+    return out
 
 
 def _match_map(resource: Any, pattern: Mapping[str, Any], path: str) -> Outcome:
     if not isinstance(resource, dict):
         return ("fail", path)
-    anchored = [(_ANCHOR.match(key), key, sub) for key, sub in pattern.items()]
-    # Conditional anchors first: when one does not hold the whole element is skipped.
-    for anchor, _key, sub in anchored:
-        if anchor and anchor.group(1) in (None, "^"):
-            name = anchor.group(2)
-            if name not in resource or match(resource[name], sub, f"{path}{name}/") is not None:
-                return ("skip", f"{path}{name}/")
-    for anchor, key, sub in anchored:
-        kind, name = (anchor.group(1), anchor.group(2)) if anchor else ("", key)
-        child = f"{path}{name}/"
-        if kind in (None, "^", "+"):
+    pattern = _expand_metadata(pattern, resource)
+    plain = []
+    # Anchors first (Kyverno's phase 1), then the plain keys.
+    for key, sub in pattern.items():
+        anchor = _ANCHOR.match(key)
+        if not anchor:
+            plain.append((key, sub))
             continue
-        if kind == "X":
+        kind, name = anchor.group(1), anchor.group(2)
+        child = f"{path}{name}/"
+        if kind is None:  # conditional: an unmet condition skips the enclosing element
+            if name not in resource or match(resource[name], sub, child) is not None:
+                return ("skip", child)
+        elif kind == "<":  # global: an unmet condition skips the whole rule
+            if name in resource and match(resource[name], sub, child) is not None:
+                return ("global", child)
+        elif kind == "X":
             if name in resource:
                 return ("fail", child)
-            continue
-        if name not in resource:
-            if kind == "=":
-                continue
-            return ("fail", child)
-        outcome = match(resource[name], sub, child)
+        elif kind == "=" and name in resource:
+            outcome = match(resource[name], sub, child)
+            if outcome is not None:
+                return outcome
+        elif kind == "^" and name in resource:  # existence: some element of the list matches
+            outcome = _exists(resource[name], sub, child)
+            if outcome is not None:
+                return outcome
+        # "+(key)" adds a field in mutate patterns; a validate pattern ignores it.
+    for key, sub in plain:
+        child = f"{path}{key}/"
+        value = resource.get(key)
+        if value is None and (sub == "*" or isinstance(sub, (dict, list))):
+            return ("fail", child)  # Kyverno: "not found" / "different structures"
+        outcome = match(value, sub, child)
         if outcome is not None:
             return outcome
     return None
+
+
+def _exists(resource: Any, pattern: Any, path: str) -> Outcome:
+    if not isinstance(resource, list) or not isinstance(pattern, list) or len(pattern) != 1:
+        return ("fail", path)
+    for index, item in enumerate(resource):
+        if match(item, pattern[0], f"{path}{index}/") is None:
+            return None
+    return ("fail", path)
 
 
 def value_matches(value: Any, pattern: Any) -> bool:
@@ -132,7 +188,7 @@ def _one(value: Any, pattern: str) -> bool:
         if left is None or right is None:
             return False
         return _compare(operator, left, right)
-    text = "" if value is None else _text(value) if not isinstance(value, bool) else str(value)
+    text = "" if value is None else to_text(value) if not isinstance(value, bool) else str(value)
     if isinstance(value, bool):
         text = text.lower()
     if operator in ("!", "!="):
@@ -166,58 +222,3 @@ def _number(value: Any) -> Fraction | None:
         return parse_quantity(str(value))
     except ValueError:
         return None
-
-
-_OPERATORS = (
-    "Equals", "NotEquals", "In", "NotIn", "AnyIn", "AllIn", "AnyNotIn", "AllNotIn",
-    "GreaterThan", "GreaterThanOrEquals", "LessThan", "LessThanOrEquals",
-)  # fmt: skip
-
-
-def condition_holds(condition: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
-    """Evaluate one Kyverno condition ``{key, operator, value}``.
-
-    Raises:
-        PolicyError: the operator is unknown.
-    """
-    operator = condition.get("operator")
-    if operator not in _OPERATORS:
-        raise PolicyError(
-            f"condition operator must be one of {', '.join(_OPERATORS)}, got {operator!r}"
-        )
-    key = substitute(condition.get("key"), context)
-    value = substitute(condition.get("value"), context)
-    if operator in ("Equals", "NotEquals"):
-        equal = key == value or (
-            isinstance(key, str) and isinstance(value, str) and _wildcard(key, value)
-        )
-        return equal if operator == "Equals" else not equal
-    if operator.startswith(("Greater", "Less")):
-        left, right = _number(key), _number(value)
-        if left is None or right is None:
-            return False
-        symbol = {"GreaterThan": ">", "GreaterThanOrEquals": ">=", "LessThan": "<"}
-        return _compare(symbol.get(operator, "<="), left, right)
-    keys = key if isinstance(key, list) else [key]
-    values = value if isinstance(value, list) else [value]
-    inside = [any(k == v or (isinstance(v, str) and isinstance(k, str) and _wildcard(k, v))
-                  for v in values) for k in keys]  # fmt: skip
-    if operator in ("AnyIn",):
-        return any(inside)
-    if operator in ("AllIn", "In"):
-        return all(inside)
-    if operator == "AnyNotIn":
-        return not all(inside)
-    return not any(inside)  # AllNotIn, NotIn
-
-
-def conditions_hold(conditions: Any, context: Mapping[str, Any]) -> bool:
-    """Evaluate a condition block: a list (all must hold) or ``{any: [...], all: [...]}``."""
-    if conditions is None:
-        return True
-    if isinstance(conditions, list):
-        return all(condition_holds(c, context) for c in conditions)
-    any_of, all_of = conditions.get("any"), conditions.get("all")
-    if any_of is not None and not any(condition_holds(c, context) for c in any_of):
-        return False
-    return all_of is None or all(condition_holds(c, context) for c in all_of)

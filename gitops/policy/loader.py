@@ -1,4 +1,4 @@
-"""Read admission policies (ValidatingAdmissionPolicy, bindings, Kyverno ClusterPolicy) from files.
+"""Read admission policies (ValidatingAdmissionPolicy, bindings, Kyverno policies) and values.
 
 The only module of :mod:`gitops.policy` that does I/O.
 """
@@ -9,10 +9,11 @@ from pathlib import Path
 
 from gitops.errors import InputError
 from gitops.model import Manifest, key_of, load_yaml_all, read_capped
+from gitops.policy.kyverno_values import Values
 
 #: Kinds a policy file may hold.
 POLICY_KINDS = frozenset(
-    {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ClusterPolicy"}
+    {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ClusterPolicy", "Policy"}
 )
 
 
@@ -39,7 +40,22 @@ def load_policies(path: Path) -> list[Manifest]:
             if key.kind not in POLICY_KINDS:
                 raise InputError(
                     f"{file}: document {index + 1}: expected a ValidatingAdmissionPolicy, "
-                    f"ValidatingAdmissionPolicyBinding or ClusterPolicy, got {key.kind}"
+                    f"ValidatingAdmissionPolicyBinding, ClusterPolicy or Policy, got {key.kind}"
                 )
             policies.append(document)
     return policies
+
+
+def load_values(path: Path) -> Values:
+    """Load a Kyverno CLI ``Values`` file (``--values``): one YAML document.
+
+    Raises:
+        InputError: the file does not exist, is not YAML, or is not one Values mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such values file")
+    documents = [d for d in load_yaml_all(read_capped(path), str(path)) if d is not None]
+    if len(documents) != 1:
+        raise InputError(f"{path}: expected one Values document, found {len(documents)}")
+    return Values.from_document(documents[0], str(path))

@@ -56,3 +56,36 @@ def ordered(violations: list[Violation]) -> list[Violation]:
         unique.values(),
         key=lambda v: (sort_key(v.key), v.policy, v.rule, ACTIONS.index(v.action), v.message),
     )
+
+
+#: Kyverno's rule outcomes (a PolicyReport's ``result``).
+RESULTS = ("pass", "fail", "skip", "error")
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one rule of one policy on one object, as a PolicyReport lists it.
+
+    Attributes:
+        key: the object checked.
+        policy: the policy name.
+        rule: the rule name (``autogen-<rule>`` for a pod controller, as Kyverno names it).
+        result: ``pass``, ``fail``, ``skip`` (a precondition or conditional anchor did not
+            hold) or ``error`` (the rule could not be evaluated on this object).
+        action: what a ``fail`` or ``error`` means: ``Deny``, ``Warn`` or ``Audit``.
+        message: why, one line ("" for a pass).
+        provenance: where the object came from.
+    """
+
+    key: ResourceKey
+    policy: str
+    rule: str
+    result: str
+    action: str
+    message: str
+    provenance: str
+
+    def violation(self) -> Violation:
+        """The violation a ``fail`` or ``error`` result reports."""
+        message = self.message if self.result == "fail" else f"rule error: {self.message}"
+        return Violation(self.key, self.policy, self.rule, self.action, message, self.provenance)
