@@ -34,6 +34,7 @@ ENTRY_POINT = "blueprint"
 #: Construct kinds YAML specs may name: kind -> "module:Class" (imported when used).
 SPEC_KINDS: Mapping[str, str] = {
     "InferenceStack": "gitops.constructs.inference:InferenceStack",
+    "InferenceCanary": "gitops.constructs.canary:InferenceCanary",
 }
 
 BlueprintFunction = Callable[[Scope, Environment], None]

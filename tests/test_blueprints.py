@@ -29,7 +29,7 @@ def env(project_root: Path) -> Environment:
 
 def test_example_blueprints_load_sorted_by_name(project_root: Path) -> None:
     names = [b.name for b in load_blueprints(project_root / "blueprints")]
-    assert names == ["embeddings", "llama-70b", "llama-8b-chat"]
+    assert names == ["embeddings", "llama-405b", "llama-70b", "llama-8b-chat", "qwen-coder"]
 
 
 def test_python_blueprint_adds_constructs(env: Environment, tmp_path: Path) -> None:

@@ -191,8 +191,13 @@ def test_every_stack_of_the_example_gets_exactly_the_flows_it_needs(
 def test_the_table_covers_every_workload_kind_of_the_example(
     example: list[tuple[Environment, list[dict[str, Any]]]],
 ) -> None:
-    kinds = {load.manifest["kind"] for _, manifests in example for load in workloads(manifests)}
-    assert {"Deployment", "InferenceService"} <= kinds
+    loads = [load for _, manifests in example for load in workloads(manifests)]
+    assert {"Deployment", "InferenceService", "LeaderWorkerSet"} <= {
+        load.manifest["kind"] for load in loads
+    }
+    roles = {(load.name, group.role) for load in loads for group in load.groups}
+    assert ("LeaderWorkerSet/llama-405b", "worker") in roles
+    assert ("Deployment/qwen-coder-epp", "pod") in roles  # the endpoint picker
 
 
 def test_without_the_allows_the_same_table_fails(

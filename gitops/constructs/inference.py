@@ -28,6 +28,7 @@ from gitops.constructs.inference_checks import (
     optional_subdomain,
     pdb_mapping,
 )
+from gitops.constructs.inference_ext import resolve_extensions
 from gitops.constructs.inference_params import (
     Autoscaling,
     Disruption,
@@ -42,6 +43,9 @@ from gitops.constructs.inference_params import (
     fail,
     snake_case,
 )
+from gitops.constructs.inferencepool import InferencePoolRouting
+from gitops.constructs.lws import MultiNode
+from gitops.constructs.warmup import WarmUp
 from gitops.errors import ValidationError
 from gitops.model import Manifest
 
@@ -99,6 +103,13 @@ class InferenceStack(Construct):
         port: the engine's HTTP port (vllm mode).
         cpu: CPU request per pod.
         memory: memory request and limit per pod.
+        multi_node: serve each replica from a LeaderWorkerSet group of nodes
+            (:class:`~gitops.constructs.lws.MultiNode`; ``gpus`` are then per node).
+        inference_pool: route through a Gateway API Inference Extension InferencePool and
+            its endpoint picker instead of the Service
+            (:class:`~gitops.constructs.inferencepool.InferencePoolRouting`, or ``True``).
+        warm_up: fill the cache in an init container before the engine starts
+            (:class:`~gitops.constructs.warmup.WarmUp`, or ``True``).
 
     Raises:
         ValidationError: an argument or environment override is invalid; the message names
@@ -106,6 +117,10 @@ class InferenceStack(Construct):
     """
 
     type_name = "InferenceStack"
+    #: Set by :func:`~gitops.constructs.inference_ext.resolve_extensions`.
+    multi_node: MultiNode | None
+    inference_pool: InferencePoolRouting | None
+    warm_up: WarmUp | None
 
     def __init__(
         self,
@@ -141,6 +156,9 @@ class InferenceStack(Construct):
         port: int = 8000,
         cpu: str = "4",
         memory: str = "32Gi",
+        multi_node: Any = None,
+        inference_pool: Any = None,
+        warm_up: Any = False,
     ) -> None:
         owner = f"InferenceStack {id!r}"
         check_dns1123_label(owner, "name", id)
@@ -155,6 +173,7 @@ class InferenceStack(Construct):
             "probes": probes, "autoscaling": autoscaling, "pdb": pdb,
             "service_monitor": service_monitor, "route": route, "mode": mode,
             "labels": labels, "strict": strict, "port": port, "cpu": cpu, "memory": memory,
+            "multi_node": multi_node, "inference_pool": inference_pool, "warm_up": warm_up,
         }  # fmt: skip
         # Validate before Construct.__init__: under a cdk8s scope that call attaches a chart
         # to the App, which must not happen for invalid input.
@@ -237,9 +256,9 @@ class InferenceStack(Construct):
             from gitops.constructs.kserve import render_kserve
 
             return render_kserve(self)
-        from gitops.constructs.inference_render import render_vllm
+        from gitops.constructs.inference_ext import render_stack
 
-        return render_vllm(self)
+        return render_stack(self)
 
     def _resolve(self, owner: str, id: str, p: dict[str, Any]) -> None:
         """Check every parameter and keep the resolved values as attributes."""
@@ -315,6 +334,7 @@ class InferenceStack(Construct):
         if self.route is not None:
             self.route.check(owner)
         self.extra_labels = check_labels(owner, p["labels"])
+        resolve_extensions(self, owner, p)
 
     def _resolve_replica_bounds(self, owner: str) -> None:
         """Settle the autoscaler's bounds: defaults from ``replicas``, min <= max."""
