@@ -76,11 +76,13 @@ def test_the_route_sends_traffic_to_the_pool() -> None:
     ]
 
 
-def test_the_picker_passes_the_shipped_guardrails() -> None:
+@pytest.mark.parametrize("engine", ["vap", "kyverno"])
+def test_the_picker_passes_the_shipped_guardrails(engine: str) -> None:
+    """A pod without GPUs (the picker) is not denied by the GPU rules of either engine."""
     from gitops.constructs.guardrails import ClusterGuardrails
 
     scope = Scope(namespace="inference")
-    ClusterGuardrails(scope, "cluster", allowed_registries=["registry.example.com/"])
+    ClusterGuardrails(scope, "cluster", engine=engine, allowed_registries=["registry.example.com/"])
     InferenceStack(scope, "coder", model="m/x", image=IMAGE, inference_pool={"epp_image": EPP})
     denied = [v for v in evaluate(scope.synth()) if "coder-epp" in v.key.name]
     assert denied == []

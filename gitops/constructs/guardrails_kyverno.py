@@ -73,8 +73,11 @@ def _rule_bodies(config: RuleConfig) -> dict[str, list[tuple[str, str, dict[str,
                         "conditions": {
                             "any": [
                                 {
+                                    # `0` for a container without GPUs: sum() of an empty
+                                    # list is an error in Kyverno's JMESPath, which denied
+                                    # every pod without GPUs (an endpoint picker).
                                     "key": "{{ sum(request.object.spec.containers[]"
-                                    f'.to_number(resources.limits."{gpu}")) }}}}',
+                                    f'.to_number(resources.limits."{gpu}" || `0`)) }}}}',
                                     "operator": "GreaterThan",
                                     "value": config.max_gpus_per_pod,
                                 }
