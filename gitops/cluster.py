@@ -136,6 +136,16 @@ class ClusterClient:
         configuration.retries = 0
         return cls(k8s_client.ApiClient(configuration), retry=retry, timeout=timeout, where=where)
 
+    @property
+    def server(self) -> str:
+        """The API server URL every request goes to, as configured (no request is made)."""
+        return str(self._api.configuration.host)
+
+    @property
+    def where(self) -> str:
+        """The kubeconfig context (or configuration) the client was made from, for messages."""
+        return self._where
+
     # -- transport ---------------------------------------------------------------------
 
     def request(

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from gitops.errors import InputError
-from gitops.model import Manifest, ResourceKey, key_of, load_yaml_all, read_capped
+from gitops.model import (
+    Manifest,
+    ResourceKey,
+    flatten_lists,
+    key_of,
+    load_yaml_all,
+    read_capped,
+)
 
 #: File names that are kustomize configuration, not manifests.
 KUSTOMIZE_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
@@ -29,19 +36,15 @@ def _is_manifest_file(path: str) -> bool:
 
 
 def _flatten(document: Any, source: str) -> Iterable[Manifest]:
-    if not isinstance(document, Mapping):
-        raise InputError(
-            f"{source}: expected a mapping (a Kubernetes object), got {type(document).__name__}"
-        )
-    kind = document.get("kind")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(document.get("items"), list):
-        for index, item in enumerate(document["items"]):
-            yield from _flatten(item, f"{source}: items[{index}]")
-        return
-    if str(document.get("apiVersion", "")).startswith(_KUSTOMIZE_GROUPS):
-        return
-    key_of(document, source)
-    yield dict(document)
+    for item in flatten_lists([document], source):
+        if not isinstance(item, Mapping):
+            raise InputError(
+                f"{source}: expected a mapping (a Kubernetes object), got {type(item).__name__}"
+            )
+        if str(item.get("apiVersion", "")).startswith(_KUSTOMIZE_GROUPS):
+            continue
+        key_of(item, source)
+        yield dict(item)
 
 
 def manifests_from_files(files: Mapping[str, bytes]) -> list[Manifest]:

@@ -6,7 +6,8 @@ quotas, and per-stack overrides::
     name: prod                      # must equal the file name without .yaml
     cluster:
       name: prod-gpu-1
-      server: https://prod.k8s.example.com:6443
+      server: https://prod.k8s.example.com:6443   # every cluster command refuses any other
+      context: prod-admin           # kubeconfig context to use (optional)
     namespaces: [inference]         # the first one is the default namespace
     guardrails:
       engine: vap                   # vap | kyverno
@@ -81,7 +82,7 @@ _TOP_KEYS = frozenset(
     }
 )
 _DIFF_KEYS = frozenset({"ignore"})
-_CLUSTER_KEYS = frozenset({"name", "server"})
+_CLUSTER_KEYS = frozenset({"name", "server", "context"})
 _GUARDRAIL_KEYS = frozenset({"engine", "action", "allowed_registries", "pod_security"})
 _QUOTA_KEYS = frozenset({"gpu", "cpu", "memory"})
 _OVERRIDE_KEYS = frozenset({"replicas", "gpu_product", "image_tag", "autoscaling"})
@@ -94,11 +95,15 @@ class Cluster:
 
     Attributes:
         name: a short cluster name (used in Argo CD destinations).
-        server: the API server URL (``https://...``).
+        server: the API server URL (``https://...``); ``diff``, ``plan`` and ``apply``
+            refuse to talk to any other server (see :mod:`gitops.target`).
+        context: the kubeconfig context to use when none is given (``None``: the
+            kubeconfig's current context).
     """
 
     name: str
     server: str
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,7 @@ def parse_environment(data: Any, source: str) -> Environment:
     cluster = Cluster(
         name=check_dns1123_label(source, "cluster.name", cluster_data.get("name")),
         server=_url(source, "cluster.server", cluster_data.get("server")),
+        context=_optional_string(source, "cluster.context", cluster_data.get("context")),
     )
     namespaces = _string_list(source, "namespaces", top["namespaces"])
     if not namespaces:
@@ -333,10 +339,28 @@ def _choice(source: str, where: str, value: Any, choices: tuple[str, ...]) -> st
 
 
 def _url(source: str, where: str, value: Any) -> str:
+    from gitops.redact import redact_url, url_credentials
+
+    shown = redact_url(value) if isinstance(value, str) else value
     if not isinstance(value, str) or not value.startswith(
         ("https://", "http://", "ssh://", "git@")
     ):
-        raise ValidationError(f"{source}: {where} must be a URL (https://...), got {value!r}")
+        raise ValidationError(f"{source}: {where} must be a URL (https://...), got {shown!r}")
+    if url_credentials(value):
+        # The URL is committed (Argo CD Application, Flux GitRepository) and printed: a
+        # token in it would be in every clone and every log.
+        raise ValidationError(
+            f"{source}: {where} must not carry credentials, got {shown!r}: give Argo CD a "
+            "repository Secret and Flux a secretRef instead"
+        )
+    return value
+
+
+def _optional_string(source: str, where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{source}: {where} must be a non-empty string, got {value!r}")
     return value
 
 

@@ -400,3 +400,43 @@ def _children(node: yaml.Node) -> Iterator[yaml.Node]:
 
 def _kind(value: object) -> str:
     return type(value).__name__
+
+
+def is_list_kind(document: Mapping[str, Any]) -> bool:
+    """Whether kustomize reads ``document`` as a list: its kind ends with ``List``.
+
+    ``kind: List`` (the ``v1`` List of ``kubectl get``), ``ConfigMapList``, any ``XxxList``:
+    kustomize inlines their ``items`` whatever the apiVersion, and kubectl applies the
+    items of a ``v1`` List one by one, so neither ever sends the list itself.
+    """
+    kind = document.get("kind")
+    return isinstance(kind, str) and kind.endswith("List")
+
+
+def flatten_lists(documents: Iterable[Any], source: str = "manifest") -> list[Any]:
+    """``documents`` with every ``*List`` replaced by its items, recursively (as kustomize).
+
+    A list without ``items`` (or with ``items: null``) is empty; anything else that is not
+    a list of items is refused, as kustomize refuses it. Items are checked by the caller
+    (:func:`key_of`), exactly like top-level documents.
+
+    Raises:
+        InputError: a list's ``items`` is not a list (the list is named by ``source``).
+    """
+    out: list[Any] = []
+    pending = [(document, source) for document in documents]
+    pending.reverse()
+    while pending:
+        document, where = pending.pop()
+        if not isinstance(document, Mapping) or not is_list_kind(document):
+            out.append(document)
+            continue
+        items = document.get("items")
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise InputError(
+                f"{where}: {document['kind']}: items must be a list of objects, got {_kind(items)}"
+            )
+        pending.extend(reversed([(item, f"{where}: items[{i}]") for i, item in enumerate(items)]))
+    return out

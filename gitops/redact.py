@@ -8,8 +8,12 @@ annotation, which embeds them) can reach an output, a log or an exception.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from gitops.model import split_api_version
 
 #: Shown for a secret value that is the same on both sides.
 MASK = "***"
@@ -21,8 +25,20 @@ _SECRET_FIELDS = ("data", "stringData")
 
 
 def is_secret(manifest: Mapping[str, Any]) -> bool:
-    """Whether a manifest is a core ``v1`` Secret."""
-    return manifest.get("kind") == "Secret" and manifest.get("apiVersion") == "v1"
+    """Whether a manifest is, or would be taken for, a core Secret.
+
+    The API server parses ``apiVersion`` as ``[group/]version`` (``/v1`` is group ``""``,
+    version ``v1``), and the diff pairs objects by group, kind, namespace and name, not by
+    version: so ``V1``, ``/v1`` or ``v2`` in the core group with kind ``Secret`` (any
+    case) are matched with, or stored as, a live Secret. Deciding by the literal string
+    ``v1`` would leave them, and the live Secret they are compared with, unmasked.
+    """
+    kind, api_version = manifest.get("kind"), manifest.get("apiVersion")
+    if not isinstance(kind, str) or kind.strip().lower() != "secret":
+        return False
+    if api_version is None:
+        return True
+    return isinstance(api_version, str) and split_api_version(api_version.strip())[0] == ""
 
 
 def redact_pair(
@@ -97,10 +113,10 @@ def scrub_text(text: str, manifest: Mapping[str, Any]) -> str:
             continue
         for value in found:
             plain = str(value)
-            forms.add(plain)
+            forms.update(_spellings(plain))
             try:
                 if section == "data":
-                    forms.add(base64.b64decode(plain, validate=True).decode())
+                    forms.update(_spellings(base64.b64decode(plain, validate=True).decode()))
                 else:
                     forms.add(base64.b64encode(plain.encode()).decode())
             except (ValueError, UnicodeDecodeError):
@@ -109,6 +125,14 @@ def scrub_text(text: str, manifest: Mapping[str, Any]) -> str:
         if len(form) >= 4:
             text = text.replace(form, MASK)
     return text
+
+
+def _spellings(value: str) -> set[str]:
+    """How a message may quote ``value``: as is, JSON-escaped (``\\n``), with its runs of
+    whitespace collapsed (messages are joined onto one line), and line by line."""
+    forms = {value, json.dumps(value)[1:-1], " ".join(value.split())}
+    forms.update(line.strip() for line in value.splitlines())
+    return forms
 
 
 def _mask_annotations(document: dict[str, Any]) -> dict[str, Any]:
@@ -120,3 +144,50 @@ def _mask_annotations(document: dict[str, Any]) -> dict[str, Any]:
         return document
     masked = {k: MASK if k in SENSITIVE_ANNOTATIONS else v for k, v in annotations.items()}
     return {**document, "metadata": {**metadata, "annotations": masked}}
+
+
+def _userinfo(url: str) -> tuple[str, str] | None:
+    """``(user, password)`` of a URL with userinfo, else None (not a URL, or none)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if not parts.scheme or "@" not in parts.netloc:
+        return None
+    return parts.username or "", parts.password or ""
+
+
+def url_credentials(url: str) -> bool:
+    """Whether ``url`` carries credentials: a password, or any user on http(s).
+
+    ``https://TOKEN@host`` is how GitHub and GitLab take a token, so any userinfo of an
+    http(s) URL counts; ``ssh://git@host`` names a user only, which is not a secret.
+    """
+    found = _userinfo(url)
+    if found is None:
+        return False
+    user, password = found
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return bool(password) or (bool(user) and scheme in ("http", "https"))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo masked (``https://***@host/...``); other text unchanged."""
+    if not url_credentials(url):
+        return url
+    parts = urlsplit(url.strip())
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{MASK}@{host}").geturl()
+
+
+def scrub_url(text: str, url: str) -> str:
+    """``text`` (a library's error message) with ``url``'s credentials masked wherever quoted."""
+    if not url_credentials(url):
+        return text
+    text = text.replace(url.strip(), redact_url(url))
+    user, password = _userinfo(url) or ("", "")
+    secrets = {password, unquote(password)} if password else {user, unquote(user)}
+    for form in sorted(secrets, key=len, reverse=True):
+        if len(form) >= 4:
+            text = text.replace(form, MASK)
+    return text

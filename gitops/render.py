@@ -343,7 +343,9 @@ def render_to_repo(
     )
     cache.save()
     if push is not None:
-        report(f"pushing {branch} to {push}")
+        from gitops.redact import redact_url
+
+        report(f"pushing {branch} to {redact_url(push)}")
         git.push(repo, push, branch)
     return result
 

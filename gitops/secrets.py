@@ -25,6 +25,7 @@ from typing import Any
 from gitops.constructs.base import provenance
 from gitops.errors import RenderError
 from gitops.model import key_of
+from gitops.redact import is_secret
 
 #: The ways of deploying a Secret that keep its value out of Git, for messages.
 SUPPORTED_WAYS = (
@@ -36,8 +37,12 @@ _VALUE_FIELDS = ("data", "stringData")
 
 
 def is_core_secret(manifest: Mapping[str, Any]) -> bool:
-    """Whether ``manifest`` is a core ``v1`` Secret."""
-    return manifest.get("kind") == "Secret" and manifest.get("apiVersion") == "v1"
+    """Whether ``manifest`` is a core Secret, however its ``apiVersion`` is spelled.
+
+    The same test as masking uses (:func:`gitops.redact.is_secret`): ``V1`` or ``/v1``
+    still reach Git with the value in it.
+    """
+    return is_secret(manifest)
 
 
 def is_sops_encrypted(manifest: Mapping[str, Any]) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitops.errors import RenderError, ValidationError
-from gitops.model import Manifest, ResourceKey, canonical_order, key_of
+from gitops.model import Manifest, ResourceKey, canonical_order, flatten_lists, key_of
 
 #: Annotation naming the construct path that produced an object.
 ANNOTATION_CONSTRUCT_PATH = "gitops.dev/construct-path"
@@ -85,8 +85,8 @@ class Scope:
         for child in self.children:
             rendered.extend(child.manifests())
         for path, chart in self._charts:
-            for obj in chart.to_json():
-                rendered.append(stamp(dict(obj), path, self.blueprint, self.environment))
+            for obj in flatten_lists(chart.to_json(), f"chart {path}"):
+                rendered.append(stamp(_object(obj, path), path, self.blueprint, self.environment))
         for obj in rendered:
             stamp_root(obj, self.blueprint, self.environment)
         check_unique(rendered)
@@ -153,10 +153,22 @@ class Construct(ABC):
 
     def manifests(self) -> list[Manifest]:
         """Return this construct's objects and its children's, stamped with provenance."""
-        own = [stamp(obj, self.path) for obj in self._build()]
+        # A *List is what kustomize and kubectl would apply item by item: its items are
+        # the objects, so the Secret check and the guardrails see each one.
+        built = flatten_lists(self._build(), f"{self.type_name} {self.path}")
+        own = [stamp(_object(obj, self.path), self.path) for obj in built]
         for child in self.children:
             own.extend(child.manifests())
         return own
+
+
+def _object(obj: Any, path: str) -> Manifest:
+    """``obj`` as a fresh dict, or RenderError naming the construct if it is no mapping."""
+    if not isinstance(obj, Mapping):
+        raise RenderError(
+            f"{path}: expected a Kubernetes object (a mapping), got {type(obj).__name__}"
+        )
+    return dict(obj)
 
 
 def stamp(

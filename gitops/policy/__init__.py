@@ -8,21 +8,25 @@ as the API server and Kyverno would on CREATE. Evaluation is pure (no I/O);
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
-from gitops.model import Manifest, key_of, sort_key
+from gitops.model import Manifest, ResourceKey, key_of, sort_key
 from gitops.policy.kyverno import evaluate_kyverno
 from gitops.policy.kyverno_values import Values
 from gitops.policy.loader import load_policies, load_values
 from gitops.policy.vap import evaluate_policies
 from gitops.policy.violation import RuleResult, Violation, ordered
-from gitops.redact import is_secret, scrub_text
+from gitops.redact import MASK, is_secret, scrub_text
 
 __all__ = ["RuleResult", "Values", "Violation", "evaluate", "load_policies", "load_values",
            "report"]  # fmt: skip
 
 _VAP_GROUP = "admissionregistration.k8s.io/"
+_SECRET_FIELDS = ("data", "stringData")
+#: Shown instead of the message of a rule that fails a Secret only because of its values.
+WITHHELD = "message withheld: it depends on the Secret's values"
 
 
 def evaluate(
@@ -44,7 +48,7 @@ def evaluate(
     """
     found, results = _evaluate(manifests, extra_policies, values)
     found.extend(r.violation() for r in results if r.result in ("fail", "error"))
-    return ordered(_scrubbed(found, manifests))
+    return ordered(_masked_messages(found, manifests, extra_policies, values))
 
 
 def report(
@@ -62,13 +66,9 @@ def report(
     """
     found, results = _evaluate(manifests, extra_policies, values)
     found.extend(r.violation() for r in results if r.result in ("fail", "error"))
-    secrets = {key_of(m): m for m in manifests if is_secret(m)}
-    scrubbed = [
-        replace(r, message=scrub_text(r.message, secrets[r.key])) if r.key in secrets else r
-        for r in results
-    ]
+    scrubbed = _masked_messages(results, manifests, extra_policies, values)
     scrubbed.sort(key=lambda r: (sort_key(r.key), r.policy, r.rule, r.result, r.message))
-    return ordered(_scrubbed(found, manifests)), scrubbed
+    return ordered(_masked_messages(found, manifests, extra_policies, values)), scrubbed
 
 
 def _evaluate(
@@ -101,13 +101,66 @@ def _labelled(values: Values) -> dict[str, Manifest]:
     }  # fmt: skip
 
 
-def _scrubbed(found: list[Violation], manifests: Sequence[Manifest]) -> list[Violation]:
-    """Violations with any Secret value masked: a message may quote the object it checks."""
-    secrets = {key_of(m): m for m in manifests if is_secret(m)}
-    return [
-        replace(v, message=scrub_text(v.message, secrets[v.key])) if v.key in secrets else v
-        for v in found
-    ]
+def _masked_messages(
+    found: list[Any],
+    manifests: Sequence[Manifest],
+    extra_policies: Sequence[Manifest],
+    values: Values | None,
+) -> list[Any]:
+    """Violations (or rule results) with the messages about a Secret computed without it.
+
+    A message may be computed from what it checks (a messageExpression, a Kyverno
+    ``{{...}}`` with any JMESPath function, an error quoting a value with its whitespace
+    changed): no masking of the output can recognise every transformation of a value.
+    The messages about a Secret are therefore those the same policies give for its
+    *masked twin* (every value replaced by ``***``), or :data:`WITHHELD` when the twin
+    passes the rule (only the values made it fail). Literal values are scrubbed as well.
+    """
+    secrets = {key_of(m): m for m in manifests if is_secret(m) and _has_values(m)}
+    if not any(item.key in secrets for item in found):
+        return found
+    twins = [_masked(m) for m in secrets.values()]
+    context = [m for m in manifests if not is_secret(m) and _is_context(m)]
+    twin_found, twin_results = _evaluate([*context, *twins], extra_policies, values)
+    twin_found.extend(r.violation() for r in twin_results if r.result in ("fail", "error"))
+    messages = {_slot(v): v.message for v in twin_found}
+    messages.update({_slot(r): r.message for r in twin_results})
+    out: list[Any] = []
+    for item in found:
+        if item.key in secrets:
+            message = messages.get(_slot(item), WITHHELD)
+            item = replace(item, message=scrub_text(message, secrets[item.key]))
+        out.append(item)
+    return out
+
+
+def _slot(item: Any) -> tuple[ResourceKey, str, str, str, str]:
+    """What identifies a violation or rule result apart from its message."""
+    return (item.key, type(item).__name__, item.policy, item.rule, getattr(item, "result", ""))
+
+
+def _has_values(manifest: Manifest) -> bool:
+    return any(manifest.get(section) not in (None, "", [], {}) for section in _SECRET_FIELDS)
+
+
+def _is_context(manifest: Manifest) -> bool:
+    """Policies and Namespaces: what evaluating another object reads."""
+    kind = manifest.get("kind")
+    return kind == "Namespace" or str(manifest.get("apiVersion", "")).startswith(
+        (_VAP_GROUP, "kyverno.io/")
+    )
+
+
+def _masked(manifest: Manifest) -> Manifest:
+    """``manifest`` with every value of ``data``/``stringData`` replaced by the mask."""
+    out = dict(manifest)
+    for section in _SECRET_FIELDS:
+        section_values = out.get(section)
+        if isinstance(section_values, Mapping):
+            out[section] = dict.fromkeys(section_values, MASK)
+        elif section_values is not None:
+            out[section] = MASK
+    return out
 
 
 def _is(manifest: Manifest, group: str, kind: str) -> bool:

@@ -24,6 +24,7 @@ from gitops.model import Manifest
 from gitops.policy.cel import Activation, CelError, Program, compile_expression
 from gitops.policy.selectors import ObjectContext, selector_matches
 from gitops.policy.violation import Violation, strongest
+from gitops.redact import is_secret
 
 _VARIABLE_USE = re.compile(r"\bvariables\.([A-Za-z_]\w*)")
 
@@ -242,13 +243,14 @@ def _admit(policy: CompiledPolicy, state: _ObjectState, action: str) -> list[Vio
             out.extend(failure(rule, validation.program, wrong))
             continue
         if not result:
-            message = _message(validation, activation)
+            message = _message(validation, activation, is_secret(state.context.obj))
             out.append(Violation(key, policy.name, rule, action, message, origin))
     return out
 
 
-def _message(validation: _Validation, activation: Activation) -> str:
-    if validation.message_expression is not None:
+def _message(validation: _Validation, activation: Activation, secret: bool = False) -> str:
+    # A message computed from a Secret could carry its values: the static message instead.
+    if validation.message_expression is not None and not secret:
         try:
             text = validation.message_expression.run(activation)
         except CelError:

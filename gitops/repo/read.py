@@ -58,9 +58,16 @@ def read_files(
 def push(repo_path: Path, remote: str, branch: str) -> None:
     """Push ``branch`` to ``remote`` (a configured remote name, a path or a URL).
 
+    Credentials in a URL (``https://user:token@host/...``) are used, never shown: every
+    message names the remote with them masked, and the URL is never stored (an anonymous
+    remote, not one written to ``.git/config``).
+
     Raises:
         RepositoryError: the remote rejected the push or cannot be reached.
     """
+    from gitops.redact import redact_url, scrub_url
+
+    shown = redact_url(remote)
     repo = _open(repo_path, create=False)
     ref_name = _ref_name(branch)
     if remote in repo.remotes.names():
@@ -72,9 +79,12 @@ def push(repo_path: Path, remote: str, branch: str) -> None:
     try:
         target.push([f"{ref_name}:{ref_name}"], callbacks=callbacks)
     except pygit2.GitError as err:
-        raise RepositoryError(f"push {branch} to {remote}: {err}") from err
+        # libgit2 may quote the URL it was given; the cause is dropped for the same reason.
+        message = scrub_url(str(err), remote)
+        raise RepositoryError(f"push {branch} to {shown}: {message}") from None
     if callbacks.rejected:
-        raise RepositoryError(f"push {branch} to {remote} rejected: {callbacks.rejected}")
+        rejected = scrub_url(callbacks.rejected, remote)
+        raise RepositoryError(f"push {branch} to {shown} rejected: {rejected}")
 
 
 class _PushCallbacks(pygit2.RemoteCallbacks):
