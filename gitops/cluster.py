@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -109,6 +110,10 @@ class ClusterClient:
         Raises:
             ClusterError: no usable configuration, or the context does not exist.
         """
+        # kubernetes.config reads $KUBECONFIG once, when imported; read it now instead, so
+        # the context checked against an environment is the one a command will use.
+        explicit = path is not None or context is not None
+        path = path or os.environ.get("KUBECONFIG") or None
         configuration = k8s_client.Configuration()
         try:
             # kubernetes.config has no annotations.
@@ -117,7 +122,7 @@ class ClusterClient:
             )
             where = f"context {context!r}" if context else f"kubeconfig {path or 'default'}"
         except (ConfigException, OSError) as err:
-            if path is not None or context is not None:
+            if explicit:
                 raise ClusterError(
                     f"kubeconfig {path or 'default'}: cannot load context "
                     f"{context or '(current)'}: {err}"

@@ -15,6 +15,14 @@ from gitops.model import Manifest, dump_yaml, key_of
 from gitops.ownership import PART_OF_LABEL, applyset_id
 from gitops.repo import commit_tree
 
+
+@pytest.fixture(autouse=True)
+def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a directory without environments/: the example's dev and prod would bind
+    the test repositories' environments to the example's clusters."""
+    monkeypatch.chdir(tmp_path)
+
+
 REPO_URL = "https://git.example.com/platform/gitops.git"
 
 
@@ -130,8 +138,9 @@ def test_apply_prune_of_an_empty_environment_needs_allow_empty(
         REPO_URL,
         "--prune",
     ]
-    assert cli(*args) == 0
-    assert "nothing is pruned without --allow-empty" in capsys.readouterr().out
+    # An environment the ref does not hold is a typo until --allow-empty says otherwise.
+    assert cli(*args) == 2
+    assert "--env dev: no such environment" in capsys.readouterr().err
     assert apiserver.get_object("v1", "Namespace", None, NS) is not None
     assert cli(*args, "--allow-empty") == 0
     assert apiserver.get_object("v1", "Namespace", None, NS) is None
@@ -336,6 +345,9 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
         "--wait",
         "--timeout",
         "30",
+        # The example's dev is bound to its own cluster: this server is not it.
+        "--override-cluster",
+        apiserver.url,
     ]
     assert cli(*argv) == 0, capsys.readouterr()
     assert cli(*argv) == 0
@@ -354,6 +366,8 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
         kubeconfig,
         "--context",
         "test",
+        "--override-cluster",
+        apiserver.url,
     ]
     assert cli(*plan) == 0
     identity = identity_for(repo, "main", "dev")

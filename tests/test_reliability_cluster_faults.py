@@ -35,6 +35,14 @@ from gitops.model import Manifest, dump_yaml, key_of
 from gitops.reconcile import CONFLICT_RETRIES, apply_environment
 from gitops.repo import commit_tree
 
+
+@pytest.fixture(autouse=True)
+def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a directory without environments/: the example's dev and prod would bind
+    the test repositories' environments to the example's clusters."""
+    monkeypatch.chdir(tmp_path)
+
+
 DESIRED = [namespace(), configmap("a"), configmap("b"), configmap("c")]
 
 
@@ -277,7 +285,8 @@ def test_apply_killed_half_way_converges_on_the_next_run(
     manifests.write_text(dump_yaml(desired))
     marker = tmp_path / "marker"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD_APPLY, str(kubeconfig), str(manifests), str(marker)]
+        [sys.executable, "-c", CHILD_APPLY, str(kubeconfig), str(manifests), str(marker)],
+        cwd=Path(__file__).resolve().parents[1],  # where `gitops` is importable from
     )
     try:
         for _ in range(600):

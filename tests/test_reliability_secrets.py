@@ -34,6 +34,14 @@ from gitops.policy import evaluate
 from gitops.render import render_environments, render_to_repo, render_tree
 from gitops.secrets import plaintext_fields
 
+
+@pytest.fixture(autouse=True)
+def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a directory without environments/: the example's dev and prod would bind
+    the test repositories' environments to the example's clusters."""
+    monkeypatch.chdir(tmp_path)
+
+
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 
 #: Canary values: each must never appear in any output.

@@ -34,6 +34,13 @@ TINY = Path(__file__).parent / "fixtures" / "tiny"
 SIG = identity("test <test@example.com>", when=1_700_000_000)
 
 
+@pytest.fixture(autouse=True)
+def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a directory without environments/: the example's dev and prod would bind
+    the test repositories' environments to the example's clusters."""
+    monkeypatch.chdir(tmp_path)
+
+
 def billion_laughs() -> str:
     """Nine levels of ten aliases each: 10^9 nodes once expanded, under 1 KiB as text."""
     lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]

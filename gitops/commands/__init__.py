@@ -120,20 +120,83 @@ def add_repository_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--kubeconfig`` and ``--context``."""
-    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+def add_cluster_arguments(parser: argparse.ArgumentParser, *, kubeconfig: bool = True) -> None:
+    """``--kubeconfig``, ``--context`` and ``--override-cluster``."""
+    if kubeconfig:
+        parser.add_argument(
+            "--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG)"
+        )
+    parser.add_argument(
+        "--context",
+        metavar="NAME",
+        help="kubeconfig context (default: the environment's cluster.context, else the "
+        "kubeconfig's current context)",
+    )
+    add_override_argument(parser)
+
+
+def add_override_argument(parser: argparse.ArgumentParser) -> None:
+    """``--override-cluster URL``: the one way to talk to a server not the environment's."""
+    parser.add_argument(
+        "--override-cluster",
+        metavar="URL",
+        default=None,
+        help="talk to URL although the environment is bound to another server (it must be "
+        "the server the context points at; a warning is printed). Default: refuse any "
+        "server but the environment's cluster.server",
+    )
+
+
+def environment_binding(
+    args: argparse.Namespace, env: str, repo: Path | None, *refs: str, missing_ok: bool = False
+) -> Any:
+    """The :class:`gitops.target.Binding` of ``--env``; exit 2 if it exists nowhere.
+
+    ``missing_ok`` (``apply --allow-empty``: an environment being removed) accepts an
+    environment found nowhere, bound to no server.
+    """
+    from gitops.errors import InputError
+    from gitops.target import Binding
+    from gitops.target import environment_binding as find
+
+    directory = args.environments
+    if directory is None:
+        directory = (project_root() or Path.cwd()) / PROJECT_MARKER
+    try:
+        return find(env, environments_dir=directory, repo=repo, refs=refs)
+    except InputError as err:
+        if not missing_ok:
+            raise
+        return Binding(env, None, None, f"{err} (--allow-empty)")
+
+
+def cluster_client(args: argparse.Namespace, binding: Any) -> Any:
+    """A :class:`gitops.cluster.ClusterClient` for ``binding``'s cluster (checked first)."""
+    import sys
+
+    from gitops.target import connect
+
+    def warn(line: str) -> None:
+        print(f"gitops {args.command}: {line}", file=sys.stderr, flush=True)
+
+    return connect(
+        binding,
+        getattr(args, "kubeconfig", None),
+        args.context,
+        override=args.override_cluster,
+        warn=warn,
+    )
 
 
 def add_environments_argument(parser: argparse.ArgumentParser) -> None:
-    """``--environments DIR``: where an environment's ``diff.ignore`` rules are read."""
+    """``--environments DIR``: where an environment's cluster and ``diff.ignore`` are read."""
     parser.add_argument(
         "--environments",
         metavar="DIR",
         default=None,
-        help="where <env>.yaml is read for its diff.ignore rules (default: environments, "
-        "when the file exists)",
+        help="where <env>.yaml is read for its cluster (server, context) and diff.ignore "
+        "rules (default: environments of the project, when the file exists; else the "
+        "Argo CD Application committed for the environment names its server)",
     )
 
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_cluster_arguments, add_repository_arguments, default_repo
+from gitops.commands import (
+    add_cluster_arguments,
+    add_environments_argument,
+    add_repository_arguments,
+    cluster_client,
+    default_repo,
+    environment_binding,
+)
 
 
 def register(
@@ -30,6 +37,7 @@ def register(
         "--ref", default="main", metavar="REF", help="commit, branch or tag (default: main)"
     )
     add_cluster_arguments(parser)
+    add_environments_argument(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="only dry-run on the server; change nothing"
     )
@@ -71,15 +79,15 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from gitops.cluster import ClusterClient
     from gitops.reconcile import apply_environment
     from gitops.sources import environment_at, identity_for
     from gitops.wait import Timing
 
     repo = default_repo(args)
+    binding = environment_binding(args, args.env, repo, args.ref, missing_ok=args.allow_empty)
     manifests = environment_at(repo, args.ref, args.env)
     identity = identity_for(repo, args.ref, args.env, args.repository_id)
-    client = ClusterClient.from_kubeconfig(args.kubeconfig, args.context)
+    client = cluster_client(args, binding)
 
     def progress(line: str) -> None:
         print(f"gitops apply: {line}", file=sys.stderr, flush=True)

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from gitops.commands import add_environments_argument, environment_ignore_rules, use_color
+from gitops.commands import (
+    add_environments_argument,
+    add_override_argument,
+    cluster_client,
+    environment_binding,
+    environment_ignore_rules,
+    use_color,
+)
 
 
 def register(
@@ -67,6 +74,7 @@ def register(
         metavar="NAME",
         help="ignore fields owned by this field manager, e.g. kube-controller-manager",
     )
+    add_override_argument(parser)
     add_environments_argument(parser)
     parser.add_argument(
         "--strict", action="store_true", help="labels/annotations added live are drift too"
@@ -109,7 +117,13 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         default_namespace=args.namespace,
     )
-    report = run_diff(request)
+    # The environment must exist, and its cluster be the one talked to, before any request.
+    binding = None
+    if args.env:
+        repo = None if args.filename else request.repo
+        binding = environment_binding(args, args.env, repo, args.ref)
+    client = None if args.live else cluster_client(args, binding)
+    report = run_diff(request, client)
     if args.output == "json":
         sys.stdout.write(format_json(report))
     else:

@@ -14,7 +14,9 @@ from gitops.commands import (
     add_cluster_arguments,
     add_environments_argument,
     add_repository_arguments,
+    cluster_client,
     default_repo,
+    environment_binding,
     environment_ignore_rules,
 )
 
@@ -147,6 +149,7 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
     from gitops.sources import environment_at, identity_for
 
     repo = default_repo(args)
+    binding = environment_binding(args, env, repo, args.head, args.base)
     base = environment_at(repo, args.base, env)
     head = environment_at(repo, args.head, env)
     identity = identity_for(repo, args.head, env, args.repository_id)
@@ -164,14 +167,13 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
             "check_managed_fields": False,
         }
     elif args.kubeconfig or args.context:
-        from gitops.cluster import ClusterClient
         from gitops.live import read_live
 
-        client = ClusterClient.from_kubeconfig(args.kubeconfig, args.context)
+        client = cluster_client(args, binding)
         state = read_live(client, [*base, *head], identity)
         live = {
             "live": state.objects,
-            "live_source": f"context {args.context}" if args.context else "the cluster",
+            "live_source": f"{client.where} ({client.server})",
             "not_served": state.not_served,
             "namespaced": state.is_namespaced,
         }
