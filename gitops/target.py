@@ -125,7 +125,7 @@ def _committed_binding(environment: str, repo: Path, ref: str, known: set[str]) 
     from gitops import repo as git
 
     try:
-        names = git.list_directory(repo, ref, "envs")
+        names = git.subdirectories(repo, ref, "envs")
     except RepositoryError:
         return None  # the command reading this ref reports it
     known.update(names)
