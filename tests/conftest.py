@@ -6,9 +6,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apiserver import ApiServer
+from controlplane import ClusterUnderTest, ControlPlane, ControlPlaneUnavailable, build_binaries
+from k8s_schemas import schemas_dir
 
 from gitops.cluster import ClusterClient, RetryPolicy
 
@@ -40,35 +43,89 @@ def project_root() -> Path:
     return ROOT
 
 
-# -- test API server (tests/apiserver) and real-cluster mode ---------------------------------
-# GITOPS_TEST_KUBECONFIG names a real cluster's kubeconfig: integration tests written against
-# `cluster_kubeconfig` then run there, and tests needing the fake's extras skip.
+# -- the real control plane (tests/controlplane) ----------------------------------------------
+# Cluster-facing tests run against a real kube-apiserver + etcd (+ controller-manager, scheduler,
+# kwok GPU nodes) built from Go modules and started once per test run. GITOPS_TEST_KUBECONFIG
+# points the plain cluster tests at an existing cluster instead (kind, k3s); tests that seed
+# objects as other managers or inject faults need the local control plane and skip there.
+# Without Go they skip with one line saying why; CI sets GITOPS_REQUIRE_CONTROL_PLANE=1 so a
+# missing control plane fails the run instead.
 REAL_KUBECONFIG = os.environ.get("GITOPS_TEST_KUBECONFIG")
+REQUIRE_CONTROL_PLANE = os.environ.get("GITOPS_REQUIRE_CONTROL_PLANE") == "1"
+_unavailable: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``fake_only`` marker."""
+    """Register the ``fake_only`` marker (tests needing the local control plane's extras)."""
     config.addinivalue_line(
-        "markers", "fake_only: needs the test API server (seeding, faults); skipped on a cluster"
+        "markers",
+        "fake_only: needs the local control plane (seeding, faults); skipped on an "
+        "external cluster",
     )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip ``fake_only`` tests in real-cluster mode."""
+    """Skip ``fake_only`` tests on an external cluster."""
     if REAL_KUBECONFIG and item.get_closest_marker("fake_only") is not None:
-        pytest.skip("needs the test API server; GITOPS_TEST_KUBECONFIG selects a real cluster")
+        pytest.skip("needs the local control plane; GITOPS_TEST_KUBECONFIG selects a cluster")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line saying why the real-cluster tests were skipped, if they were."""
+    if _unavailable:
+        terminalreporter.write_line(f"real-cluster tests skipped: {_unavailable[0]}")
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver + controllers + kwok GPU nodes, once per test run."""
+    if REAL_KUBECONFIG:
+        pytest.skip("needs the local control plane; GITOPS_TEST_KUBECONFIG selects a cluster")
+    if _unavailable:
+        _skip_or_fail(_unavailable[0])
+    try:
+        binaries = build_binaries()
+    except ControlPlaneUnavailable as err:
+        _unavailable.append(str(err).splitlines()[0])
+        _skip_or_fail(str(err))
+    crds = sorted(p for p in schemas_dir().glob("*.yaml"))
+    plane = ControlPlane(binaries, tmp_path_factory.mktemp("control-plane"), crds).start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def _skip_or_fail(reason: str) -> None:
+    if REQUIRE_CONTROL_PLANE:
+        pytest.fail(
+            f"the real control plane is required (GITOPS_REQUIRE_CONTROL_PLANE=1): {reason}",
+            pytrace=False,
+        )
+    pytest.skip(reason)
 
 
 @pytest.fixture
 def fake_only() -> None:
-    """Skip the test in real-cluster mode (fixture form of the ``fake_only`` marker)."""
+    """Skip the test on an external cluster (fixture form of the ``fake_only`` marker)."""
     if REAL_KUBECONFIG:
-        pytest.skip("needs the test API server; GITOPS_TEST_KUBECONFIG selects a real cluster")
+        pytest.skip("needs the local control plane; GITOPS_TEST_KUBECONFIG selects a cluster")
+
+
+@pytest.fixture
+def cluster(control_plane: ControlPlane) -> Iterator[ClusterUnderTest]:
+    """The real cluster through a fault-injecting proxy; reset to its start state afterwards."""
+    handle = ClusterUnderTest(control_plane)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        control_plane.reset()
 
 
 @pytest.fixture
 def apiserver(fake_only: None) -> Iterator[ApiServer]:
-    """A started test API server on 127.0.0.1, stopped at teardown (fake-only)."""
+    """The old test API server (being replaced by ``cluster``, the real control plane)."""
     server = ApiServer().start()
     try:
         yield server
@@ -83,20 +140,22 @@ def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cluster_kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """The cluster to run integration tests against: GITOPS_TEST_KUBECONFIG, else the fake.
-
-    In fake mode this is the same server as the ``apiserver`` fixture.
-    """
+def cluster_kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """The cluster for integration tests: GITOPS_TEST_KUBECONFIG, else the real control plane
+    (direct, admin), reset to its start state afterwards."""
     if REAL_KUBECONFIG:
-        return Path(REAL_KUBECONFIG)
-    server: ApiServer = request.getfixturevalue("apiserver")
-    return server.write_kubeconfig(tmp_path / "kubeconfig", context="test")
+        yield Path(REAL_KUBECONFIG)
+        return
+    plane: ControlPlane = request.getfixturevalue("control_plane")
+    try:
+        yield plane.write_kubeconfig(tmp_path / "cluster-kubeconfig", context="test")
+    finally:
+        plane.reset()
 
 
 @pytest.fixture
 def cluster_namespace(cluster_kubeconfig: Path) -> Iterator[str]:
-    """A fresh Namespace on the cluster under test (fake or real), deleted at teardown."""
+    """A fresh Namespace (with its default ServiceAccount) on the cluster under test."""
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
 
@@ -104,6 +163,11 @@ def cluster_namespace(cluster_kubeconfig: Path) -> Iterator[str]:
     with config.new_client_from_config(str(cluster_kubeconfig)) as api:
         core = client.CoreV1Api(api)
         core.create_namespace({"metadata": {"name": name}})
+        try:
+            core.create_namespaced_service_account(name, {"metadata": {"name": "default"}})
+        except ApiException as err:
+            if err.status != 409:  # the controller-manager was first
+                raise
         try:
             yield name
         finally:

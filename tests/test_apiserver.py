@@ -1018,17 +1018,3 @@ def test_request_log_records_apply_and_dry_run(
         True,
     )
     assert apiserver.count(verb="apply", kind="Deployment") == 1
-
-
-def test_cluster_kubeconfig_is_the_fake_in_fake_mode(
-    cluster_kubeconfig: Path, apiserver: ApiServer
-) -> None:
-    assert apiserver.url in cluster_kubeconfig.read_text()
-
-
-def test_cluster_namespace_is_created_on_the_cluster_under_test(
-    cluster_kubeconfig: Path, cluster_namespace: str
-) -> None:
-    with config.new_client_from_config(str(cluster_kubeconfig)) as api_client:
-        ns = client.CoreV1Api(api_client).read_namespace(cluster_namespace)
-    assert ns.metadata.name == cluster_namespace
