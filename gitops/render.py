@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitops import layout
+from gitops import delivery, layout
 from gitops.blueprints import Blueprint, load_blueprints
 from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments, select_environments
@@ -221,12 +221,16 @@ def render_tree(
             layout.kustomization(list(layers))
         )
         keys = [key_of(obj) for obj in rendered[name]]
+        budget = delivery.startup_budget(rendered[name])
         for obj in layout.argocd_objects(env, keys):
+            if obj["kind"] == "Application":
+                obj = delivery.tune_application(obj, budget, env.diff_ignore)
             path = f"argocd/{obj['kind'].lower()}-{name}.yaml"
             files[path] = _yaml(obj)
             argocd.append(path.removeprefix("argocd/"))
         flux_entries: list[str] = []
-        for obj in layout.flux_objects(env, list(layers)):
+        for layer, obj in zip(layers, layout.flux_objects(env, list(layers)), strict=True):
+            obj = delivery.tune_kustomization(obj, budget, layer == layout.WORKLOADS)
             file_name = f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
             files[f"flux/{name}/{file_name}"] = _yaml(obj)
             flux_entries.append(file_name)
