@@ -46,7 +46,7 @@ def evaluate(
         PolicyError: a policy cannot be compiled (its name and the expression named), or
             needs what render time cannot know (policy, rule and feature named).
     """
-    found, results = _evaluate(manifests, extra_policies, values)
+    found, results = _evaluate(manifests, extra_policies, values, passes=False)
     found.extend(r.violation() for r in results if r.result in ("fail", "error"))
     return ordered(_masked_messages(found, manifests, extra_policies, values))
 
@@ -64,7 +64,7 @@ def report(
     Raises:
         PolicyError: as :func:`evaluate`.
     """
-    found, results = _evaluate(manifests, extra_policies, values)
+    found, results = _evaluate(manifests, extra_policies, values, passes=True)
     found.extend(r.violation() for r in results if r.result in ("fail", "error"))
     scrubbed = _masked_messages(results, manifests, extra_policies, values)
     scrubbed.sort(key=lambda r: (sort_key(r.key), r.policy, r.rule, r.result, r.message))
@@ -72,7 +72,10 @@ def report(
 
 
 def _evaluate(
-    manifests: Sequence[Manifest], extra_policies: Sequence[Manifest], values: Values | None
+    manifests: Sequence[Manifest],
+    extra_policies: Sequence[Manifest],
+    values: Values | None,
+    passes: bool,
 ) -> tuple[list[Violation], list[RuleResult]]:
     everything = [*manifests, *extra_policies]
     policies = [m for m in everything if _is(m, _VAP_GROUP, "ValidatingAdmissionPolicy")]
@@ -89,7 +92,7 @@ def _evaluate(
     if values is not None and values.namespace_labels:
         namespaces = {**_labelled(values), **namespaces}
     found = evaluate_policies(policies, bindings, manifests, namespaces)
-    return found, evaluate_kyverno(kyverno, manifests, namespaces, values)
+    return found, evaluate_kyverno(kyverno, manifests, namespaces, values, passes)
 
 
 def _labelled(values: Values) -> dict[str, Manifest]:

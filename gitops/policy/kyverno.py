@@ -21,16 +21,23 @@ Purely data-manipulative: no I/O.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitops.constructs.base import provenance
-from gitops.model import CLUSTER_SCOPED_KINDS, Manifest
+from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, key_of
 from gitops.policy.kyverno_cel import cel_preconditions_hold, validate_cel
 from gitops.policy.kyverno_conditions import conditions_hold
 from gitops.policy.kyverno_features import check_policy
 from gitops.policy.kyverno_images import images_of
-from gitops.policy.kyverno_match import autogen_applies, block_matches, own_view, pod_view
+from gitops.policy.kyverno_match import (
+    AUTOGEN_ANNOTATION,
+    autogen_applies,
+    block_matches,
+    own_view,
+    pod_view,
+)
 from gitops.policy.kyverno_pattern import match
 from gitops.policy.kyverno_values import Values
 from gitops.policy.kyverno_vars import (
@@ -53,8 +60,12 @@ def evaluate_kyverno(
     objects: Sequence[Manifest],
     namespaces: Mapping[str, Manifest],
     values: Values | None = None,
+    passes: bool = True,
 ) -> list[RuleResult]:
     """Every validate rule's result on every object it applies to (unordered).
+
+    With ``passes`` false only ``fail`` and ``error`` results are returned (what
+    violations need), which saves building one result per passing object and rule.
 
     Raises:
         PolicyError: a policy needs what render time cannot know, or is malformed.
@@ -62,7 +73,7 @@ def evaluate_kyverno(
     values = values or Values()
     for policy in policies:
         check_policy(policy, values)
-    contexts = [ObjectContext.of(_placed(obj), namespaces) for obj in objects]
+    states = [_ObjectState(obj, namespaces) for obj in objects]
     out: list[RuleResult] = []
     for policy in policies:
         metadata = policy.get("metadata") or {}
@@ -70,14 +81,86 @@ def evaluate_kyverno(
         for rule in (policy.get("spec") or {}).get("rules") or []:
             if "validate" not in rule:
                 continue  # mutate/generate rules do not reject objects
-            autogen = autogen_applies(rule)
-            for context in contexts:
-                if own_namespace is not None and context.key.namespace != own_namespace:
+            plan = _Plan(policy, rule)
+            for state in states:
+                if own_namespace is not None and state.context.key.namespace != own_namespace:
                     continue
-                result = _evaluate_rule(policy, rule, context, autogen, values)
+                result = _evaluate_rule(plan, state, values, passes)
                 if result is not None:
                     out.append(result)
     return out
+
+
+class _Plan:
+    """What a rule needs, worked out once for all objects."""
+
+    __slots__ = ("autogen", "controllers", "policy", "rule", "rule_name", "spec", "variables")
+
+    def __init__(self, policy: Manifest, rule: Mapping[str, Any]) -> None:
+        metadata = policy.get("metadata") or {}
+        self.policy, self.rule, self.spec = (
+            str(metadata.get("name", "?")),
+            rule,
+            policy.get("spec") or {},
+        )
+        self.rule_name = str(rule.get("name"))
+        self.autogen = autogen_applies(rule)
+        self.controllers = str((metadata.get("annotations") or {}).get(AUTOGEN_ANNOTATION, "all"))
+        # The images variable is parsed only for rules that read it.
+        self.variables = "images" in json.dumps(rule, default=str)
+
+
+class _ObjectState:
+    """An object under admission, with what every rule shares computed once."""
+
+    __slots__ = ("_images", "_requests", "_views", "context", "key", "provenance")
+
+    def __init__(self, obj: Manifest, namespaces: Mapping[str, Manifest]) -> None:
+        self.context = ObjectContext.of(_placed(obj), namespaces)
+        self.key = key_of(obj)  # results name the object as given (no namespace added)
+        self.provenance = provenance(obj)
+        self._views: dict[str, Any] = {}
+        self._images: dict[int, Any] = {}
+        self._requests: dict[int, dict[str, Any]] = {}
+
+    def view(self, plan: _Plan) -> Any:
+        """The object as the rule sees it (a controller's pod template for autogen)."""
+        if not plan.autogen or self.context.key.kind == "Pod":
+            return self._cached("", lambda: own_view(self.context))
+        return self._cached(
+            plan.controllers,
+            lambda: (
+                pod_view(self.context, {AUTOGEN_ANNOTATION: plan.controllers})
+                or own_view(self.context)
+            ),
+        )
+
+    def _cached(self, key: str, make: Any) -> Any:
+        if key not in self._views:
+            self._views[key] = make()
+        return self._views[key]
+
+    def request(self, view: Any) -> dict[str, Any]:
+        """The ``request`` variable of a CREATE of this object, as ``view`` sees it."""
+        made = self._requests.get(id(view))
+        if made is None:
+            key = self.context.key
+            made = self._requests[id(view)] = {
+                "operation": "CREATE",
+                "object": view.target,
+                "oldObject": None,
+                "namespace": key.namespace,
+                "name": key.name,
+                "kind": {"group": key.group, "version": key.version, "kind": key.kind},
+                "dryRun": False,
+            }
+        return made
+
+    def images(self, target: Manifest) -> Any:
+        """The images variable of ``target`` (parsed once)."""
+        if id(target) not in self._images:
+            self._images[id(target)] = images_of(target)
+        return self._images[id(target)]
 
 
 #: Cluster-scoped kinds besides gitops.model's (which lists those gitops renders).
@@ -102,40 +185,25 @@ def _placed(obj: Manifest) -> Manifest:
 
 
 def _evaluate_rule(
-    policy: Manifest, rule: Mapping[str, Any], context: ObjectContext, autogen: bool,
-    values: Values,
-) -> RuleResult | None:  # fmt: skip
-    metadata = policy.get("metadata") or {}
-    name, spec = str(metadata.get("name", "?")), policy.get("spec") or {}
-    view = own_view(context)
-    if autogen and context.key.kind != "Pod":
-        view = pod_view(context, metadata.get("annotations") or {}) or view
+    plan: _Plan, state: _ObjectState, values: Values, passes: bool
+) -> RuleResult | None:
+    context, rule = state.context, plan.rule
+    view = state.view(plan)
     if not block_matches(rule.get("match"), context, view):
         return None
-    if block_matches(rule.get("exclude"), context, view):
+    if rule.get("exclude") and block_matches(rule["exclude"], context, view):
         return None
-    rule_name = view.prefix + str(rule.get("name"))
-    variables = _variables(view.target, context, values, name, str(rule.get("name")))
+    variables: dict[str, Any] = {"request": state.request(view)}
+    if plan.variables:
+        variables["images"] = state.images(view.target)
+    if values.any:
+        variables = values.apply(variables, plan.policy, plan.rule_name, context.key.name)
     result, message = _validate(rule, view.target, context, variables, view.base)
-    validate = rule["validate"]
-    return RuleResult(context.key, name, rule_name, result, _action(spec, validate, context),
-                      message, provenance(context.obj))  # fmt: skip
-
-
-def _variables(target: Manifest, context: ObjectContext, values: Values, policy: str,
-               rule: str) -> dict[str, Any]:  # fmt: skip
-    key = context.key
-    request = {
-        "operation": "CREATE",
-        "object": target,
-        "oldObject": None,
-        "namespace": key.namespace,
-        "name": key.name,
-        "kind": {"group": key.group, "version": key.version, "kind": key.kind},
-        "dryRun": False,
-    }
-    variables: dict[str, Any] = {"request": request, "images": images_of(target)}
-    return values.apply(variables, policy, rule, key.name)
+    if not passes and result in ("pass", "skip"):
+        return None
+    action = _action(plan.spec, rule["validate"], context)
+    return RuleResult(state.key, plan.policy, view.prefix + plan.rule_name, result, action,
+                      message, state.provenance)  # fmt: skip
 
 
 def _validate(rule: Mapping[str, Any], target: Manifest, context: ObjectContext,
@@ -223,7 +291,7 @@ def _check(validate: Mapping[str, Any], target: Any, variables: dict[str, Any],
         try:
             pattern = validate.get("pattern")
             patterns = [pattern] if "pattern" in validate else validate["anyPattern"] or []
-            if has_variables(patterns):
+            if has_variables(pattern if "pattern" in validate else validate["anyPattern"]):
                 patterns = substitute(patterns, variables)
         except VariableError as err:
             return "error", f"variable substitution failed: {err}"

@@ -87,6 +87,10 @@ def go_string(value: Any) -> str:
 
 def wildcard_match(pattern: str, text: str) -> bool:
     """Kyverno's wildcard match: ``*`` any run, ``?`` one character, nothing else special."""
+    if pattern == "*":
+        return True
+    if "*" not in pattern and "?" not in pattern:
+        return pattern == text
     return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
 
 

@@ -18,6 +18,7 @@ Purely data-manipulative: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from gitops.model import Manifest
@@ -31,6 +32,7 @@ AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
 USER_FIELDS = ("subjects", "roles", "clusterRoles")
 
 
+@lru_cache(maxsize=1024)
 def parse_kind(selector: str) -> tuple[str, str, str, str]:
     """(group, version, kind, subresource) of a Kyverno kind selector."""
     parts = selector.split("/")

@@ -117,43 +117,67 @@ def _expand_keys(pattern: Mapping[str, Any], present: Mapping[str, Any]) -> dict
     return out
 
 
+_MapPlan = tuple[tuple[tuple[str | None, str, Any], ...], tuple[tuple[str, Any], ...], bool]
+#: Parsed map patterns by identity (the pattern is kept, so an identity is never reused).
+_PLANS: dict[int, tuple[Mapping[str, Any], _MapPlan]] = {}
+
+
+def _plan(pattern: Mapping[str, Any]) -> _MapPlan:
+    """(anchored keys, plain keys, whether metadata keys need wildcard expansion)."""
+    cached = _PLANS.get(id(pattern))
+    if cached is not None and cached[0] is pattern:
+        return cached[1]
+    anchors, plain, wild = [], [], False
+    for key, sub in pattern.items():
+        anchor = _ANCHOR.match(key)
+        if anchor:
+            anchors.append((anchor.group(1), anchor.group(2), sub))
+        else:
+            plain.append((key, sub))
+        name = anchor.group(2) if anchor else key
+        if name == "metadata" and isinstance(sub, dict):
+            wild = any(isinstance(v, dict) and any("*" in k or "?" in k for k in v)
+                       for v in sub.values())  # fmt: skip
+    plan = (tuple(anchors), tuple(plain), wild)
+    if len(_PLANS) >= 4096:
+        _PLANS.clear()
+    _PLANS[id(pattern)] = (pattern, plan)
+    return plan
+
+
 def _match_map(resource: Any, pattern: Mapping[str, Any], path: str) -> Outcome:
     if not isinstance(resource, dict):
         return ("fail", path)
-    pattern = _expand_metadata(pattern, resource)
-    plain = []
+    anchors, plain, wild = _plan(pattern)
+    if wild:
+        expanded = _expand_metadata(pattern, resource)
+        if expanded is not pattern:
+            anchors, plain, _ = _plan(expanded)
     # Anchors first (Kyverno's phase 1), then the plain keys.
-    for key, sub in pattern.items():
-        anchor = _ANCHOR.match(key)
-        if not anchor:
-            plain.append((key, sub))
-            continue
-        kind, name = anchor.group(1), anchor.group(2)
-        child = f"{path}{name}/"
+    for kind, name, sub in anchors:
         if kind is None:  # conditional: an unmet condition skips the enclosing element
-            if name not in resource or match(resource[name], sub, child) is not None:
-                return ("skip", child)
+            if name not in resource or match(resource[name], sub, f"{path}{name}/") is not None:
+                return ("skip", f"{path}{name}/")
         elif kind == "<":  # global: an unmet condition skips the whole rule
-            if name in resource and match(resource[name], sub, child) is not None:
-                return ("global", child)
+            if name in resource and match(resource[name], sub, f"{path}{name}/") is not None:
+                return ("global", f"{path}{name}/")
         elif kind == "X":
             if name in resource:
-                return ("fail", child)
+                return ("fail", f"{path}{name}/")
         elif kind == "=" and name in resource:
-            outcome = match(resource[name], sub, child)
+            outcome = match(resource[name], sub, f"{path}{name}/")
             if outcome is not None:
                 return outcome
         elif kind == "^" and name in resource:  # existence: some element of the list matches
-            outcome = _exists(resource[name], sub, child)
+            outcome = _exists(resource[name], sub, f"{path}{name}/")
             if outcome is not None:
                 return outcome
         # "+(key)" adds a field in mutate patterns; a validate pattern ignores it.
     for key, sub in plain:
-        child = f"{path}{key}/"
         value = resource.get(key)
         if value is None and (sub == "*" or isinstance(sub, (dict, list))):
-            return ("fail", child)  # Kyverno: "not found" / "different structures"
-        outcome = match(value, sub, child)
+            return ("fail", f"{path}{key}/")  # Kyverno: "not found" / "different structures"
+        outcome = match(value, sub, f"{path}{key}/")
         if outcome is not None:
             return outcome
     return None

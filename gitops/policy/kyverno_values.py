@@ -72,6 +72,11 @@ class Values:
             }  # fmt: skip
         return cls(global_values, rules, resources, labels)
 
+    @property
+    def any(self) -> bool:
+        """Whether any variable is supplied at all."""
+        return bool(self.global_values or self.rules or self.resources)
+
     def supplied(self, policy: str, rule: str, resource: str) -> dict[str, Any]:
         """The dotted names and values that apply to one rule on one resource."""
         return {

@@ -66,15 +66,25 @@ def query(expression: str, context: Mapping[str, Any]) -> Any:
         raise VariableError(f"JMESPath query {expression.strip()!r} failed: {_line(err)}") from err
 
 
+#: has_variables answers by object identity; the object is kept with its answer so an
+#: identity is never reused while cached.
+_SCANNED: dict[int, tuple[Any, bool]] = {}
+
+
 def has_variables(value: Any) -> bool:
     """Whether a policy fragment contains any ``{{ }}`` (so substitution can be skipped)."""
     if isinstance(value, str):
         return "{{" in value
-    if isinstance(value, list):
-        return any(has_variables(item) for item in value)
-    if isinstance(value, dict):
-        return any(has_variables(k) or has_variables(v) for k, v in value.items())
-    return False
+    if not isinstance(value, (list, dict)):
+        return False
+    cached = _SCANNED.get(id(value))
+    if cached is not None and cached[0] is value:
+        return cached[1]
+    found = "{{" in json.dumps(value, default=str)
+    if len(_SCANNED) >= 4096:
+        _SCANNED.clear()
+    _SCANNED[id(value)] = (value, found)
+    return found
 
 
 def substitute(value: Any, context: Mapping[str, Any], lenient: bool = False) -> Any:
@@ -114,7 +124,13 @@ def _resolve(expression: str, context: Mapping[str, Any], lenient: bool) -> Any:
     return result
 
 
+_WHOLE = re.compile(r"\{\{((?:\{[^{}]*\}|[^{}])*)\}\}")
+
+
 def _substitute_string(text: str, context: Mapping[str, Any], lenient: bool) -> Any:
+    whole = _WHOLE.fullmatch(text)
+    if whole:  # the common case: the string is one variable and takes its value's type
+        return _resolve(whole.group(1).strip(), context, lenient)
     for _ in range(_MAX_PASSES):
         found = list(_VARIABLE.finditer(text))
         if not found:
