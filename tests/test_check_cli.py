@@ -128,3 +128,96 @@ def test_embedded_example_renders_and_passes(
     )
     assert code == 0
     assert capsys.readouterr().out.strip().startswith("check passed: 0 violation(s) in dev")
+
+
+def _kyverno_policy(tmp_path: Path, name: str, deny_name: str) -> Path:
+    policy = {
+        "apiVersion": "kyverno.io/v1",
+        "kind": "ClusterPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "validationFailureAction": "Enforce",
+            "rules": [{
+                "name": "no-" + deny_name,
+                "match": {"any": [{"resources": {"kinds": ["Deployment"]}}]},
+                "context": [{"name": "cfg", "configMap": {"name": "c", "namespace": "n"}}],
+                "validate": {"message": "denied", "deny": {"conditions": {"any": [
+                    {"key": "{{ request.object.metadata.name }}", "operator": "Equals",
+                     "value": "{{ cfg.data.forbidden }}"}]}}},
+            }],
+        },
+    }  # fmt: skip
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(dump_yaml([policy]))
+    return path
+
+
+def test_several_filenames_and_policies_are_all_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    (first / "one.yaml").write_text(dump_yaml([_deployment("ghcr.io/x:1")]))
+    other = _deployment("ghcr.io/x:1")
+    other["metadata"]["name"] = "other"
+    (second / "two.yaml").write_text(dump_yaml([other]))
+    values = tmp_path / "values.yaml"
+    values.write_text("globalValues:\n  cfg.data.forbidden: other\n")
+    code = main(["check", "-f", str(first), "-f", str(second),
+                 "--policies", str(_kyverno_policy(tmp_path, "p1", "a")),
+                 "--policies", str(_kyverno_policy(tmp_path, "p2", "b")),
+                 "--values", str(values), "--report", "-o", "json"])  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert sorted((v["name"], v["policy"]) for v in document["violations"]) == [
+        ("other", "p1"), ("other", "p2")]  # fmt: skip
+    assert sorted((r["name"], r["policy"], r["result"]) for r in document["results"]) == [
+        ("engine", "p1", "pass"), ("engine", "p2", "pass"),
+        ("other", "p1", "fail"), ("other", "p2", "fail")]  # fmt: skip
+
+
+def test_an_object_in_two_filenames_is_an_error_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(dump_yaml([_deployment("ghcr.io/x:1")]))
+    code = main(["check", "-f", str(tmp_path / "a.yaml"), "-f", str(tmp_path / "b.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "b.yaml" in err and "already defined in" in err and "a.yaml" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_policy_needing_the_cluster_is_refused_without_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifests = tmp_path / "m.yaml"
+    manifests.write_text(dump_yaml([_deployment("ghcr.io/x:1")]))
+    code = main(["check", "-f", str(manifests), "--policies",
+                 str(_kyverno_policy(tmp_path, "p1", "a"))])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ClusterPolicy 'p1' rule 'no-a': context entry 'cfg' (configMap)" in err
+
+
+def test_report_lists_passes_in_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifests = tmp_path / "m.yaml"
+    manifests.write_text(dump_yaml([_deployment("ghcr.io/x:1")]))
+    values = tmp_path / "values.yaml"
+    values.write_text("globalValues:\n  cfg.data.forbidden: other\n")
+    code = main(["check", "-f", str(manifests), "--values", str(values), "--report",
+                 "--policies", str(_kyverno_policy(tmp_path, "p1", "a"))])  # fmt: skip
+    assert code == 0
+    assert "pass Deployment llm/engine: p1/no-a" in capsys.readouterr().out
+
+
+def test_a_malformed_values_file_is_an_error_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifests = tmp_path / "m.yaml"
+    manifests.write_text(dump_yaml([_deployment("ghcr.io/x:1")]))
+    values = tmp_path / "values.yaml"
+    values.write_text("policies: {name: x}\n")
+    code = main(["check", "-f", str(manifests), "--values", str(values)])
+    assert code == 2
+    assert "values.yaml: policies: expected a list, got dict" in capsys.readouterr().err
