@@ -7,6 +7,7 @@ YAML input goes through (so an oversized file is refused before it is read whole
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,6 +36,14 @@ class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]  # a class chosen a
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+# Strings that some reader of the repository takes for another type must be quoted. PyYAML
+# already quotes YAML 1.1's yes/no/on/off, but not its one-letter booleans (y, Y, n, N),
+# which kubectl's YAML 1.1 decoder (sigs.k8s.io/yaml) reads as true/false, nor YAML 1.2's
+# 0o octal integers. Registering them as implicit non-strings makes the dumper quote them.
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?0o[0-7]+$"), list("-+0"))
 
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]  # a class chosen at import
@@ -338,7 +347,8 @@ def load_yaml(text: str | bytes, source: str) -> Any:
 
 
 def _check_bounds(root: yaml.Node, source: str) -> None:
-    """Refuse documents nested too deeply or expanding (through aliases) to too many nodes."""
+    """Refuse documents nested too deeply, with a duplicate mapping key, or expanding
+    (through aliases) to too many nodes."""
     expanded: dict[int, int] = {}
     # Iterative post-order walk: a 10,000-level document must not exhaust the Python stack.
     stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
@@ -350,6 +360,8 @@ def _check_bounds(root: yaml.Node, source: str) -> None:
             line = node.start_mark.line + 1
             raise InputError(f"{source}: line {line}: nesting deeper than {MAX_YAML_DEPTH} levels")
         children = list(_children(node))
+        if not done and isinstance(node, yaml.MappingNode):
+            _check_unique_keys(node, source)
         if done:
             total = 1 + sum(expanded[id(child)] for child in children)
             if total > MAX_YAML_NODES:
@@ -361,6 +373,26 @@ def _check_bounds(root: yaml.Node, source: str) -> None:
             continue
         stack.append((node, depth, True))
         stack.extend((child, depth + 1, False) for child in children if id(child) not in expanded)
+
+
+def _check_unique_keys(node: yaml.MappingNode, source: str) -> None:
+    """Refuse a mapping that holds one key twice, as kubectl's strict decoding does.
+
+    PyYAML keeps the last value silently: a later ``guardrails: {action: Audit}`` would
+    quietly replace an earlier ``action: Deny``. Keys compare as the JSON they become
+    (``1`` and ``"1"`` are the same key for the API server).
+    """
+    seen: set[str] = set()
+    for key, _value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        if key.value in seen:
+            line = key.start_mark.line + 1
+            raise InputError(
+                f"{source}: line {line}: duplicate mapping key {key.value!r} (each key may "
+                "appear once in a mapping; the later value would silently replace the earlier)"
+            )
+        seen.add(key.value)
 
 
 _NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)

@@ -10,6 +10,7 @@ own unit tests are in ``test_model.py``; duplicate objects across Python bluepri
 
 from __future__ import annotations
 
+import re
 import shutil
 import tracemalloc
 from collections.abc import Callable
@@ -18,6 +19,9 @@ from typing import Any
 
 import pygit2
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops import model
 from gitops.blueprints import load_blueprints
@@ -82,6 +86,10 @@ HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
     "binary-tag": (lambda: "a: !!binary aGVsbG8=\n", r"/a is a bytes, not a JSON value"),
     "nan": (lambda: "a: [1, .nan]\n", r"/a/1 is a non-finite float"),
     "python-tag": (lambda: "!!python/object/apply:os.system ['true']\n", r"invalid YAML"),
+    "duplicate-key": (
+        lambda: "a: 1\nb:\n  c: {action: Deny}\n  c: {action: Audit}\n",
+        r"line 4: duplicate mapping key 'c'",
+    ),
 }
 
 
@@ -420,3 +428,100 @@ def test_oversized_manifest_file_is_refused_without_reading_it_whole(
     finally:
         tracemalloc.stop()
     assert peak < 2 * MAX_YAML_BYTES + 1024 * 1024
+
+
+_KEYS = st.text(alphabet="abcxyz-_.0123456789", min_size=1, max_size=8)
+_SCALARS = st.one_of(
+    st.integers(),
+    st.booleans(),
+    st.none(),
+    st.text(st.characters(categories=("L", "N", "P")), max_size=9),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    keys=st.lists(_KEYS, min_size=1, max_size=8, unique=True),
+    values=st.lists(_SCALARS, min_size=9, max_size=9),
+    duplicate=st.data(),
+    parents=st.lists(_KEYS, max_size=4),
+    flow=st.booleans(),
+)
+def test_a_duplicate_key_anywhere_is_refused_naming_file_line_and_key(
+    keys: list[str],
+    values: list[Any],
+    duplicate: st.DataObject,
+    parents: list[str],
+    flow: bool,
+) -> None:
+    """Random mappings, at random depth, block or flow style, with one key written twice."""
+    import json
+
+    again = duplicate.draw(st.sampled_from(keys))
+    position = duplicate.draw(st.integers(min_value=keys.index(again) + 1, max_value=len(keys)))
+    entries = [*keys[:position], again, *keys[position:]]
+    pairs = [(k, json.dumps(v, ensure_ascii=False)) for k, v in zip(entries, values, strict=False)]
+    indent = "  " * len(parents)
+    lines = [f"{'  ' * depth}{json.dumps(parent)}:" for depth, parent in enumerate(parents)]
+    if flow:
+        body = ", ".join(f"{json.dumps(k)}: {v}" for k, v in pairs)
+        lines.append(f"{indent}{{{body}}}")
+        line = len(parents) + 1
+    else:
+        lines.extend(f"{indent}{json.dumps(k)}: {v}" for k, v in pairs)
+        line = len(parents) + position + 1
+    text = "\n".join(lines) + "\n"
+    with pytest.raises(InputError) as raised:
+        load_yaml_all(text, "in.yaml")
+    assert str(raised.value).startswith(f"in.yaml: line {line}: duplicate mapping key {again!r}")
+
+
+def test_a_duplicated_guardrails_key_fails_the_render_cli_and_commits_nothing(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: a later ``guardrails: {action: Audit}`` silently won over Deny."""
+    env = tiny / "environments" / "alpha.yaml"
+    env.write_text(
+        env.read_text().replace("action: Audit", "action: Deny")
+        + "guardrails: {engine: vap, action: Audit}\n"
+    )
+    repo = tmp_path / "out"
+    code = main(
+        ["render", "--blueprints", str(tiny / "blueprints"),
+         "--environments", str(tiny / "environments"), "--repo", str(repo)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "alpha.yaml: line 5: duplicate mapping key 'guardrails'" in err
+    assert not repo.exists()
+
+
+#: Every plain scalar YAML 1.1 (kubectl, sigs.k8s.io/yaml) reads as a boolean.
+_YAML11_BOOL = (
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"
+)
+
+
+class _Yaml11Loader(yaml.SafeLoader):
+    """A reader with YAML 1.1's complete boolean set, as kubectl decodes YAML."""
+
+
+_Yaml11Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(_YAML11_BOOL), list("yYnNtTfFoO")
+)
+_Yaml11Loader.add_implicit_resolver(  # YAML 1.2 readers take 0o17 for 15
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?0o[0-7]+$"), list("-+0")
+)
+
+_TRICKY = st.sampled_from(
+    ["y", "Y", "n", "N", "yes", "On", "OFF", "true", "~", "null", "0o17", "-0o7", "0x1F",
+     "1_000", "1e3", ".inf", "12:30", "2024-01-01", "<<", "="]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(_TRICKY, st.text(max_size=6)))
+def test_every_string_dumped_reads_back_as_the_same_string_in_yaml_1_1(value: str) -> None:
+    text = model.dump_one({"k": value, "l": [value]})
+    assert yaml.load(text, Loader=_Yaml11Loader) == {"k": value, "l": [value]}
+    assert model.load_yaml(text, "t") == {"k": value, "l": [value]}
