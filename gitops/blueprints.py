@@ -72,6 +72,11 @@ class Blueprint:
                 f"{self.source}: blueprint raised {type(err).__name__} for environment "
                 f"{env.name}: {err}"
             ) from err
+        except SystemExit as err:  # sys.exit(0) must not end a render as a success
+            raise RenderError(
+                f"{self.source}: blueprint called sys.exit({err.code!r}) for environment "
+                f"{env.name}; a blueprint adds constructs and returns"
+            ) from err
 
 
 def load_blueprints(
@@ -96,6 +101,8 @@ def load_blueprints(
         if path.name.startswith(("_", ".")) or path.suffix not in (".py", ".yaml", ".yml"):
             continue
         name = check_dns1123_label(str(path), "blueprint name (the file name)", path.stem)
+        if not path.is_file():  # a FIFO would hang the import forever
+            raise InputError(f"{path}: expected a regular file (a blueprint), found another kind")
         if path.suffix == ".py":
             blueprint = _load_python(path, name)
         else:
@@ -125,6 +132,8 @@ def _load_python(path: Path, name: str) -> Blueprint:
         raise InputError(
             f"{path}: loading the blueprint raised {type(err).__name__}: {err}"
         ) from err
+    except SystemExit as err:  # sys.exit(0) must not end a render as a success
+        raise InputError(f"{path}: loading the blueprint called sys.exit({err.code!r})") from err
     finally:
         sys.modules.pop(module_name, None)
     function = getattr(module, ENTRY_POINT, None)

@@ -9,7 +9,9 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from gitops import __version__
@@ -88,14 +90,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args._run(args)
     except GitOpsError as err:
-        if debug:
-            raise
-        print(f"gitops {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return _failed(args.command, str(err), debug)
     except KeyboardInterrupt:
         print(f"gitops {args.command}: interrupted", file=sys.stderr)
         return 2
+    except (Exception, SystemExit) as err:
+        # A bug or an input no check foresaw must still be an error (exit 2), never exit 1,
+        # which check, diff and plan use for "denied" and "differences"; a SystemExit from
+        # a blueprint must not end the run with its code either. The exception's text is
+        # not shown: it may quote any value, a Secret's included; its type and where it
+        # was raised are.
+        where = traceback.extract_tb(err.__traceback__)[-1:]
+        at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+        message = f"unexpected {type(err).__name__}{at} (--debug shows the traceback)"
+        return _failed(args.command, message, debug)
     return code
+
+
+def _failed(command: str, message: str, debug: bool) -> int:
+    """Report a failure as one line (a traceback first with ``--debug``); exit code 2."""
+    if debug:
+        traceback.print_exc()
+    print(f"gitops {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

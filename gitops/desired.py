@@ -14,6 +14,7 @@ from typing import Any
 
 from gitops.errors import InputError
 from gitops.model import (
+    MAX_TOTAL_BYTES,
     Manifest,
     ResourceKey,
     flatten_lists,
@@ -43,8 +44,29 @@ def _flatten(document: Any, source: str) -> Iterable[Manifest]:
             )
         if str(item.get("apiVersion", "")).startswith(_KUSTOMIZE_GROUPS):
             continue
-        key_of(item, source)
+        _check_metadata(item, key_of(item, source), source)
         yield dict(item)
+
+
+def _check_metadata(item: Mapping[str, Any], key: ResourceKey, source: str) -> None:
+    """Refuse labels, annotations and finalizers of another shape than the API's."""
+    metadata = item["metadata"]
+    for field in ("labels", "annotations"):
+        values = metadata.get(field) or {}
+        if not isinstance(values, Mapping):
+            raise InputError(
+                f"{source}: {key}: metadata.{field} must be a mapping of strings, got "
+                f"{type(values).__name__}"
+            )
+        for name, value in values.items():
+            if not isinstance(value, str):
+                raise InputError(
+                    f"{source}: {key}: metadata.{field}[{str(name)!r}] must be a string, got "
+                    f"{type(value).__name__}"
+                )
+    finalizers = metadata.get("finalizers") or []
+    if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
+        raise InputError(f"{source}: {key}: metadata.finalizers must be a list of strings")
 
 
 def manifests_from_files(files: Mapping[str, bytes]) -> list[Manifest]:
@@ -77,12 +99,22 @@ def read_path(path: Path) -> list[Manifest]:
     Raises:
         InputError: the path does not exist or a file is malformed.
     """
-    if path.is_file():
+    if path.is_dir():
+        files: dict[str, bytes] = {}
+        total = 0
+        for file in sorted(path.rglob("*")):
+            name = file.relative_to(path).as_posix()
+            if file.is_dir() or not _is_manifest_file(name):
+                continue
+            files[name] = _read(file)  # a FIFO or device is refused, never opened
+            total += len(files[name])
+            if total > MAX_TOTAL_BYTES:
+                raise InputError(
+                    f"{path}: files total more than {MAX_TOTAL_BYTES} bytes (the cap on "
+                    f"everything read at once; {name} passes it)"
+                )
+    elif path.exists():
         files = {path.name: _read(path)}
-    elif path.is_dir():
-        files = {
-            p.relative_to(path).as_posix(): _read(p) for p in sorted(path.rglob("*")) if p.is_file()
-        }
     else:
         raise InputError(f"{path}: no such file or directory")
     return manifests_from_files(files)
@@ -119,11 +151,20 @@ def read_live_file(path: Path) -> list[Manifest]:
     Raises:
         InputError: the file is missing or malformed.
     """
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: no such file")
     objects: list[Manifest] = []
+    seen: dict[ResourceKey, str] = {}
     for index, document in enumerate(load_yaml_all(_read(path), str(path))):
-        objects.extend(_flatten(document, f"{path}#{index + 1}"))
+        for number, manifest in enumerate(_flatten(document, f"{path}#{index + 1}")):
+            key = key_of(manifest)
+            source = f"{path}#{index + 1}" + (f" items[{number}]" if "items" in document else "")
+            if key in seen:
+                # One object captured twice: which one is live? Keeping the last would
+                # silently compare against whichever came later.
+                raise InputError(f"{source}: {key} is captured twice (first at {seen[key]})")
+            seen[key] = source
+            objects.append(manifest)
     return objects
 
 

@@ -7,7 +7,9 @@ YAML input goes through (so an oversized file is refused before it is read whole
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -60,6 +62,10 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_string)
 
 #: Largest YAML document text accepted, in bytes (a manifest file or an input file).
 MAX_YAML_BYTES = 8 * 1024 * 1024
+#: Largest total of YAML read at once (the files at a ref, a ``-f`` directory): 20,000
+#: objects of 3 KiB. Each file under :data:`MAX_YAML_BYTES` is not enough: 60 files of
+#: 8 MiB at a ref made one diff use 1 GB.
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
 #: Largest number of nodes one document may expand to, counting each alias use in full.
 MAX_YAML_NODES = 1_000_000
 #: Deepest nesting of mappings and sequences accepted.
@@ -321,21 +327,45 @@ def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
 def read_capped(path: Path, source: str | None = None) -> bytes:
     """Read a YAML input file, refusing it once it passes :data:`MAX_YAML_BYTES`.
 
-    At most one byte more than the cap is read, whatever the file is (a huge file, a FIFO,
-    ``/dev/zero``), so memory stays bounded.
+    At most one byte more than the cap is read, so memory stays bounded; anything but a
+    regular file (a FIFO, ``/dev/zero``, a socket) is refused without being opened.
 
     Raises:
         InputError: the file cannot be read or is larger than the cap.
     """
     where = source or str(path)
     try:
-        with Path(path).open("rb") as handle:
+        # A FIFO would block the open forever and a device may act on being opened (a
+        # tape rewinds): anything but a regular file is refused before it is opened, and
+        # again after (non-blocking), in case it was swapped in between.
+        _require_regular(os.stat(path).st_mode, where)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            _require_regular(os.fstat(handle.fileno()).st_mode, where)
             data = handle.read(MAX_YAML_BYTES + 1)
     except OSError as err:
         raise InputError(f"{where}: cannot read: {err.strerror or err}") from err
     if len(data) > MAX_YAML_BYTES:
         raise InputError(f"{where}: more than {MAX_YAML_BYTES} bytes exceeds the YAML size cap")
     return data
+
+
+def _require_regular(mode: int, where: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a directory"
+            if stat.S_ISDIR(mode)
+            else (
+                "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket"
+                if stat.S_ISSOCK(mode)
+                else "not a regular file"
+            )
+        )
+        raise InputError(f"{where}: expected a regular file, found {kind} (not opened)")
 
 
 def load_yaml(text: str | bytes, source: str) -> Any:

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from gitops.errors import RenderError, ValidationError
+from gitops.errors import GitOpsError, RenderError, ValidationError
 from gitops.model import Manifest, ResourceKey, canonical_order, flatten_lists, key_of
 
 #: Annotation naming the construct path that produced an object.
@@ -86,7 +86,8 @@ class Scope:
             rendered.extend(child.manifests())
         for path, chart in self._charts:
             for obj in flatten_lists(chart.to_json(), f"chart {path}"):
-                rendered.append(stamp(_object(obj, path), path, self.blueprint, self.environment))
+                owned = owned_copy(obj, f"cdk8s chart {path!r}")
+                rendered.append(stamp(owned, path, self.blueprint, self.environment))
         for obj in rendered:
             stamp_root(obj, self.blueprint, self.environment)
         check_unique(rendered)
@@ -153,22 +154,84 @@ class Construct(ABC):
 
     def manifests(self) -> list[Manifest]:
         """Return this construct's objects and its children's, stamped with provenance."""
+        try:
+            built = self._build()
+        except GitOpsError:
+            raise
+        except (Exception, SystemExit) as err:  # sys.exit(0) must not end a render as a success
+            # The exception's text is not quoted: it may hold any value, a Secret's included.
+            raise RenderError(
+                f"{self.type_name} {self.path!r}: building its objects raised {type(err).__name__}"
+            ) from err
+        if not isinstance(built, list):
+            raise RenderError(
+                f"{self.type_name} {self.path!r}: _build must return a list of manifests, "
+                f"got {type(built).__name__}"
+            )
         # A *List is what kustomize and kubectl would apply item by item: its items are
         # the objects, so the Secret check and the guardrails see each one.
-        built = flatten_lists(self._build(), f"{self.type_name} {self.path}")
-        own = [stamp(_object(obj, self.path), self.path) for obj in built]
+        built = flatten_lists(built, f"{self.type_name} {self.path}")
+        own = [
+            stamp(owned_copy(obj, f"{self.type_name} {self.path!r}"), self.path) for obj in built
+        ]
         for child in self.children:
             own.extend(child.manifests())
         return own
 
 
-def _object(obj: Any, path: str) -> Manifest:
-    """``obj`` as a fresh dict, or RenderError naming the construct if it is no mapping."""
+def owned_copy(obj: object, owner: str) -> Manifest:
+    """A copy of a manifest a construct returned, checked for what stamping relies on.
+
+    Stamping writes annotations; a blueprint may return the same (module-level) dict, or
+    shallow copies sharing ``metadata``, for every environment, and writing into it would
+    carry one environment's stamps into another's files. Every dict and list is copied,
+    so nothing a blueprint holds is ever mutated.
+
+    Raises:
+        RenderError: ``obj`` is not a mapping, or its ``metadata``, ``labels`` or
+            ``annotations`` are not mappings of strings (``owner`` and the field named).
+    """
     if not isinstance(obj, Mapping):
         raise RenderError(
-            f"{path}: expected a Kubernetes object (a mapping), got {type(obj).__name__}"
+            f"{owner}: expected a Kubernetes object (a mapping), got {type(obj).__name__}"
         )
-    return dict(obj)
+    copied: Manifest = _copy_tree(obj)
+    metadata = copied.get("metadata", {})
+    what = f"{owner}: {copied.get('kind', '?')} {_name_of(metadata)}"
+    if not isinstance(metadata, dict):
+        raise RenderError(f"{what}: metadata must be a mapping, got {type(metadata).__name__}")
+    for field in ("labels", "annotations"):
+        values = metadata.get(field, {})
+        if not isinstance(values, dict):
+            raise RenderError(
+                f"{what}: metadata.{field} must be a mapping of strings, got "
+                f"{type(values).__name__}"
+            )
+        for key, value in values.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise RenderError(
+                    f"{what}: metadata.{field}[{key!r}] must be a string, got "
+                    f"{type(value).__name__}"
+                )
+    return copied
+
+
+def _name_of(metadata: object) -> str:
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return repr(name) if isinstance(name, str) else "(no name)"
+
+
+def _copy_tree(value: Any) -> Any:
+    """Copy every dict and list of a JSON-like tree (scalars are immutable and shared).
+
+    Cheaper than :func:`copy.deepcopy` (no memo, no reduce protocol), which matters at
+    thousands of objects per render; other types are left for the JSON check to refuse.
+    """
+    if isinstance(value, Mapping):
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(item) for item in value]
+    return value
 
 
 def stamp(

@@ -16,7 +16,7 @@ from gitops.model import Manifest, ResourceKey, key_of, sort_key
 from gitops.policy.kyverno import evaluate_kyverno
 from gitops.policy.kyverno_values import Values
 from gitops.policy.loader import load_policies, load_values
-from gitops.policy.vap import evaluate_policies
+from gitops.policy.vap import checked_spec, evaluate_policies
 from gitops.policy.violation import RuleResult, Violation, ordered
 from gitops.redact import MASK, is_secret, scrub_text
 
@@ -91,6 +91,9 @@ def _evaluate(
     }
     if values is not None and values.namespace_labels:
         namespaces = {**_labelled(values), **namespaces}
+    for policy in kyverno:
+        owner = f"{policy['kind']} {policy['metadata'].get('name')!r}"
+        checked_spec(policy, owner, ("rules",))
     found = evaluate_policies(policies, bindings, manifests, namespaces)
     return found, evaluate_kyverno(kyverno, manifests, namespaces, values, passes)
 

@@ -59,8 +59,8 @@ def compile_policy(policy: Manifest) -> CompiledPolicy:
         PolicyError: an expression does not compile (policy and expression named).
     """
     name = str(policy.get("metadata", {}).get("name", "?"))
-    spec = policy.get("spec") or {}
     owner = f"ValidatingAdmissionPolicy {name!r}"
+    spec = checked_spec(policy, owner, ("matchConditions", "variables", "validations"))
 
     def compiled(field: str, entry: Mapping[str, Any], key: str = "expression") -> Program:
         return compile_expression(entry.get(key), f"{owner}: {field}")
@@ -89,6 +89,30 @@ def compile_policy(policy: Manifest) -> CompiledPolicy:
     return CompiledPolicy(name, spec, failure_policy, conditions, variables, validations)
 
 
+def checked_spec(policy: Manifest, owner: str, lists: Sequence[str]) -> Mapping[str, Any]:
+    """``policy``'s spec, checked to be a mapping whose ``lists`` are lists of mappings.
+
+    The API server's schema refuses anything else when the policy is created; here it
+    is one error naming the field instead of a crash deep in evaluation.
+
+    Raises:
+        PolicyError: the spec or one of its lists has another shape.
+    """
+    spec = policy.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        raise PolicyError(f"{owner}: spec must be a mapping, got {type(spec).__name__}")
+    for field in lists:
+        entries = spec.get(field) or []
+        if not isinstance(entries, list):
+            raise PolicyError(f"{owner}: spec.{field} must be a list, got {type(entries).__name__}")
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                raise PolicyError(
+                    f"{owner}: spec.{field}[{index}] must be a mapping, got {type(entry).__name__}"
+                )
+    return spec
+
+
 def evaluate_policies(
     policies: Sequence[Manifest],
     bindings: Sequence[Manifest],
@@ -107,7 +131,8 @@ def evaluate_policies(
     compiled = {p.name: p for p in (compile_policy(policy) for policy in policies)}
     active: list[tuple[CompiledPolicy, Mapping[str, Any], str]] = []
     for binding in bindings:
-        spec = binding.get("spec") or {}
+        owner = f"ValidatingAdmissionPolicyBinding {binding['metadata'].get('name')!r}"
+        spec = checked_spec(binding, owner, ())
         policy = compiled.get(str(spec.get("policyName")))
         if policy is not None:
             action = strongest(tuple(spec.get("validationActions") or ()))

@@ -85,6 +85,11 @@ class CommitResult:
     worktree_updated: bool = False
 
 
+#: Latest commit time accepted (2106-02-07T06:28:15Z): pygit2 writes the time through a
+#: 32-bit unsigned field and silently wraps larger values (2**32 is committed as 0).
+MAX_COMMIT_TIME = 2**32 - 1
+
+
 def identity(author: str | None = None, *, when: int | None = None) -> pygit2.Signature:
     """The author/committer signature.
 
@@ -106,8 +111,11 @@ def identity(author: str | None = None, *, when: int | None = None) -> pygit2.Si
         name, email = match["name"], match["email"]
     if when is None:
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
-        if epoch is not None and not epoch.isdigit():
-            raise RepositoryError(f"SOURCE_DATE_EPOCH: expected an integer, got {epoch!r}")
+        if epoch is not None and (not epoch.isdigit() or int(epoch) > MAX_COMMIT_TIME):
+            raise RepositoryError(
+                f"SOURCE_DATE_EPOCH: expected an integer from 0 to {MAX_COMMIT_TIME} "
+                f"(2106-02-07T06:28:15Z), got {epoch[:40]!r}"
+            )
         when = int(epoch) if epoch is not None else int(time.time())
     return pygit2.Signature(name, email, when, 0)
 

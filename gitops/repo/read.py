@@ -7,7 +7,7 @@ from pathlib import Path
 import pygit2
 
 from gitops.errors import InputError, RepositoryError
-from gitops.model import MAX_YAML_BYTES
+from gitops.model import MAX_TOTAL_BYTES, MAX_YAML_BYTES
 from gitops.repo.objects import (
     _blob_data,
     _open,
@@ -48,10 +48,18 @@ def read_files(
     else:
         entries = list(_walk(tree, prefix))
     if max_bytes is not None:
+        total = 0
         for path, oid in entries:
             size = repo.odb.read_header(oid)[1]
             if size > max_bytes:
                 raise InputError(f"{ref}:{path}: {size} bytes exceeds the size cap of {max_bytes}")
+            total += size
+            if total > MAX_TOTAL_BYTES:
+                # Each file under the cap, together too much: 60 files of 8 MiB took 1 GB.
+                raise InputError(
+                    f"{ref}:{prefix or '/'}: files total more than {MAX_TOTAL_BYTES} bytes "
+                    f"(the cap on everything read at once; {path} passes it)"
+                )
     return {path: _blob_data(repo, oid) for path, oid in entries}
 
 
