@@ -13,7 +13,7 @@ Purely data-manipulative: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,10 +21,20 @@ from typing import Any
 from gitops.constructs.base import provenance
 from gitops.errors import PolicyError
 from gitops.model import Manifest
-from gitops.policy.cel import Activation, CelError, Program, compile_expression
+from gitops.policy.cel import (
+    Activation,
+    Budget,
+    BudgetExceeded,
+    CelError,
+    Program,
+    compile_expression,
+)
 from gitops.policy.selectors import ObjectContext, selector_matches
 from gitops.policy.violation import Violation, strongest
 from gitops.redact import is_secret
+
+#: ``RuntimeCELCostBudgetMatchConditions`` of k8s.io/apiserver/pkg/apis/cel/config.go.
+RUNTIME_COST_BUDGET_MATCH_CONDITIONS = 2_500_000
 
 _VARIABLE_USE = re.compile(r"\bvariables\.([A-Za-z_]\w*)")
 
@@ -164,8 +174,14 @@ class _ObjectState:
         self._memo: dict[tuple[tuple[str, str], ...], _Variables] = {}
         self._bound: tuple[tuple[str, str], ...] | None = None
 
-    def variables(self, policy: CompiledPolicy) -> _Variables:
-        """Evaluate (or recall) ``policy``'s variables and bind them as ``variables``."""
+    def variables(self, policy: CompiledPolicy, budget: Budget) -> _Variables:
+        """Evaluate (or recall) ``policy``'s variables and bind them as ``variables``.
+
+        A variable's cost is charged to the first policy that evaluates it.
+
+        Raises:
+            BudgetExceeded: evaluating them spent ``budget``.
+        """
         key = tuple((name, program.source) for name, program in policy.variables)
         found = self._memo.get(key)
         if found is None:
@@ -180,7 +196,7 @@ class _ObjectState:
                     self.activation.bind("variables", values)
                     bound = set(values)
                 try:
-                    values[name] = program.run(self.activation)
+                    values[name] = program.run(self.activation, budget)
                 except CelError as err:
                     errors[name] = (program, err)
             if bound != set(values):
@@ -238,19 +254,42 @@ def _admit(policy: CompiledPolicy, state: _ObjectState, action: str) -> list[Vio
     activation = state.activation
     key, origin = state.context.key, provenance(state.context.obj)
 
-    def failure(rule: str, program: Program, err: CelError) -> list[Violation]:
+    def failure(rule: str, program: Program, err: CelError, raw: bool = False) -> list[Violation]:
         if policy.failure_policy == "Ignore":
             return []
-        message = f"expression {program.source!r} resulted in error: {err}"
+        message = str(err) if raw else f"expression {program.source!r} resulted in error: {err}"
         return [Violation(key, policy.name, rule, action, message, origin)]
 
+    # The API server's budgets: one for the match conditions, one for the rest, per
+    # policy, binding and object.
+    conditions_budget = Budget(RUNTIME_COST_BUDGET_MATCH_CONDITIONS)
     for name, program in policy.match_conditions:
         try:
-            if program.run(activation) is not True:
+            if program.run(activation, conditions_budget) is not True:
                 return []
         except CelError as err:
             return failure(f"matchConditions[{name}]", program, err)
-    _values, errors = state.variables(policy)
+        except BudgetExceeded as err:
+            return failure(f"matchConditions[{name}]", program, CelError(str(err)), raw=True)
+    budget = Budget()
+    try:
+        return _validate(policy, state, action, budget, failure)
+    except BudgetExceeded as err:
+        # Nothing more is evaluated; failurePolicy decides, as for any evaluation error.
+        if policy.failure_policy == "Ignore":
+            return []
+        return [Violation(key, policy.name, "validations", action, str(err), origin)]
+
+
+_Failure = Callable[..., list[Violation]]
+
+
+def _validate(
+    policy: CompiledPolicy, state: _ObjectState, action: str, budget: Budget, failure: _Failure
+) -> list[Violation]:
+    activation = state.activation
+    key, origin = state.context.key, provenance(state.context.obj)
+    _values, errors = state.variables(policy, budget)
     out: list[Violation] = []
     for index, validation in enumerate(policy.validations):
         rule = f"validations[{index}]"
@@ -259,7 +298,7 @@ def _admit(policy: CompiledPolicy, state: _ObjectState, action: str) -> list[Vio
             out.extend(failure(f"variables[{failed[0]}]", *errors[failed[0]]))
             continue
         try:
-            result = validation.program.run(activation)
+            result = validation.program.run(activation, budget)
         except CelError as err:
             out.extend(failure(rule, validation.program, err))
             continue
@@ -268,16 +307,18 @@ def _admit(policy: CompiledPolicy, state: _ObjectState, action: str) -> list[Vio
             out.extend(failure(rule, validation.program, wrong))
             continue
         if not result:
-            message = _message(validation, activation, is_secret(state.context.obj))
+            message = _message(validation, activation, budget, is_secret(state.context.obj))
             out.append(Violation(key, policy.name, rule, action, message, origin))
     return out
 
 
-def _message(validation: _Validation, activation: Activation, secret: bool = False) -> str:
+def _message(
+    validation: _Validation, activation: Activation, budget: Budget, secret: bool = False
+) -> str:
     # A message computed from a Secret could carry its values: the static message instead.
     if validation.message_expression is not None and not secret:
         try:
-            text = validation.message_expression.run(activation)
+            text = validation.message_expression.run(activation, budget)
         except CelError:
             text = None  # the API server falls back to the static message
         if isinstance(text, str) and text.strip() and "\n" not in text:
