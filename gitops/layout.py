@@ -30,6 +30,7 @@ from gitops.constructs.base import MANAGED_BY, provenance, stamp
 from gitops.environments import Environment
 from gitops.errors import RenderError
 from gitops.model import Manifest, ResourceKey, key_of, kind_rank
+from gitops.paths import safe_component
 
 #: Directory holding one directory per environment.
 ENVS_DIR = "envs"
@@ -94,8 +95,11 @@ def object_path(env: str, layer: str, manifest: Manifest) -> str:
             f"{key} ({provenance(manifest)}): kind {key.kind!r} cannot name a file "
             "(expected letters and digits)"
         )
-    where = key.namespace or CLUSTER_DIR
-    return f"{environment_dir(env)}/{layer}/{where}/{key.kind.lower()}-{key.name}.yaml"
+    # Names Kubernetes allows may not fit a checkout (a 253-character name, a namespace
+    # called "con"): both parts are made safe, deterministically (see gitops.paths).
+    where = safe_component(key.namespace) if key.namespace else CLUSTER_DIR
+    file_name = safe_component(f"{key.kind.lower()}-{key.name}", ".yaml")
+    return f"{environment_dir(env)}/{layer}/{where}/{file_name}"
 
 
 def sync_wave(layer: str, kind: str) -> int:

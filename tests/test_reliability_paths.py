@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pygit2
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops.errors import GitOpsError, RenderError, RepositoryError
 from gitops.layout import object_path
+from gitops.paths import MAX_COMPONENT_BYTES, WINDOWS_RESERVED, check_paths
 from gitops.render import render_to_repo
 from gitops.repo import commit_tree, identity, read_files
 
@@ -239,3 +244,95 @@ def test_worktree_of_another_branch_is_not_checked(tmp_path: Path, outside: Path
     result = commit_tree(repo, FILES, branch="pr-1", base="main", signature=SIG)
     assert result.created and not result.worktree_updated
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+
+
+# -- every generated path checks out on Linux, macOS and Windows ------------------------------
+
+_LABEL = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_SUBDOMAIN = st.lists(_LABEL, min_size=1, max_size=8).map(".".join).filter(lambda n: len(n) <= 253)
+_KINDS = st.from_regex(r"\A[A-Z][A-Za-z0-9]{0,300}\Z")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=_KINDS,
+    name=_SUBDOMAIN,
+    namespace=st.one_of(
+        st.just(""),
+        _LABEL,
+        st.sampled_from(sorted(n for n in WINDOWS_RESERVED if n.isalnum() and n.isascii())),
+    ),
+)
+def test_every_object_path_fits_every_checkout_and_is_deterministic(
+    kind: str, name: str, namespace: str
+) -> None:
+    obj = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}}
+    if namespace:
+        obj["metadata"]["namespace"] = namespace  # type: ignore[index]
+    path = object_path("dev", "workloads", obj)
+    check_paths([path])  # component and total lengths, device names, characters
+    assert path == object_path("dev", "workloads", obj)
+    file_name = path.rsplit("/", 1)[1]
+    if len(f"{kind.lower()}-{name}.yaml".encode()) <= MAX_COMPONENT_BYTES:
+        assert file_name == f"{kind.lower()}-{name}.yaml"  # shortened only when needed
+    else:
+        assert len(file_name.encode()) == MAX_COMPONENT_BYTES or file_name.endswith(".yaml")
+
+
+@settings(max_examples=100, deadline=None)
+@given(tails=st.lists(st.from_regex(r"\A[a-z0-9]{1,22}\Z"), min_size=2, max_size=6, unique=True))
+def test_shortened_names_stay_distinct(tails: list[str]) -> None:
+    """Names sharing their first 230 characters: only the hash tells them apart."""
+    names = [f"{'x' * 230}.{tail}" for tail in tails]
+    paths = {object_path("dev", "workloads", config_map("apps", n)) for n in names}
+    assert len(paths) == len(names)
+    check_paths(paths)
+
+
+@pytest.mark.parametrize(
+    ("paths", "problem"),
+    [
+        (["envs/a/" + "x" * 256 + ".yaml"], r"component of 261 bytes exceeds the 255-byte"),
+        (["/".join(["d" * 200] * 4)], r"exceeds the 768-byte path limit"),
+        (["envs/con/a.yaml"], r"'con' is a Windows device name"),
+        (["envs/a/Aux.txt.yaml"], r"'Aux.txt.yaml' is a Windows device name"),
+        (["envs/a/b:c.yaml"], r"holds ':'"),
+        (["envs/a/b."], r"ends in a dot or space"),
+        (
+            ["envs/a/x.yaml", "envs/a/X.yaml"],
+            r"'envs/a/X.yaml' and 'envs/a/x.yaml' differ only in case",
+        ),
+        (["envs/A/x.yaml", "envs/a/y.yaml"], r"'envs/a' and 'envs/A' differ only in case"),
+    ],
+)
+def test_the_git_writer_refuses_paths_some_checkout_cannot_hold(
+    tmp_path: Path, paths: list[str], problem: str
+) -> None:
+    with pytest.raises(RepositoryError, match=problem):
+        commit_tree(tmp_path / "repo", dict.fromkeys(paths, b"a: 1\n"), signature=SIG)
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_250_character_name_renders_a_repository_git_can_clone(
+    tiny: Path, tmp_path: Path
+) -> None:
+    """It gave a 255+ byte file name: half a working tree, and ``git clone`` failed."""
+    name = ("a" * 62 + ".") * 3 + "b" * 61  # 250 characters, a valid DNS-1123 subdomain
+    with_object(tiny, config_map("con", name))  # and a namespace Windows reserves
+    for env in (tiny / "environments").iterdir():
+        env.write_text(env.read_text().replace("namespaces: [apps]", "namespaces: [apps, con]"))
+    repo = tmp_path / "repo"
+    render_to_repo(tiny / "blueprints", tiny / "environments", repo)
+    clone = tmp_path / "clone"
+    result = subprocess.run(
+        ["git", "clone", "-q", str(repo), str(clone)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    files = sorted((clone / "envs" / "alpha" / "workloads" / "con_").iterdir())
+    (found,) = files
+    assert len(found.name.encode()) == MAX_COMPONENT_BYTES
+    assert found.name.startswith("configmap-" + "a" * 62) and found.name.endswith(".yaml")
+    assert yaml.safe_load(found.read_text())["metadata"]["name"] == name
+    kustomization = yaml.safe_load((found.parent.parent / "kustomization.yaml").read_text())
+    assert f"con_/{found.name}" in kustomization["resources"]
+    assert pygit2.Repository(str(repo)).status() == {}  # the working tree holds it all

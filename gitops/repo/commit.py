@@ -35,6 +35,7 @@ from pygit2.enums import FileMode
 
 from gitops.errors import RepositoryError
 from gitops.layout import GENERATED_INDEX, describe_changes
+from gitops.paths import check_paths
 from gitops.repo.objects import (
     _blob_data,
     _entries,
@@ -156,6 +157,7 @@ def commit_tree(
     ref_name = _ref_name(branch)
     for path in files:
         _check_path(path)
+    check_paths([*files, GENERATED_INDEX])  # every checkout (Linux, macOS, Windows) holds them
     sig = signature or identity()
     for what, ref in (("base", base), ("rendered_from", rendered_from)):
         # Checked before creating the repository, so a bad ref leaves no empty repository.
