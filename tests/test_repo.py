@@ -97,13 +97,14 @@ def test_untracked_file_in_the_way_keeps_the_worktree_untouched(tmp_path: Path) 
     assert (repo / "envs/dev/workloads/apps/service-web.yaml").read_text() == "scratch\n"
 
 
-def test_locked_index_leaves_the_worktree_but_commits(tmp_path: Path) -> None:
+def test_a_held_index_lock_is_refused_before_the_branch_moves(tmp_path: Path) -> None:
+    """Committing anyway left a stale tree whose old content then showed as staged."""
     repo = tmp_path / "repo"
-    write(repo, FILES)
+    before = write(repo, FILES)
     (repo / ".git" / "index.lock").write_text("")
-    result = write(repo, {**FILES, "envs/dev/workloads/apps/configmap-web.yaml": b"v2\n"})
-    assert result.created and not result.worktree_updated
-    assert head(repo) == result.commit
+    with pytest.raises(RepositoryError, match=r"index\.lock exists: a git command is running"):
+        write(repo, {**FILES, "envs/dev/workloads/apps/configmap-web.yaml": b"v2\n"})
+    assert head(repo) == before.commit
     assert (repo / "envs/dev/workloads/apps/configmap-web.yaml").read_bytes() == FILES[
         "envs/dev/workloads/apps/configmap-web.yaml"
     ]

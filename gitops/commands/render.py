@@ -61,7 +61,11 @@ def register(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Render and commit; print the outcome. Returns 0 (committed or nothing to do)."""
+    """Render and commit; print the outcome.
+
+    Returns 0 (committed or nothing to do), or 2 when the working tree that follows the
+    branch could not be refreshed (the commit is in; the message names the state left).
+    """
     import sys
 
     from gitops.render import render_to_repo
@@ -89,4 +93,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"committed {result.commit} on {result.branch} in {repo}: {counts}")
     else:
         print(f"nothing changed: {result.branch} in {repo} stays at {result.commit}")
+    if result.worktree_note:
+        print(
+            f"gitops render: warning: the working tree of {repo} was left as it was, "
+            f"not at {result.branch}: {result.worktree_note}",
+            file=sys.stderr,
+        )
+    if result.worktree_failure:
+        # The commit is in, but a checkout that silently lags it misleads whoever looks at
+        # the directory: a failure, naming the state left.
+        print(
+            f"gitops render: error: {result.branch} is at {result.commit}, but "
+            f"{result.worktree_failure}",
+            file=sys.stderr,
+        )
+        return 2
     return 0

@@ -21,6 +21,7 @@ through an in-memory index; one commit per call; the branch moves by compare-and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -38,6 +39,7 @@ from gitops.layout import GENERATED_INDEX, describe_changes
 from gitops.paths import check_paths
 from gitops.repo.objects import (
     _blob_data,
+    _check_beside,
     _entries,
     _head,
     _open,
@@ -45,7 +47,13 @@ from gitops.repo.objects import (
     _resolve,
     _write_blobs,
 )
-from gitops.repo.worktree import _check_no_symlinks, _follows, _sync_worktree
+from gitops.repo.worktree import (
+    WorktreeOutcome,
+    _check_no_symlinks,
+    _follows,
+    _index_lock,
+    _sync_worktree,
+)
 
 #: Identity used when neither ``--author`` nor GITOPS_AUTHOR_NAME/EMAIL is given.
 DEFAULT_AUTHOR = ("gitops", "gitops@localhost")
@@ -73,6 +81,10 @@ class CommitResult:
         removed: generated paths removed.
         message: the commit message (empty if no commit).
         worktree_updated: the working tree was brought to the new head.
+        worktree_note: why the working tree was deliberately left alone (edited,
+            staged or untracked files), empty otherwise.
+        worktree_failure: a working-tree refresh that could not be done or did not
+            complete (a held ``index.lock``, a full disk), naming the state left.
     """
 
     branch: str
@@ -84,6 +96,8 @@ class CommitResult:
     removed: tuple[str, ...] = ()
     message: str = ""
     worktree_updated: bool = False
+    worktree_note: str = ""
+    worktree_failure: str = ""
 
 
 #: Latest commit time accepted (2106-02-07T06:28:15Z): pygit2 writes the time through a
@@ -166,10 +180,14 @@ def commit_tree(
                 f"{repo_path}: {what} {ref!r} does not name a commit: no repository there yet"
             )
     repo = _open(repo_path, create=True)
+    _check_beside(repo, ref_name)
     if update_worktree and _follows(repo, ref_name):
         # Checked before anything is written: the working tree is refreshed later, and a
         # symlink on a generated path would make that write land outside the repository.
         _check_no_symlinks(Path(str(repo.workdir)), [*files, GENERATED_INDEX])
+        held = _index_lock(repo)
+        if held:  # refused before anything moves, rather than leaving a stale checkout
+            raise RepositoryError(f"{repo_path}: cannot refresh the working tree: {held}")
     if rendered_from is not None:
         start: pygit2.Commit | None = _resolve(repo, rendered_from)
     else:
@@ -177,64 +195,77 @@ def commit_tree(
     start_entries = _entries(start.tree if start is not None else None)[1]
     start_generated = _generated(repo, start_entries)
     # The delta against the state the caller rendered from; blobs are written once.
-    writes = _write_blobs(
-        repo,
-        {
-            path: data
-            for path, data in sorted(files.items())
-            if start_entries.get(path) != pygit2.hash(data)
-        },
-    )
-    removals = start_generated - files.keys()
-    for attempt in range(attempts):
-        reference = repo.references.get(ref_name)
-        head = reference.peel(pygit2.Commit) if reference is not None else start
-        index, entries = _entries(head.tree if head is not None else None)
-        generated = _generated(repo, entries)
-        _check_foreign(entries, files, generated)
-        added: list[str] = []
-        changed: list[str] = []
-        removed: list[str] = []
-        for path, oid in writes.items():
-            old = entries.get(path)
-            if old != oid:
-                (added if old is None else changed).append(path)
-                index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
-        for path in sorted(removals & generated):
-            if path in entries:
-                index.remove(path)
-                removed.append(path)
-        owned = sorted((generated | files.keys()) - removals)
-        listing = json.dumps({"generator": "gitops", "paths": owned}, indent=1) + "\n"
-        index.add(pygit2.IndexEntry(GENERATED_INDEX, repo.create_blob(listing), FileMode.BLOB))
-        new_tree = index.write_tree(repo)
-        if head is not None and new_tree == head.tree_id:
-            if reference is None:  # a new branch at its base, with nothing to change
-                reference = _try_create(repo, ref_name, head.id)
-                if reference is None:
-                    continue
-            return CommitResult(branch, str(head.id), str(new_tree), created=False)
-        text = _message(message, added, changed, removed, notes)
-        parents = [head.id] if head is not None else []
-        commit = repo.create_commit(None, sig, sig, text, new_tree, parents)
-        if reference is None:
-            moved = _try_create(repo, ref_name, commit) is not None
-        else:
-            moved = _try_move(reference, commit)
-        if moved:
-            synced = update_worktree and _sync_worktree(repo, ref_name)
-            return CommitResult(
-                branch,
-                str(commit),
-                str(new_tree),
-                created=True,
-                added=tuple(added),
-                changed=tuple(changed),
-                removed=tuple(removed),
-                message=text,
-                worktree_updated=synced,
-            )
-        time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+    with _writing(repo_path):
+        writes = _write_blobs(
+            repo,
+            {
+                path: data
+                for path, data in sorted(files.items())
+                if start_entries.get(path) != pygit2.hash(data)
+            },
+        )
+        removals = start_generated - files.keys()
+        for attempt in range(attempts):
+            reference = repo.references.get(ref_name)
+            head = reference.peel(pygit2.Commit) if reference is not None else start
+            index, entries = _entries(head.tree if head is not None else None)
+            generated = _generated(repo, entries)
+            _check_foreign(entries, files, generated)
+            added: list[str] = []
+            changed: list[str] = []
+            removed: list[str] = []
+            for path, oid in writes.items():
+                old = entries.get(path)
+                if old != oid:
+                    (added if old is None else changed).append(path)
+                    index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
+            for path in sorted(removals & generated):
+                if path in entries:
+                    index.remove(path)
+                    removed.append(path)
+            owned = sorted((generated | files.keys()) - removals)
+            listing = json.dumps({"generator": "gitops", "paths": owned}, indent=1) + "\n"
+            index.add(pygit2.IndexEntry(GENERATED_INDEX, repo.create_blob(listing), FileMode.BLOB))
+            new_tree = index.write_tree(repo)
+            if head is not None and new_tree == head.tree_id:
+                if reference is None:  # a new branch at its base, with nothing to change
+                    reference = _try_create(repo, ref_name, head.id)
+                    if reference is None:
+                        continue
+                # Nothing to commit; a working tree an earlier refresh left behind catches up.
+                outcome = _refresh(repo, ref_name, update_worktree)
+                return CommitResult(
+                    branch,
+                    str(head.id),
+                    str(new_tree),
+                    created=False,
+                    worktree_updated=outcome.updated,
+                    worktree_note=outcome.note,
+                    worktree_failure=outcome.failure,
+                )
+            text = _message(message, added, changed, removed, notes)
+            parents = [head.id] if head is not None else []
+            commit = repo.create_commit(None, sig, sig, text, new_tree, parents)
+            if reference is None:
+                moved = _try_create(repo, ref_name, commit) is not None
+            else:
+                moved = _try_move(repo, reference, commit)
+            if moved:
+                outcome = _refresh(repo, ref_name, update_worktree)
+                return CommitResult(
+                    branch,
+                    str(commit),
+                    str(new_tree),
+                    created=True,
+                    added=tuple(added),
+                    changed=tuple(changed),
+                    removed=tuple(removed),
+                    message=text,
+                    worktree_updated=outcome.updated,
+                    worktree_note=outcome.note,
+                    worktree_failure=outcome.failure,
+                )
+            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
     lock = Path(repo.path) / f"{ref_name}.lock"
     if lock.exists():
         raise RepositoryError(
@@ -312,16 +343,46 @@ def _try_create(
 ) -> pygit2.Reference | None:
     try:
         reference: pygit2.Reference = repo.references.create(ref_name, target, force=False)
-    except (pygit2.AlreadyExistsError, OSError):
-        return None
+    except pygit2.AlreadyExistsError:
+        return None  # created concurrently: rebuild on it
+    except (pygit2.GitError, OSError) as err:
+        if (Path(repo.path) / f"{ref_name}.lock").exists():
+            return None
+        reason = getattr(err, "strerror", None) or str(err)
+        raise RepositoryError(f"cannot create branch {ref_name}: {reason}") from err
     return reference
 
 
-def _try_move(reference: pygit2.Reference, target: pygit2.Oid) -> bool:
+def _try_move(repo: pygit2.Repository, reference: pygit2.Reference, target: pygit2.Oid) -> bool:
     # libgit2 checks, under refs/heads/<b>.lock, that the branch still points where this
     # Reference was read; a concurrent move (or a held lock) fails instead of clobbering.
+    expected, name = reference.target, reference.name
     try:
         reference.set_target(target, "gitops render")
-    except (pygit2.GitError, OSError):
-        return False
+    except (pygit2.GitError, OSError) as err:
+        now = repo.references.get(name)
+        if (now is not None and now.target != expected) or (
+            Path(repo.path) / f"{name}.lock"
+        ).exists():
+            return False  # someone else's move (or lock): rebuild on the new head and retry
+        # Neither moved nor locked: the write itself failed (a full disk, permissions),
+        # which retrying cannot fix and must not be reported as a race.
+        reason = getattr(err, "strerror", None) or str(err)
+        raise RepositoryError(f"cannot move branch {name}: {reason}") from err
     return True
+
+
+def _refresh(repo: pygit2.Repository, ref_name: str, update_worktree: bool) -> WorktreeOutcome:
+    return _sync_worktree(repo, ref_name) if update_worktree else WorktreeOutcome(False)
+
+
+@contextlib.contextmanager
+def _writing(repo_path: Path) -> Iterator[None]:
+    """Turn a failed write to the object database (a full disk) into one clear error."""
+    try:
+        yield
+    except (pygit2.GitError, OSError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise RepositoryError(
+            f"{repo_path}: writing the commit failed: {reason}; the branch did not move"
+        ) from err

@@ -31,9 +31,26 @@ def _open(repo_path: Path, *, create: bool) -> pygit2.Repository:
 
 def _ref_name(branch: str) -> str:
     ref_name = f"refs/heads/{branch}"
-    if not branch or not pygit2.reference_is_valid_name(ref_name):
+    # Besides the ref format, what git itself refuses as a branch name (git
+    # check-ref-format --branch): HEAD, a leading dash (read as an option), a lone "@".
+    refused = branch == "HEAD" or branch.startswith("-") or branch == "@"
+    if not branch or refused or not pygit2.reference_is_valid_name(ref_name):
         raise RepositoryError(f"--branch: {branch!r} is not a valid branch name")
     return ref_name
+
+
+def _check_beside(repo: pygit2.Repository, ref_name: str) -> None:
+    """Refuse a branch Git cannot create beside the existing ones (``a`` and ``a/b``).
+
+    Refs are files: ``refs/heads/main`` and ``refs/heads/main/x`` cannot both exist.
+    """
+    for existing in repo.references:
+        if existing.startswith(ref_name + "/") or ref_name.startswith(existing + "/"):
+            branch, other = ref_name.removeprefix("refs/heads/"), existing
+            raise RepositoryError(
+                f"--branch: {branch!r} cannot exist beside {other!r} (Git stores refs as "
+                "files: one name cannot be both a branch and a directory of branches)"
+            )
 
 
 def _head(repo: pygit2.Repository, ref_name: str) -> pygit2.Commit | None:

@@ -1,11 +1,14 @@
-"""The working tree of a non-bare output repository: refreshed only when clean, never
-through a symbolic link."""
+"""The working tree of a non-bare output repository: refreshed only when clean, file by
+file atomically (never through a symbolic or hard link), and a refresh that cannot be done
+or does not complete is reported with the state it left."""
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
@@ -57,51 +60,159 @@ def _check_no_symlinks(workdir: Path, paths: Sequence[str]) -> None:
             )
 
 
-def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> bool:
+@dataclass(frozen=True)
+class WorktreeOutcome:
+    """What refreshing the working tree did.
+
+    Attributes:
+        updated: the working tree and index now show the branch head.
+        note: why it was deliberately left as it was (edited, staged or untracked files
+            in the way); a warning, not a failure.
+        failure: a refresh that could not be done or did not complete (a held
+            ``index.lock``, a full disk), naming the state the working tree is in.
+    """
+
+    updated: bool
+    note: str = ""
+    failure: str = ""
+
+
+def _index_lock(repo: pygit2.Repository, *, locked: bool = False) -> str:
+    """A refusal naming ``.git/index.lock`` if a git process holds it (else empty).
+
+    gitops processes write the index only under ``gitops-worktree.lock``; taking it first
+    (unless ``locked``: the caller holds it) means a lock file seen is some other git's.
+    """
+    lock = Path(repo.path) / "index.lock"
+    if not locked:
+        with (Path(repo.path) / "gitops-worktree.lock").open("a") as ours:
+            fcntl.flock(ours, fcntl.LOCK_EX)
+            return _index_lock(repo, locked=True)
+    if not lock.exists():
+        return ""
+    return (
+        f"{lock} exists: a git command is running in {repo.workdir}, or one was killed; "
+        "remove the lock if none runs"
+    )
+
+
+def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
     if not _follows(repo, ref_name):
-        return False
+        return WorktreeOutcome(False)
     lock_path = Path(repo.path) / "gitops-worktree.lock"
     try:
         with lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            held = _index_lock(repo, locked=True)
+            if held:
+                return WorktreeOutcome(False, failure=f"the working tree was not refreshed: {held}")
             return _sync_locked(repo, ref_name)
-    except (pygit2.GitError, OSError):
-        # The commit is in and the branch moved; a busy index (someone running git) only
-        # means the working tree is not refreshed this time.
-        return False
+    except (pygit2.GitError, OSError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        return WorktreeOutcome(False, failure=f"the working tree was not refreshed: {reason}")
 
 
-def _sync_locked(repo: pygit2.Repository, ref_name: str) -> bool:
+def _sync_locked(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
     head = repo.references[ref_name].peel(pygit2.Commit)
     index = repo.index
     index.read(force=True)
     current = repo[index.write_tree()] if len(index) else None
+    if current is not None and current.id == head.tree_id:
+        return WorktreeOutcome(True)  # already there (an earlier refresh, or git itself)
     if current is not None and not _on_branch(head, current.id):
-        return False  # the index holds someone's staged work
+        return WorktreeOutcome(False, note="the index holds staged changes")
     status = repo.status(untracked_files="no")
-    if any(flags & _DIRTY for flags in status.values()):
-        return False  # a tracked file was edited by hand
+    edited = sorted(path for path, flags in status.items() if flags & _DIRTY)
+    if edited:
+        return WorktreeOutcome(False, note=f"{edited[0]} is edited ({len(edited)} files)")
     workdir = Path(str(repo.workdir))
     target_tree = head.tree
     old = _entries(current if isinstance(current, pygit2.Tree) else None)[1]
     new = _entries(target_tree)[1]
-    if any(p not in old and (workdir / p).exists() for p in new):
-        return False  # an untracked file sits where a generated one would go
+    in_the_way = sorted(p for p in new if p not in old and (workdir / p).exists())
+    if in_the_way:
+        return WorktreeOutcome(False, note=f"untracked {in_the_way[0]} is in the way")
     checked: dict[str, str | None] = {}
     if any(_symlink_on(workdir, p, checked) for p in old.keys() | new.keys()):
-        return False  # a symlink appeared since commit_tree checked: never write through it
-    # Index first: if it is locked (someone running git), the working tree stays untouched.
-    index.read_tree(target_tree)
-    index.write()
+        # A symlink appeared since commit_tree checked: never write through it.
+        return WorktreeOutcome(False, failure="a symbolic link appeared on a generated path")
+    writes = [(path, oid) for path, oid in sorted(new.items()) if old.get(path) != oid]
+    done: list[str] = []
+    try:
+        for path, oid in writes:
+            dest = workdir / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(dest, _blob_data(repo, oid))
+            done.append(path)
+    except OSError as err:
+        return WorktreeOutcome(False, failure=_roll_back(repo, workdir, old, done, err))
     for path in sorted(old.keys() - new.keys()):
         (workdir / path).unlink(missing_ok=True)
         _prune_empty(workdir, Path(path).parent)
-    for path, oid in new.items():
-        if old.get(path) != oid:
-            dest = workdir / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(_blob_data(repo, oid))
-    return True
+    # The index last: libgit2 writes it through index.lock and a rename, so it moves in
+    # one step once every file is in place.
+    index.read_tree(target_tree)
+    index.write()
+    return WorktreeOutcome(True)
+
+
+def _roll_back(
+    repo: pygit2.Repository,
+    workdir: Path,
+    old: dict[str, pygit2.Oid],
+    done: list[str],
+    err: OSError,
+) -> str:
+    """Put back the files a failed refresh wrote; describe the state left."""
+    reason = err.strerror or str(err)
+    restored = 0
+    for path in done:
+        try:
+            if path in old:
+                write_atomic(workdir / path, _blob_data(repo, old[path]))
+            else:
+                (workdir / path).unlink(missing_ok=True)
+                _prune_empty(workdir, Path(path).parent)
+            restored += 1
+        except OSError:
+            break
+    if restored == len(done):
+        return (
+            f"the working tree refresh failed ({reason}) after {len(done)} files and was "
+            "rolled back: the working tree and index still show the previous commit; the "
+            "next render refreshes them"
+        )
+    return (
+        f"the working tree refresh failed ({reason}): it is partly refreshed ({len(done)} "
+        f"files written, {restored} put back); run 'git checkout -f' in {workdir} once "
+        "the cause is fixed"
+    )
+
+
+_TEMPORARY = itertools.count()
+
+
+def write_atomic(dest: Path, data: bytes) -> None:
+    """Write ``data`` to ``dest`` as a new file renamed into place.
+
+    Readers see the old file or the new one, never a torn or empty one (a full disk fails
+    before the rename), and a hard link at ``dest`` (a ``cp -al`` copy of the repository)
+    keeps its content: the rename replaces the name, not the file behind it. A symbolic
+    link is never followed (the temporary name is created with ``O_EXCL|O_NOFOLLOW``).
+
+    Raises:
+        OSError: the file could not be written (the temporary file is removed).
+    """
+    temporary = dest.parent / f".gitops-{os.getpid()}-{next(_TEMPORARY)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(temporary, flags, 0o666)  # the umask applies, as for git checkout
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, dest)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _on_branch(head: pygit2.Commit, tree_id: pygit2.Oid, limit: int = 1000) -> bool:
