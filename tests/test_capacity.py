@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops.capacity import check_capacity
 from gitops.constructs.base import Scope
@@ -169,3 +171,35 @@ def test_render_refuses_min_replicas_beyond_the_quota_and_commits_nothing(
     with pytest.raises(PolicyError, match=r"staging: Deny .*gpu-quota-at-min-replicas"):
         render_to_repo(example / "blueprints", example / "environments", repo)
     assert not (repo / ".git").exists() or not list((repo / "envs").glob("*"))
+
+
+def _deployment(index: int, gpus: int, low: int, high: int) -> list[dict[str, Any]]:
+    name = f"s{index}"
+    container = {"name": "c", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": name, "namespace": "llm"},
+         "spec": {"template": {"spec": {"containers": [container]}}}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+         "metadata": {"name": name, "namespace": "llm"},
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                  "minReplicas": low, "maxReplicas": high}},
+    ]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 8), st.integers(1, 10), st.integers(0, 10)), max_size=6),
+    st.integers(0, 100),
+)
+def test_deny_exactly_when_min_exceeds_and_warn_exactly_when_max_exceeds(
+    stacks: list[tuple[int, int, int]], quota: int
+) -> None:
+    objects = _rendered(quota)
+    for index, (gpus, low, extra) in enumerate(stacks):
+        objects += _deployment(index, gpus, low, low + extra)
+    rules = {rule for rule, _ in _rules(check_capacity(objects))}
+    at_min = sum(gpus * low for gpus, low, _ in stacks)
+    at_max = sum(gpus * (low + extra) for gpus, low, extra in stacks)
+    assert ("gpu-quota-at-min-replicas" in rules) == (at_min > quota)
+    assert ("gpu-quota-at-max-replicas" in rules) == (at_max > quota)

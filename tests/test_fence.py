@@ -76,3 +76,35 @@ def test_internet_egress_is_a_warning_in_strict_environments_only(example: Path)
         "every pod of namespace inference may reach any public address on 443"
     )
     assert exposure_warnings(envs["staging"], rendered["staging"]) == []  # no switch
+
+
+def test_an_endpoint_picker_without_api_server_egress_is_a_warning(example: Path) -> None:
+    staging = example / "environments" / "staging.yaml"
+    text = staging.read_text()
+    staging.write_text("\n".join(x for x in text.splitlines() if "api_server:" not in x) + "\n")
+    rendered = render_environments(example / "blueprints", example / "environments")
+    envs = {env.name: env for env in load_environments(example / "environments")}
+    warnings = exposure_warnings(envs["staging"], rendered["staging"])
+    assert sorted(w.key.name for w in warnings) == ["qwen-coder-epp", "qwen-coder-next-epp"]
+    assert all(w.rule == "api-server-egress-missing" and w.action == "Warn" for w in warnings)
+    assert "sets no network.api_server" in warnings[0].message
+    assert exposure_warnings(envs["prod"], rendered["prod"]) == []  # prod allows it
+
+
+def test_check_prints_the_warnings_and_still_passes(example: Path) -> None:
+    import subprocess
+    import sys
+
+    prod = example / "environments" / "prod.yaml"
+    prod.write_text(prod.read_text().replace("network:\n", "network:\n  internet_egress: true\n"))
+    code = "import sys; from gitops.cli import main; sys.exit(main())"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "check", "--blueprints", str(example / "blueprints"),
+         "--environments", str(example / "environments")],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "prod: Warn NetworkPolicy inference/gitops-allow-internet-egress: "
+        "gitops-network/internet-egress-in-strict-environment: every pod of namespace inference"
+    ) in result.stdout
