@@ -113,12 +113,15 @@ class _Plan:
 class _ObjectState:
     """An object under admission, with what every rule shares computed once."""
 
-    __slots__ = ("_images", "_requests", "_views", "context", "key", "provenance")
+    __slots__ = ("_images", "_obj", "_provenance", "_requests", "_views", "context", "key")
 
     def __init__(self, obj: Manifest, namespaces: Mapping[str, Manifest]) -> None:
-        self.context = ObjectContext.of(_placed(obj), namespaces)
-        self.key = key_of(obj)  # results name the object as given (no namespace added)
-        self.provenance = provenance(obj)
+        placed = _placed(obj)
+        self.context = ObjectContext.of(placed, namespaces)
+        # Results name the object as given (no namespace added).
+        self.key = self.context.key if placed is obj else key_of(obj)
+        self._obj = obj
+        self._provenance: str | None = None
         self._views: dict[str, Any] = {}
         self._images: dict[int, Any] = {}
         self._requests: dict[int, dict[str, Any]] = {}
@@ -139,6 +142,13 @@ class _ObjectState:
         if key not in self._views:
             self._views[key] = make()
         return self._views[key]
+
+    @property
+    def provenance(self) -> str:
+        """Where the object came from (worked out only for reported results)."""
+        if self._provenance is None:
+            self._provenance = provenance(self._obj)
+        return self._provenance
 
     def request(self, view: Any) -> dict[str, Any]:
         """The ``request`` variable of a CREATE of this object, as ``view`` sees it."""
