@@ -5,7 +5,8 @@ exclusions, namespace and object selectors), then each binding's ``matchResource
 ``matchConditions``. ``variables`` are evaluated lazily (a failing variable only matters to
 the validations that use it). An expression that fails on an object follows
 ``failurePolicy``: ``Fail`` reports a violation carrying the error, ``Ignore`` drops it.
-``paramKind`` policies are evaluated with ``params`` null.
+``paramKind`` policies are evaluated once per params object their binding's ``paramRef``
+selects among the objects checked (:mod:`gitops.policy.vap_params`).
 
 Purely data-manipulative: no I/O.
 """
@@ -30,6 +31,7 @@ from gitops.policy.cel import (
     compile_expression,
 )
 from gitops.policy.selectors import ObjectContext, selector_matches
+from gitops.policy.vap_params import ParamsError, resolve_params
 from gitops.policy.violation import Violation, strongest
 from gitops.redact import is_secret
 
@@ -140,6 +142,7 @@ def evaluate_policies(
     """
     compiled = {p.name: p for p in (compile_policy(policy) for policy in policies)}
     active: list[tuple[CompiledPolicy, Mapping[str, Any], str]] = []
+    param_refs: dict[int, Mapping[str, Any]] = {}
     for binding in bindings:
         owner = f"ValidatingAdmissionPolicyBinding {binding['metadata'].get('name')!r}"
         spec = checked_spec(binding, owner, ())
@@ -147,17 +150,31 @@ def evaluate_policies(
         if policy is not None:
             action = strongest(tuple(spec.get("validationActions") or ()))
             active.append((policy, spec.get("matchResources") or {}, action))
+            param_refs[len(active) - 1] = spec
     out: list[Violation] = []
     for obj in objects:
         context = ObjectContext.of(obj, namespaces)
         state: _ObjectState | None = None
-        for policy, match_resources, action in active:
+        for index, (policy, match_resources, action) in enumerate(active):
             if not _matches(policy.spec.get("matchConstraints") or {}, context):
                 continue
             if not _matches(match_resources, context):
                 continue
             state = state or _ObjectState(context)
-            out.extend(_admit(policy, state, action))
+            try:
+                params = resolve_params(
+                    policy.spec, param_refs[index], context.key.namespace, objects
+                )
+            except ParamsError as err:
+                if policy.failure_policy == "Fail":
+                    origin = provenance(obj)
+                    out.append(
+                        Violation(context.key, policy.name, "paramRef", action, str(err), origin)
+                    )
+                continue
+            for param in params:  # each params object is its own evaluation and budget
+                state.use_params(param)
+                out.extend(_admit(policy, state, action))
     return out
 
 
@@ -171,8 +188,15 @@ class _ObjectState:
     def __init__(self, context: ObjectContext) -> None:
         self.context = context
         self.activation = Activation(context.activation())
-        self._memo: dict[tuple[tuple[str, str], ...], _Variables] = {}
-        self._bound: tuple[tuple[str, str], ...] | None = None
+        self._memo: dict[tuple[int, tuple[tuple[str, str], ...]], _Variables] = {}
+        self._bound: tuple[int, tuple[tuple[str, str], ...]] | None = None
+        self._params: Manifest | None = None
+
+    def use_params(self, params: Manifest | None) -> None:
+        """Bind ``params`` for the evaluations that follow (variables memoized per params)."""
+        if params is not self._params:
+            self.activation.bind("params", params)
+            self._params = params
 
     def variables(self, policy: CompiledPolicy, budget: Budget) -> _Variables:
         """Evaluate (or recall) ``policy``'s variables and bind them as ``variables``.
@@ -182,7 +206,10 @@ class _ObjectState:
         Raises:
             BudgetExceeded: evaluating them spent ``budget``.
         """
-        key = tuple((name, program.source) for name, program in policy.variables)
+        key = (
+            id(self._params),
+            tuple((name, program.source) for name, program in policy.variables),
+        )
         found = self._memo.get(key)
         if found is None:
             values: dict[str, Any] = {}
