@@ -10,40 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitops import desired as desired_io
+from gitops import prune
 from gitops.diff import (
     FIELD_MANAGER,
     DiffReport,
     IgnoreRule,
+    ObjectDiff,
     Ownership,
+    Status,
     diff_manifests,
     listing_plan,
 )
-from gitops.model import Manifest, ResourceKey
+from gitops.errors import GitOpsError
+from gitops.model import Manifest, ResourceKey, key_of, sort_key
+from gitops.ownership import Identity
 
 if TYPE_CHECKING:
     from gitops.cluster import ClusterClient
-
-#: Kinds the tool renders, listed (label-selected) to find orphans of kinds Git no longer has.
-ORPHAN_KINDS: tuple[tuple[str, str, str], ...] = (
-    ("", "v1", "ConfigMap"),
-    ("", "v1", "Secret"),
-    ("", "v1", "Service"),
-    ("", "v1", "ServiceAccount"),
-    ("", "v1", "PersistentVolumeClaim"),
-    ("", "v1", "ResourceQuota"),
-    ("", "v1", "LimitRange"),
-    ("", "v1", "Namespace"),
-    ("apps", "v1", "Deployment"),
-    ("apps", "v1", "StatefulSet"),
-    ("autoscaling", "v2", "HorizontalPodAutoscaler"),
-    ("policy", "v1", "PodDisruptionBudget"),
-    ("networking.k8s.io", "v1", "NetworkPolicy"),
-    ("rbac.authorization.k8s.io", "v1", "Role"),
-    ("rbac.authorization.k8s.io", "v1", "RoleBinding"),
-)
 
 
 @dataclass(frozen=True)
@@ -66,7 +52,8 @@ class DiffRequest:
     ignore: tuple[IgnoreRule, ...] = ()
     strict: bool = False
     default_namespace: str = "default"
-    #: None: the default ownership of ``environment`` (no orphans without an environment).
+    #: A label/annotation rule reporting extra orphans among the objects listed (legacy;
+    #: None: orphans are exactly what ``apply --prune`` would delete, see :func:`run_diff`).
     ownership: Ownership | None = None
 
     def rules(self) -> list[IgnoreRule]:
@@ -88,6 +75,11 @@ def read_desired(request: DiffRequest) -> list[Manifest]:
 def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffReport:
     """Read both sides and diff them.
 
+    Orphans are what ``gitops apply --prune`` would delete, by the same rule
+    (:func:`gitops.prune.select_prune`: our ApplySet label, the ownership hash of an
+    object we created, our manager's label, no opt-out), listed the same way (every
+    served kind, by the label): one definition of "ours" for diff, plan and apply.
+
     Args:
         request: sources and options.
         client: a connected :class:`gitops.cluster.ClusterClient` to use instead of
@@ -96,55 +88,91 @@ def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffR
     Raises:
         GitOpsError: a source cannot be read (ClusterError for the cluster).
     """
-    rules = request.rules()
-    ownership = request.ownership
-    if ownership is None and request.environment:
-        ownership = Ownership.for_environment(request.environment)
+    options: dict[str, Any] = {
+        "ownership": request.ownership,
+        "field_manager": request.field_manager,
+        "ignore": request.rules(),
+        "strict": request.strict,
+        "default_namespace": request.default_namespace,
+    }
     manifests = read_desired(request)
+    identity = _identity(request)
     if request.live_file is not None:
         live = desired_io.read_live_file(request.live_file)
-        return diff_manifests(
-            _as_applied(request, manifests, live, None),
-            live,
-            ownership=ownership,
-            field_manager=request.field_manager,
-            ignore=rules,
-            strict=request.strict,
-            default_namespace=request.default_namespace,
-        )
+        desired = _as_applied(request, identity, manifests, live, None)
+        report = diff_manifests(desired, live, **options)
+        # A capture (kubectl get -o yaml) drops managedFields; the ownership hash still holds.
+        return _with_orphans(report, desired, live, identity, check_managed_fields=False)
     if client is None:
         from gitops.cluster import ClusterClient  # kubernetes only when a cluster is read
 
         client = ClusterClient.from_kubeconfig(request.kubeconfig, request.context)
-    extra: Sequence[tuple[str, str, str]] = ORPHAN_KINDS if ownership is not None else ()
-    state = client.read_live(listing_plan(manifests, ownership, extra))
-    return diff_manifests(
-        _as_applied(request, manifests, state.objects, state.is_namespaced),
-        state.objects,
-        ownership=ownership,
-        not_served=state.not_served,
-        field_manager=request.field_manager,
-        ignore=rules,
-        strict=request.strict,
-        default_namespace=request.default_namespace,
-        namespaced=state.is_namespaced,
+    listing = Ownership.for_environment(request.environment) if request.environment else None
+    state = client.read_live(listing_plan(manifests, listing))
+    objects = list(state.objects)
+    if identity is not None:
+        seen = {prune.identity_of(key_of(obj)) for obj in objects}
+        for obj in prune.list_labelled(client, identity).objects:
+            if prune.identity_of(key_of(obj)) not in seen:
+                objects.append(obj)
+    desired = _as_applied(request, identity, manifests, objects, state.is_namespaced)
+    report = diff_manifests(
+        desired, objects, not_served=state.not_served, namespaced=state.is_namespaced, **options
     )
+    return _with_orphans(report, desired, objects, identity, check_managed_fields=True)
+
+
+def _identity(request: DiffRequest) -> Identity | None:
+    """The environment's ApplySet identity (None for ``-f`` files without an environment)."""
+    if not request.environment:
+        return None
+    from gitops.sources import identity_for
+
+    if request.filename is not None:
+        try:
+            found = identity_for(request.repo, request.ref, request.environment)
+        except GitOpsError:  # -f files need no repository; the name is then unknown
+            return Identity(request.environment, "", request.field_manager)
+    else:
+        found = identity_for(request.repo, request.ref, request.environment)
+    return Identity(found.environment, found.repository, request.field_manager)
+
+
+def _with_orphans(
+    report: DiffReport,
+    desired: Sequence[Manifest],
+    live: Sequence[Manifest],
+    identity: Identity | None,
+    *,
+    check_managed_fields: bool,
+) -> DiffReport:
+    """``report`` plus what prune would delete, as orphaned objects."""
+    if identity is None:
+        return report
+    keys = [key_of(m) for m in desired]
+    orphans = prune.select_prune(live, keys, identity, check_managed_fields=check_managed_fields)
+    shown = {prune.identity_of(d.key) for d in report.objects}
+    extra = [
+        ObjectDiff(k, Status.ORPHANED) for k in orphans.delete if prune.identity_of(k) not in shown
+    ]
+    if not extra:
+        return report
+    return DiffReport(tuple(sorted([*report.objects, *extra], key=lambda d: sort_key(d.key))))
 
 
 def _as_applied(
     request: DiffRequest,
+    identity: Identity | None,
     manifests: list[Manifest],
     live: Sequence[Manifest],
     namespaced: Callable[[ResourceKey], bool] | None,
 ) -> list[Manifest]:
     """Expect the ownership stamps ``gitops apply`` added, where it added them."""
-    if request.filename is not None or not request.environment:
+    if identity is None:
         return manifests
     from gitops.live import namespaced_heuristic
     from gitops.ownership import stamp_where_applied
-    from gitops.sources import identity_for
 
-    identity = identity_for(request.repo, request.ref, request.environment)
     return stamp_where_applied(
         identity, manifests, live, namespaced or namespaced_heuristic, request.default_namespace
     )

@@ -19,6 +19,12 @@ Design (after the Kubernetes ApplySet conventions of KEP-3659):
   owned by that manager, not by us.
 - Objects annotated ``gitops.dev/prune: disabled`` (or Argo CD's
   ``argocd.argoproj.io/sync-options`` containing ``Prune=false``) are never pruned.
+- *Adopted* objects are never pruned: an object that existed before ``gitops apply`` first
+  applied it (a Namespace listed in ``namespaces:`` that a platform team created, a
+  ConfigMap someone made by hand) is stamped with the *adopted* ownership hash (the same
+  hash computed with the word ``adopted``, plus ``gitops.dev/adopted: "true"`` for
+  readers). Only objects this tool created carry the *created* hash, so only they can be
+  pruned; the hash, not the readable annotation, is what prune trusts.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from gitops.model import Manifest, ResourceKey, key_of
 PART_OF_LABEL = "applyset.kubernetes.io/part-of"
 #: Per-object ownership hash: the identity and the object's own key.
 OWNER_ANNOTATION = "gitops.dev/owner"
+#: Readable mark of an object that existed before gitops applied it (never pruned).
+ADOPTED_ANNOTATION = "gitops.dev/adopted"
 #: Annotation opting one object out of pruning (value ``disabled``).
 PRUNE_ANNOTATION = "gitops.dev/prune"
 #: Argo CD's sync options annotation; ``Prune=false`` opts out of pruning there too.
@@ -83,33 +91,52 @@ class Identity:
         """Label selector listing every object labelled as ours."""
         return f"{PART_OF_LABEL}={self.id}"
 
-    def object_hash(self, key: ResourceKey) -> str:
-        """The :data:`OWNER_ANNOTATION` value for the object ``key`` (version-independent)."""
-        return _b64_sha256("/".join((self.id, key.group, key.kind, key.namespace, key.name)))[:32]
+    def object_hash(self, key: ResourceKey, adopted: bool = False) -> str:
+        """The :data:`OWNER_ANNOTATION` value for the object ``key`` (version-independent).
 
-    def stamp(self, manifest: Mapping[str, Any], key: ResourceKey | None = None) -> Manifest:
+        ``adopted``: the hash of an object that existed before we applied it.
+        """
+        parts = (self.id, key.group, key.kind, key.namespace, key.name)
+        return _b64_sha256("/".join(parts + (("adopted",) if adopted else ())))[:32]
+
+    def stamp(
+        self, manifest: Mapping[str, Any], key: ResourceKey | None = None, adopted: bool = False
+    ) -> Manifest:
         """A copy of ``manifest`` carrying the membership label and the ownership hash.
 
         Args:
             manifest: the desired object.
             key: its key as applied (namespace filled in), default ``key_of(manifest)``.
+            adopted: the object existed before we applied it (see :func:`adopts`).
         """
         out: Manifest = copy.deepcopy(dict(manifest))
         metadata = out.setdefault("metadata", {})
         metadata["labels"] = {**(metadata.get("labels") or {}), PART_OF_LABEL: self.id}
         annotations = dict(metadata.get("annotations") or {})
-        annotations[OWNER_ANNOTATION] = self.object_hash(key or key_of(out))
+        annotations[OWNER_ANNOTATION] = self.object_hash(key or key_of(out), adopted)
+        if adopted:
+            annotations[ADOPTED_ANNOTATION] = "true"
         metadata["annotations"] = annotations
         return out
 
+    def _owner_hash(self, obj: Mapping[str, Any]) -> Any:
+        metadata = obj.get("metadata") or {}
+        if ((metadata.get("labels") or {}).get(PART_OF_LABEL)) != self.id:
+            return None
+        return (metadata.get("annotations") or {}).get(OWNER_ANNOTATION)
+
     def claims(self, obj: Mapping[str, Any]) -> bool:
         """Whether ``obj`` carries our label and an ownership hash of its own key."""
-        metadata = obj.get("metadata") or {}
-        labels = metadata.get("labels") or {}
-        annotations = metadata.get("annotations") or {}
-        if labels.get(PART_OF_LABEL) != self.id:
+        value = self._owner_hash(obj)
+        if value is None:
             return False
-        return bool(annotations.get(OWNER_ANNOTATION) == self.object_hash(key_of(obj)))
+        key = key_of(obj)
+        return value in (self.object_hash(key), self.object_hash(key, adopted=True))
+
+    def adopted(self, obj: Mapping[str, Any]) -> bool:
+        """Whether ``obj`` is ours by adoption: it existed before we first applied it."""
+        value = self._owner_hash(obj)
+        return value is not None and value == self.object_hash(key_of(obj), adopted=True)
 
     def applied_label(self, obj: Mapping[str, Any]) -> bool:
         """Whether our field manager owns the membership label through server-side apply."""
@@ -128,6 +155,21 @@ class Identity:
         if not self.claims(obj):
             return False
         return not check_managed_fields or self.applied_label(obj)
+
+
+def adopts(
+    identity: Identity, live: Mapping[str, Any] | None, *, check_managed_fields: bool = True
+) -> bool:
+    """Whether applying over ``live`` adopts it (or keeps it adopted) rather than owning it.
+
+    An object nobody created through us (no live object: we create it) is ours outright;
+    a live object that is not ours yet, or that we adopted before, stays adopted.
+    """
+    if live is None:
+        return False
+    if identity.adopted(live):
+        return True
+    return not identity.owns(live, check_managed_fields=check_managed_fields)
 
 
 def prune_opt_out(obj: Mapping[str, Any]) -> str | None:
@@ -159,11 +201,22 @@ def place(
     return key._replace(namespace=namespace), {**manifest, "metadata": metadata}
 
 
+def _by_identity(live: Iterable[Mapping[str, Any]]) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    out: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    for obj in live:
+        key = key_of(obj)
+        out[(key.group, key.kind, key.namespace, key.name)] = obj
+    return out
+
+
 def stamp_all(
     identity: Identity,
     manifests: Iterable[Mapping[str, Any]],
     namespaced: Callable[[ResourceKey], bool],
     default_namespace: str = "default",
+    live: Iterable[Mapping[str, Any]] = (),
+    *,
+    check_managed_fields: bool = True,
 ) -> list[Manifest]:
     """Every manifest as apply sends it: namespace settled, ownership stamped.
 
@@ -172,11 +225,16 @@ def stamp_all(
         manifests: desired manifests.
         namespaced: whether a key's kind is namespaced (discovery, or the built-in table).
         default_namespace: namespace of namespaced manifests that name none.
+        live: the live objects, so objects apply would adopt get the adopted stamp.
+        check_managed_fields: see :meth:`Identity.owns` (off for captures).
     """
+    by_id = _by_identity(live)
     out: list[Manifest] = []
     for manifest in manifests:
         key, placed = place(manifest, namespaced(key_of(manifest)), default_namespace)
-        out.append(identity.stamp(placed, key))
+        current = by_id.get((key.group, key.kind, key.namespace, key.name))
+        adopted = adopts(identity, current, check_managed_fields=check_managed_fields)
+        out.append(identity.stamp(placed, key, adopted))
     return out
 
 
@@ -193,15 +251,16 @@ def stamp_where_applied(
     while objects another tool applied (Argo CD, kubectl) are compared unstamped and show
     no drift for labels they never had.
     """
-    labelled = set()
-    for obj in live:
-        if PART_OF_LABEL in ((obj.get("metadata") or {}).get("labels") or {}):
-            key = key_of(obj)
-            labelled.add((key.group, key.kind, key.namespace, key.name))
+    labelled = {
+        ident: obj
+        for ident, obj in _by_identity(live).items()
+        if PART_OF_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
+    }
     out: list[Manifest] = []
     for manifest in manifests:
         key, placed = place(manifest, namespaced(key_of(manifest)), default_namespace)
-        if (key.group, key.kind, key.namespace, key.name) in labelled:
-            placed = identity.stamp(placed, key)
+        current = labelled.get((key.group, key.kind, key.namespace, key.name))
+        if current is not None:
+            placed = identity.stamp(placed, key, identity.adopted(current))
         out.append(placed)
     return out

@@ -28,9 +28,9 @@ import jsonpatch
 from gitops import diff, redact
 from gitops.live import namespaced_heuristic
 from gitops.model import Manifest, ResourceKey, dump_one, key_of, sort_key
-from gitops.ownership import Identity, stamp_all
+from gitops.ownership import Identity, stamp_where_applied
 from gitops.policy.violation import Violation
-from gitops.prune import Kept, identity_of, select_prune
+from gitops.prune import Kept, identity_of, is_content, select_prune
 
 
 class Change(enum.StrEnum):
@@ -72,6 +72,7 @@ class Plan:
         prune_note: why prune would delete nothing at all ("" otherwise).
         violations: policy violations at head that base does not have.
         live_source: where the live objects came from ("" when none were given).
+        delete_takes: per Namespace in ``deletes``, the objects deleted with it.
     """
 
     environment: str
@@ -86,6 +87,7 @@ class Plan:
     prune_note: str = ""
     violations: tuple[Violation, ...] = ()
     live_source: str = ""
+    delete_takes: tuple[tuple[ResourceKey, tuple[ResourceKey, ...]], ...] = ()
 
     @property
     def has_live(self) -> bool:
@@ -122,7 +124,13 @@ class Plan:
                 "live": self.live_source,
                 "create": [d.to_dict() for d in self.creates],
                 "update": [d.to_dict() for d in self.updates],
-                "delete": [_key_dict(k) for k in self.deletes],
+                "delete": [
+                    {
+                        **_key_dict(k),
+                        "takes": [_key_dict(t) for t in dict(self.delete_takes).get(k, ())],
+                    }
+                    for k in self.deletes
+                ],
                 "kept": [{**_key_dict(k.key), "reason": k.reason} for k in self.prune_kept],
                 "note": self.prune_note,
             },
@@ -208,6 +216,8 @@ def build_plan(
     allow_empty: bool = False,
     ignore: Sequence[diff.IgnoreRule] = (),
     violations: tuple[Sequence[Violation], Sequence[Violation]] | None = None,
+    namespace_contents: Mapping[str, Sequence[ResourceKey]] | None = None,
+    delete_namespace_contents: bool = False,
 ) -> Plan:
     """Build the plan of a change. Pure.
 
@@ -229,6 +239,13 @@ def build_plan(
         allow_empty: a head with no objects would prune (``apply --allow-empty``).
         ignore: diff ignore rules.
         violations: policy violations ``(at base, at head)``; None lists none.
+        namespace_contents: every object in the Namespaces prune would delete (default:
+            the objects of ``live`` in them, right for a capture of the whole cluster).
+        delete_namespace_contents: plan as ``apply --prune-namespace-contents``.
+
+    Objects ``gitops apply`` never applied (delivered by Argo CD or Flux, or made by hand)
+    are compared without the ownership stamps, in the drift and in what applying head
+    would change, exactly as ``gitops diff`` compares them: plan and diff agree.
     """
     changes = manifest_changes(base, head)
     introduced = tuple(introduced_violations(*violations)) if violations else ()
@@ -243,8 +260,9 @@ def build_plan(
         "ignore": ignore,
         "namespaced": is_namespaced,
     }
-    stamped_base = stamp_all(who, base, is_namespaced)
-    stamped_head = stamp_all(who, head, is_namespaced)
+    # The stamps apply adds are expected only where apply added them (see the docstring).
+    stamped_base = stamp_where_applied(who, base, live, is_namespaced)
+    stamped_head = stamp_where_applied(who, head, live, is_namespaced)
     drift_report = diff.diff_manifests(stamped_base, live, **options)
     drifted = [d for d in drift_report.objects if d.status is not diff.Status.IN_SYNC]
     base_keys = [key_of(m) for m in stamped_base]
@@ -258,12 +276,20 @@ def build_plan(
         if d.status in (diff.Status.MISSING, diff.Status.KIND_NOT_SERVED)
     ]
     updates = [d for d in head_report.objects if d.status is diff.Status.MODIFIED]
+    if namespace_contents is None:
+        held: dict[str, list[ResourceKey]] = {}
+        for obj in live:
+            if is_content(obj) and key_of(obj).namespace:
+                held.setdefault(key_of(obj).namespace, []).append(key_of(obj))
+        namespace_contents = held
     pruned = select_prune(
         live,
         [key_of(m) for m in stamped_head],
         who,
         allow_empty=allow_empty,
         check_managed_fields=check_managed_fields,
+        contents=namespace_contents,
+        delete_namespace_contents=delete_namespace_contents,
     )
     return Plan(
         environment,
@@ -276,6 +302,7 @@ def build_plan(
         deletes=pruned.delete,
         prune_kept=pruned.kept,
         prune_note=pruned.note,
+        delete_takes=pruned.takes,
         violations=introduced,
         live_source=live_source,
     )

@@ -6,15 +6,21 @@ the desired keys, it returns what to delete and what to leave (with the reason).
 :func:`delete_objects` do the I/O through a :class:`gitops.cluster.ClusterClient`.
 
 An object is deleted only if it is labelled with the environment's ApplySet id, its
-ownership hash encodes its own key, our field manager applied the label, it is not
-annotated to opt out, and it is not desired. An empty desired set prunes nothing unless
-``allow_empty``: an environment whose files vanished must not wipe the cluster.
+ownership hash encodes its own key *as created by this tool* (an adopted object, one that
+existed before we applied it, is never deleted), our field manager applied the label, it
+is not annotated to opt out, and it is not desired. An empty desired set prunes nothing
+unless ``allow_empty``: an environment whose files vanished must not wipe the cluster.
+
+Deleting a Namespace deletes everything in it. Given its contents, a Namespace holding
+any object prune would not delete itself (another tool's, a kept or adopted one) is kept
+unless ``delete_namespace_contents``; :attr:`PruneSet.takes` lists what each Namespace
+deletion takes with it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,11 +53,14 @@ class PruneSet:
         delete: objects to delete, last-applied kinds first.
         kept: labelled objects left alone (copied label, opted out), with the reason.
         note: why nothing is pruned at all (empty desired set), else "".
+        takes: per deleted Namespace, every object in it (deleted with it).
     """
 
     delete: tuple[ResourceKey, ...] = ()
     kept: tuple[Kept, ...] = ()
     note: str = ""
+    #: Per Namespace deleted: the objects in it (ours and not) the deletion takes along.
+    takes: tuple[tuple[ResourceKey, tuple[ResourceKey, ...]], ...] = ()
 
 
 def identity_of(key: ResourceKey) -> tuple[str, str, str, str]:
@@ -66,6 +75,8 @@ def select_prune(
     *,
     allow_empty: bool = False,
     check_managed_fields: bool = True,
+    contents: Mapping[str, Sequence[ResourceKey]] | None = None,
+    delete_namespace_contents: bool = False,
 ) -> PruneSet:
     """Choose which labelled live objects to delete. Pure.
 
@@ -76,6 +87,10 @@ def select_prune(
         allow_empty: prune even when ``desired`` is empty.
         check_managed_fields: require our manager to own the label (off for captures
             without ``managedFields``).
+        contents: every object in each Namespace that would be deleted (None: unknown,
+            Namespaces are judged on their own, as before contents were listed).
+        delete_namespace_contents: delete a Namespace even when it holds objects prune
+            would not delete (they go with it).
     """
     wanted = {identity_of(k) for k in desired}
     objects = [o for o in labelled if _labelled(o, identity)]
@@ -94,10 +109,41 @@ def select_prune(
             kept.append(Kept(key, f"not ours: the label was not applied by {manager}"))
         elif (opt_out := prune_opt_out(obj)) is not None:
             kept.append(Kept(key, f"opted out of pruning ({opt_out})"))
+        elif identity.adopted(obj):
+            kept.append(Kept(key, ADOPTED_NOTE))
         else:
             delete[identity_of(key)] = key
+    takes: list[tuple[ResourceKey, tuple[ResourceKey, ...]]] = []
+    for ident, key in sorted(delete.items()):
+        if (key.group, key.kind) != ("", "Namespace") or contents is None:
+            continue
+        inside = tuple(sorted(contents.get(key.name, ()), key=sort_key))
+        foreign = [k for k in inside if identity_of(k) not in delete]
+        if foreign and not delete_namespace_contents:
+            del delete[ident]
+            kept.append(Kept(key, _holds(foreign)))
+        elif inside:
+            takes.append((key, inside))
     order = sorted(delete.values(), key=sort_key, reverse=True)
-    return PruneSet(tuple(order), tuple(sorted(kept, key=lambda k: sort_key(k.key))))
+    return PruneSet(
+        tuple(order), tuple(sorted(kept, key=lambda k: sort_key(k.key))), takes=tuple(takes)
+    )
+
+
+#: Why an adopted object is kept.
+ADOPTED_NOTE = (
+    "adopted: it existed before gitops applied it, so gitops never deletes it "
+    "(delete it by hand if it should go)"
+)
+
+
+def _holds(foreign: Sequence[ResourceKey]) -> str:
+    shown = ", ".join(str(k) for k in foreign[:5])
+    more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+    return (
+        f"holds {len(foreign)} object(s) gitops would not delete ({shown}{more}): deleting "
+        "the Namespace would delete them too; --prune-namespace-contents deletes it with them"
+    )
 
 
 def _labelled(obj: Manifest, identity: Identity) -> bool:
@@ -144,6 +190,64 @@ def list_labelled(
             log.warning("cannot list %s for pruning: %s", kind, err)
             unlisted.append(f"{kind}: {err}")
     return Listing(tuple(objects), tuple(unlisted))
+
+
+def namespace_contents(
+    client: ClusterClient, namespaces: Iterable[str]
+) -> tuple[dict[str, list[ResourceKey]], tuple[str, ...]]:
+    """Every object in each of ``namespaces``: one LIST per listable namespaced kind each.
+
+    Returns:
+        ``{namespace: keys}``, and the kinds that could not be listed: a Namespace whose
+        contents are not fully known is reported holding them (and kept).
+    """
+    names = sorted(set(namespaces))
+    found: dict[str, list[ResourceKey]] = {name: [] for name in names}
+    unlisted: list[str] = []
+    if not names:
+        return found, ()
+    seen: set[tuple[str, str]] = set()
+    for (group, version, kind), info in client.discover().items():
+        if not info.namespaced or "list" not in info.verbs or "/" in info.plural:
+            continue
+        if (group, kind) in seen or group in _DERIVED_GROUPS or kind in _DERIVED_KINDS:
+            continue
+        seen.add((group, kind))
+        for name in names:
+            try:
+                items = client.list_objects(group, version, kind, namespace=name)
+            except ClusterError as err:
+                unlisted.append(f"{kind} in {name}: {err}")
+                found[name].append(ResourceKey(group, version, kind, name, "(not listed)"))
+                continue
+            found[name].extend(key_of(obj, "live object") for obj in items if is_content(obj))
+    return found, tuple(unlisted)
+
+
+#: Kinds and groups a Namespace holds without anyone putting them there: events, the
+#: Endpoints mirroring Services, metrics (read-only views of Pods and Nodes).
+_DERIVED_KINDS = frozenset({"Event", "Endpoints"})
+_DERIVED_GROUPS = frozenset({"metrics.k8s.io"})
+#: Objects the control plane creates in every Namespace (its ServiceAccount controller and
+#: root-CA publisher): deleting the Namespace takes nothing anyone made.
+_EVERY_NAMESPACE = frozenset(
+    {("", "ServiceAccount", "default"), ("", "ConfigMap", "kube-root-ca.crt")}
+)
+
+
+def is_content(obj: Manifest) -> bool:
+    """Whether ``obj`` counts as something a Namespace deletion would take from someone.
+
+    Objects with ``ownerReferences`` are left out: they go with their owner (a Pod with its
+    ReplicaSet, with its Deployment), which is counted itself. So are events and what the
+    control plane puts in every Namespace. Pure.
+    """
+    key = key_of(obj, "live object")
+    if key.kind in _DERIVED_KINDS or key.group in _DERIVED_GROUPS:
+        return False
+    if (key.group, key.kind, key.name) in _EVERY_NAMESPACE:
+        return False
+    return not (obj.get("metadata") or {}).get("ownerReferences")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from gitops.model import (
     key_of,
     without_server_metadata,
 )
-from gitops.ownership import Identity, place
+from gitops.ownership import Identity, adopts, place
 from gitops.readiness import WAITED_KINDS
 from gitops.wait import Timing, wait_established, wait_ready
 
@@ -97,6 +97,7 @@ class ApplyResult:
         prune_failures: deletes the cluster refused (retried on the next run).
         prune_kept: labelled objects prune left alone, with the reason.
         prune_note: why prune did not run or did nothing ("" if it ran normally).
+        prune_takes: per deleted Namespace, the objects deleted with it.
     """
 
     applyset: str
@@ -108,6 +109,7 @@ class ApplyResult:
     prune_failures: tuple[prune.DeleteFailure, ...] = ()
     prune_kept: tuple[prune.Kept, ...] = ()
     prune_note: str = ""
+    prune_takes: tuple[tuple[ResourceKey, tuple[ResourceKey, ...]], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -152,6 +154,10 @@ class ApplyResult:
             ],
             "pruneKept": [{"object": str(k.key), "reason": k.reason} for k in self.prune_kept],
             "pruneNote": self.prune_note,
+            "pruneTakes": [
+                {"object": str(ns), "contents": [str(k) for k in inside]}
+                for ns, inside in self.prune_takes
+            ],
         }
 
     def to_text(self) -> str:
@@ -160,7 +166,12 @@ class ApplyResult:
         lines = [f"applyset {self.applyset}{suffix}"]
         lines.extend(f"{o.action} {o.key}" for o in self.applied if o.action != "unchanged")
         lines.extend(f"not verified {key}: {why}" for key, why in self.unverified)
-        lines.extend(f"deleted {key}" for key in self.pruned)
+        takes = dict(self.prune_takes)
+        for key in self.pruned:
+            inside = takes.get(key, ())
+            lines.append(
+                f"deleted {key}" + (f" with {len(inside)} object(s) in it" if inside else "")
+            )
         lines.extend(f"kept {k.key}: {k.reason}" for k in self.prune_kept)
         lines.extend(f"FAILED {failure}" for failure in self.failures)
         lines.extend(f"FAILED delete {f.key}: {f.message}" for f in self.prune_failures)
@@ -236,7 +247,10 @@ def _prepare(
             if not namespace_exists[key.namespace]:
                 deferred = f"its Namespace {key.namespace} is created by this run"
         live = None if deferred else client.get(key)
-        items.append(_Item(key, identity.stamp(manifest, key), live, deferred))
+        # An object that exists and is not ours yet is adopted: prune never deletes it.
+        items.append(
+            _Item(key, identity.stamp(manifest, key, adopts(identity, live)), live, deferred)
+        )
     return items, failures
 
 
@@ -312,6 +326,7 @@ def apply_environment(
     progress: Progress | None = None,
     timing: Timing | None = None,
     prune_kinds: Sequence[tuple[str, str, str]] | None = None,
+    delete_namespace_contents: bool = False,
 ) -> ApplyResult:
     """Apply ``manifests`` (one environment's desired set) to the cluster; see the module doc.
 
@@ -327,6 +342,8 @@ def apply_environment(
         progress: called with one line per step.
         timing: bounds and clock of the waits (default :class:`gitops.wait.Timing`).
         prune_kinds: kinds to look for orphans in (default: every served kind).
+        delete_namespace_contents: prune a Namespace even when it holds objects prune
+            would not delete (by default it is kept and the objects are named).
 
     Raises:
         InputError: the set defines an object twice.
@@ -347,7 +364,16 @@ def apply_environment(
         unverified = tuple((item.key, item.deferred) for item in items if item.deferred)
         result = _with(result, applied=applied, unverified=unverified)
         if prune_orphans:
-            result = _prune(client, result, items, identity, allow_empty, prune_kinds, report)
+            result = _prune(
+                client,
+                result,
+                items,
+                identity,
+                allow_empty,
+                prune_kinds,
+                report,
+                delete_namespace_contents,
+            )
         return result
 
     outcomes: list[Outcome] = []
@@ -384,7 +410,16 @@ def apply_environment(
                 result, failures=tuple(not_ready), prune_note="skipped: objects are not ready"
             )
     if prune_orphans:
-        result = _prune(client, result, items, identity, allow_empty, prune_kinds, report)
+        result = _prune(
+            client,
+            result,
+            items,
+            identity,
+            allow_empty,
+            prune_kinds,
+            report,
+            delete_namespace_contents,
+        )
     return result
 
 
@@ -418,21 +453,39 @@ def _prune(
     allow_empty: bool,
     kinds: Sequence[tuple[str, str, str]] | None,
     report: Progress,
+    delete_namespace_contents: bool = False,
 ) -> ApplyResult:
     listing = prune.list_labelled(client, identity, kinds)
-    selected = prune.select_prune(
-        listing.objects, [item.key for item in items], identity, allow_empty=allow_empty
-    )
+    desired = [item.key for item in items]
+    selected = prune.select_prune(listing.objects, desired, identity, allow_empty=allow_empty)
+    namespaces = [k.name for k in selected.delete if (k.group, k.kind) == ("", "Namespace")]
+    unlisted = listing.unlisted
+    if namespaces:  # what deleting them would take along decides whether they go
+        contents, missed = prune.namespace_contents(client, namespaces)
+        unlisted += missed
+        selected = prune.select_prune(
+            listing.objects,
+            desired,
+            identity,
+            allow_empty=allow_empty,
+            contents=contents,
+            delete_namespace_contents=delete_namespace_contents,
+        )
     if selected.note:
         report(f"prune: {selected.note}")
     deleted, refused = prune.delete_objects(
         client, selected.delete, dry_run=result.dry_run, progress=report
     )
     notes = [selected.note] if selected.note else []
-    notes.extend(f"not listed: {unlisted}" for unlisted in listing.unlisted)
+    notes.extend(f"not listed: {missing}" for missing in unlisted)
     note = "; ".join(notes)
     return _with(
-        result, pruned=deleted, prune_failures=refused, prune_kept=selected.kept, prune_note=note
+        result,
+        pruned=deleted,
+        prune_failures=refused,
+        prune_kept=selected.kept,
+        prune_note=note,
+        prune_takes=selected.takes,
     )
 
 

@@ -61,7 +61,10 @@ def to_text(plan: Plan) -> str:
         for update in plan.updates:
             lines.append(f"  update {update.key}")
             lines.extend(f"      {line}" for line in update.text.splitlines())
-        lines.extend(f"  delete {key}" for key in plan.deletes)
+        takes = dict(plan.delete_takes)
+        for key in plan.deletes:
+            lines.append(f"  delete {key}")
+            lines.extend(f"    with it: {inside}" for inside in takes.get(key, ()))
         lines.extend(f"  keep {k.key}: {k.reason}" for k in plan.prune_kept)
         if plan.prune_note:
             lines.append(f"  note: {plan.prune_note}")
@@ -191,8 +194,12 @@ def markdown_sections(plan: Plan, out: Output, *, level: int) -> None:
             out.entry(f"- create {_code(str(created.key))}{_not_served(created)}")
         for update in plan.updates:
             out.entry(_update_section(update))
+        takes = dict(plan.delete_takes)
         for key in plan.deletes:
-            out.entry(f"- delete {_code(str(key))}")
+            inside = takes.get(key, ())
+            with_it = f" with {len(inside)} object(s) in it: " if inside else ""
+            with_it += ", ".join(_code(str(k)) for k in inside)
+            out.entry(f"- delete {_code(str(key))}{with_it}")
         for kept in plan.prune_kept:
             out.entry(f"- keep {_code(str(kept.key))}: {escape(kept.reason)}")
         if plan.prune_note:

@@ -52,6 +52,13 @@ def register(
         help="with --prune: prune even if the environment has no objects at REF",
     )
     parser.add_argument(
+        "--prune-namespace-contents",
+        action="store_true",
+        help="with --prune: delete a Namespace of this environment even when it holds "
+        "objects gitops would not delete (they are deleted with it). Default: keep such a "
+        "Namespace and name what it holds",
+    )
+    parser.add_argument(
         "--force-conflicts",
         action="store_true",
         help="take ownership of fields other field managers own",
@@ -103,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         wait=args.wait,
         progress=progress,
         timing=Timing(wait_timeout=args.timeout),
+        delete_namespace_contents=args.prune_namespace_contents,
     )
     if args.output == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")

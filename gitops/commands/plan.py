@@ -67,6 +67,12 @@ def register(
         help="plan prune as apply --prune --allow-empty would (head has no objects)",
     )
     parser.add_argument(
+        "--prune-namespace-contents",
+        action="store_true",
+        help="plan prune as apply --prune --prune-namespace-contents would (a Namespace "
+        "holding objects gitops would not delete is deleted with them)",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         choices=("text", "markdown", "json"),
@@ -171,11 +177,24 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
 
         client = cluster_client(args, binding)
         state = read_live(client, [*base, *head], identity)
+        from gitops.model import key_of
+        from gitops.prune import namespace_contents
+
+        # What deleting a Namespace would take with it: everything in it, not only ours.
+        staying = {key_of(m).name for m in head if m.get("kind") == "Namespace"}
+        doomed = [
+            key_of(o).name
+            for o in state.objects
+            if (key_of(o).group, key_of(o).kind) == ("", "Namespace")
+            and identity.claims(o)
+            and key_of(o).name not in staying
+        ]
         live = {
             "live": state.objects,
             "live_source": f"{client.where} ({client.server})",
             "not_served": state.not_served,
             "namespaced": state.is_namespaced,
+            "namespace_contents": namespace_contents(client, doomed)[0],
         }
     return build_plan(
         env,
@@ -185,6 +204,7 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
         head,
         identity=identity,
         allow_empty=args.allow_empty,
+        delete_namespace_contents=args.prune_namespace_contents,
         ignore=ignore,
         violations=violations,
         **live,
