@@ -169,7 +169,10 @@ class ClusterClient:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        payload = json.dumps(body) if body is not None else None
+        # The client encodes bodies of JSON content types itself: encoding them here too
+        # sent DeleteOptions as a JSON string, which a real API server refuses (400).
+        json_body = bool(content_type) and "json" in str(content_type).lower()
+        payload = body if json_body or body is None else json.dumps(body)
         what = f"{method} {path}"
         attempt = 0
         while True:
