@@ -417,7 +417,15 @@ class ClusterClient:
         """
         info = self.resource_info(key.group, key.version, key.kind)
         query = [("dryRun", "All")] if dry_run else []
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if dry_run:
+            # The API server reads a DELETE's options from its body when it has one, and then
+            # ignores the query: without dryRun here a dry-run prune deleted for real.
+            body["dryRun"] = ["All"]
         try:
             self.request("DELETE", self._path(key, info), query, body, "application/json")
         except NotFoundError:
