@@ -209,3 +209,66 @@ def test_a_budget_is_spent_by_every_run_charged_to_it() -> None:
     assert budget.left == 200
     with pytest.raises(BudgetExceeded, match=BUDGET_MESSAGE):
         program.run(activation, budget)
+
+
+def test_nested_comprehensions_past_the_per_call_limit_stop_before_they_run() -> None:
+    """Nested ``.all()`` over lists ran past 60 s: the library runs macros natively."""
+    result = _python(
+        """
+        from gitops.policy.cel import Activation, CelError, compile_expression
+        program = compile_expression("object.l.all(x, object.l.all(y, object.l.all(z, true)))", "P")
+        try:
+            program.run(Activation({"object": {"l": list(range(5000))}}))
+        except CelError as err:
+            print(err)
+        """,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == PER_CALL_MESSAGE
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(0, 1500), depth=st.integers(1, 3), per_item=st.booleans())
+def test_comprehensions_are_charged_every_iteration_of_their_worst_case(
+    size: int, depth: int, per_item: bool
+) -> None:
+    """Nested ``all()``: over the object's list at every level, or (``per_item``) over a
+    list held by each element of the enclosing range; size + size^2 + ... iterations."""
+    if per_item:
+        source = "object.l.all(a, a.l.all(b, true))"
+        value: list[Any] = [{"l": list(range(size))} for _ in range(size)]
+        iterations = size + size * size
+    else:
+        source = "true"
+        for level in reversed(range(depth)):
+            source = f"object.l.all(v{level}, {source})"
+        value = list(range(size))
+        iterations = sum(size**level for level in range(1, depth + 1))
+    budget = Budget()
+    if iterations > PER_CALL_LIMIT:
+        with pytest.raises(CelError, match=f"^{PER_CALL_MESSAGE}$"):
+            _run(source, {"l": value}, budget)
+    else:
+        assert _run(source, {"l": value}, budget) is True
+        assert RUNTIME_COST_BUDGET - budget.left == iterations
+
+
+def test_a_kyverno_message_of_braces_and_spaces_is_substituted_in_bounded_time() -> None:
+    """``{{`` and 2,000 spaces in a Kyverno message took 29 s."""
+    result = _python(
+        """
+        from gitops.policy import evaluate
+        rule = {"name": "r", "match": {"any": [{"resources": {"kinds": ["ConfigMap"]}}]},
+                "validate": {"message": "{{" + " " * 2000, "pattern": {"data": {"k": "x"}}}}
+        policy = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy",
+                  "metadata": {"name": "k"},
+                  "spec": {"validationFailureAction": "Enforce", "rules": [rule]}}
+        cm = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "a", "namespace": "n"}, "data": {"k": "y"}}
+        print(len(evaluate([cm], [policy])))
+        """,
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"

@@ -26,6 +26,7 @@ from typing import Any
 import cel as _cel
 
 from gitops.errors import PolicyError
+from gitops.policy.cel_comprehensions import Comprehension, find_comprehensions, worst_case
 from gitops.policy.cel_limits import (
     PER_CALL_LIMIT,
     PER_CALL_MESSAGE,
@@ -37,6 +38,7 @@ from gitops.policy.cel_limits import (
     regex,
     regex_cost,
     string_cost,
+    tokenize,
 )
 
 __all__ = [
@@ -214,19 +216,24 @@ class Activation:
     """
 
     def __init__(self, variables: Mapping[str, Any]) -> None:
+        self.values: dict[str, Any] = dict(variables)
         self._context = _cel.Context(variables=dict(variables), functions=_FUNCTIONS)
 
     def bind(self, name: str, value: Any) -> None:
         """Bind (or rebind) one variable."""
+        self.values[name] = value
         self._context.add_variable(name, value)
 
 
 class Program:
     """A compiled CEL expression, with the source kept for messages."""
 
-    def __init__(self, source: str, program: Any) -> None:
+    def __init__(
+        self, source: str, program: Any, comprehensions: list[Comprehension] | None = None
+    ) -> None:
         self.source = source
         self._program = program
+        self._comprehensions = comprehensions or []
 
     def run(self, activation: Activation, budget: Budget | None = None) -> Any:
         """Evaluate with the variables of ``activation``, within the API server's cost limits.
@@ -243,6 +250,12 @@ class Program:
         """
         scope = budget.metered() if budget is not None else metered()
         with scope as meter:
+            if self._comprehensions:
+                # Macros run natively, unmetered: their worst case on these values is
+                # charged before they run (at least 1 per iteration, as cel-go charges).
+                meter.call += worst_case(self._comprehensions, activation.values, PER_CALL_LIMIT)
+                if meter.call > PER_CALL_LIMIT:
+                    raise CelError(PER_CALL_MESSAGE)
             try:
                 return self._program.execute(activation._context)
             # The binding maps every CEL runtime error to a builtin exception type
@@ -303,7 +316,7 @@ def _compile(source: str, owner: str) -> Program:
             f"{owner}: CEL expression {source!r} does not compile: function {name!r} is "
             "neither standard CEL nor a Kubernetes library function gitops check implements"
         )
-    return Program(source, program)
+    return Program(source, program, find_comprehensions(tokenize(source)))
 
 
 def _one_line(err: BaseException) -> str:

@@ -241,6 +241,11 @@ def _pattern_argument(tokens: list[tuple[str, str]], index: int) -> str | None:
     return None
 
 
+def tokenize(source: str) -> list[tuple[str, str]]:
+    """The tokens of ``source`` as ``(kind, text)`` (see :func:`check_static`)."""
+    return list(_tokens(source, ""))
+
+
 def _short(source: str) -> str:
     return repr(source) if len(source) <= 200 else repr(source[:197] + "...")
 
