@@ -35,7 +35,7 @@ def blueprint_text(index: int, image_tag: str = "v0.8.5") -> str:
             f"kind: InferenceStack\nname: {name}\nmode: kserve\n"
             f"model: hf://org/embed-{index}\n"
             f"image: {REGISTRY}kserve/huggingfaceserver:{image_tag}\n"
-            f"gpus: 1\ncpu: '4'\nmemory: 16Gi\n"
+            f"gpus: 1\ncpu: '4'\nmemory: 16Gi\nshm_size: 2Gi\n"
             f"labels: {{team: {team}, cost-center: ml-platform}}\nstrict: true\n"
         )
     autoscaling = {

@@ -5,8 +5,9 @@ while the engine's startup probe allows 15 reports every model rollout as failed
 CD sync that gives up before the pods can be Ready does the same. So:
 
 - the *startup budget* of an environment is the longest time any of its pods may take to
-  become ready: the startup probe's ``initialDelaySeconds + periodSeconds x
-  failureThreshold``, plus one readiness period (:func:`startup_budget`);
+  become ready: the cache warm-up's ``timeout_seconds`` (``gitops.dev/warm-up-seconds``)
+  plus the startup probe's ``initialDelaySeconds + periodSeconds x failureThreshold``,
+  plus one readiness period (:func:`startup_budget`);
 - Flux's ``spec.timeout`` of the workloads layer is that budget plus a margin
   (:func:`flux_timeout`), and its ``healthCheckExprs`` say when a LeaderWorkerSet, an
   InferenceService and a ScaledObject are ready (kstatus knows only built-in kinds);
@@ -25,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gitops.constructs.warmup import BUDGET_ANNOTATION
 from gitops.model import Manifest
 from gitops.workloads import workloads
 
@@ -67,8 +69,10 @@ def startup_budget(manifests: Sequence[Manifest]) -> int:
     budget = 0
     for load in workloads(manifests):
         for group in load.groups:
+            warm_up = group.annotations.get(BUDGET_ANNOTATION, "0")
+            before = int(warm_up) if str(warm_up).isdigit() else 0
             for container in group.spec.get("containers") or []:
-                budget = max(budget, _container_budget(container))
+                budget = max(budget, before + _container_budget(container))
     return budget
 
 

@@ -11,7 +11,7 @@ Purely data-manipulative: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -30,6 +30,7 @@ class PodGroup:
         role: which template (``pod``, ``leader``, ``worker``, ``predictor``).
         spec: the pod spec (``containers``, ``volumes``...).
         labels: the pods' labels.
+        annotations: the pods' annotations.
         per_replica: pods of this template in one replica (LeaderWorkerSet workers:
             ``size - 1``).
     """
@@ -38,6 +39,7 @@ class PodGroup:
     spec: Mapping[str, Any]
     labels: Mapping[str, str]
     per_replica: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,12 @@ def _group(role: str, template: Any, per_replica: int) -> list[PodGroup]:
     if not isinstance(template, Mapping) or per_replica < 1:
         return []
     spec = template.get("spec")
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    return [PodGroup(role, spec, labels, per_replica)] if isinstance(spec, Mapping) else []
+    metadata = template.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    if not isinstance(spec, Mapping):
+        return []
+    return [PodGroup(role, spec, labels, per_replica, annotations)]
 
 
 def _int(value: Any, default: int) -> int:

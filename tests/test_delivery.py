@@ -37,6 +37,13 @@ def test_the_budget_is_the_slowest_pods_startup_probe_plus_one_readiness_period(
     assert delivery.startup_budget([]) == 0
 
 
+def test_a_cache_warm_up_adds_its_timeout_to_the_budget() -> None:
+    warm = _stack(warm_up={"timeout_seconds": 1800})
+    assert delivery.startup_budget(warm) == 1800 + 910
+    assert delivery.startup_budget(_stack(warm_up=True)) == 3600 + 910
+    assert delivery.flux_timeout(delivery.startup_budget(warm)) == "51m"
+
+
 def test_flux_waits_the_budget_plus_a_margin_and_never_less_than_its_default() -> None:
     assert delivery.flux_timeout(910) == "21m"  # 910 + 300 s, rounded up to minutes
     assert delivery.flux_timeout(3620) == "66m"
@@ -120,12 +127,13 @@ def test_the_example_application_and_kustomizations_carry_the_derived_settings(
     assert policy["syncOptions"] == [
         "PruneLast=true", "ServerSideApply=true", "RespectIgnoreDifferences=true"
     ]  # fmt: skip
-    assert policy["retry"] == delivery.argocd_retry(910)
+    # The example's warm-up stacks may download for an hour before the 910 s probe budget.
+    assert policy["retry"] == delivery.argocd_retry(3600 + 910)
     workloads = load_yaml(tree["flux/prod/kustomization-prod-workloads.yaml"], "flux")
     guardrails = load_yaml(tree["flux/prod/kustomization-prod-guardrails.yaml"], "flux")
     for obj in (workloads, guardrails):
         validate(obj)
-    assert workloads["spec"]["timeout"] == "21m"
+    assert workloads["spec"]["timeout"] == "81m"
     assert guardrails["spec"]["timeout"] == "5m"  # no pods: Flux's default
     assert {e["kind"] for e in workloads["spec"]["healthCheckExprs"]} == {
         "LeaderWorkerSet", "InferenceService", "ScaledObject"

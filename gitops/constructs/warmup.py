@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gitops.constructs.inference_checks import check_image, check_strings
-from gitops.constructs.inference_params import check_quantity, fail
+from gitops.constructs.inference_params import check_int, check_quantity, fail
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 CONTAINER = "model-download"
 #: The download command; the model id is appended. Shipped in the vllm/vllm-openai images.
 DEFAULT_COMMAND = ("huggingface-cli", "download")
+#: Pod template annotation telling delivery (:mod:`gitops.delivery`) how long the download
+#: may take, on top of the startup probe's budget.
+BUDGET_ANNOTATION = "gitops.dev/warm-up-seconds"
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,15 @@ class WarmUp:
         command: the download command; the model id is appended.
         cpu: CPU request of the init container.
         memory: memory request and limit of the init container.
+        timeout_seconds: how long the download may take (default an hour: a 70B model is
+            ~140 GB); Flux's timeout and Argo CD's retries wait this much longer.
     """
 
     image: str | None = None
     command: Sequence[str] = DEFAULT_COMMAND
     cpu: str = "1"
     memory: str = "4Gi"
+    timeout_seconds: int = 3600
 
     def check(self, owner: str, stack: InferenceStack) -> None:
         """Raise ValidationError naming ``owner`` and the field if warm-up cannot work."""
@@ -53,6 +59,7 @@ class WarmUp:
             raise fail(owner, "warm_up.command", "a non-empty list of strings", self.command)
         check_quantity(owner, "warm_up.cpu", self.cpu)
         check_quantity(owner, "warm_up.memory", self.memory)
+        check_int(owner, "warm_up.timeout_seconds", self.timeout_seconds, 1)
         if stack.mode != "vllm":
             raise fail(
                 owner, "warm_up", "off in kserve mode (its storage initializer downloads)", True
@@ -98,4 +105,6 @@ def add_warm_up(objects: list[Manifest], stack: InferenceStack, warm: WarmUp) ->
         else:
             continue
         template["spec"].setdefault("initContainers", []).append(init_container(stack, warm))
+        annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[BUDGET_ANNOTATION] = str(warm.timeout_seconds)
     return objects
