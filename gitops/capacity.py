@@ -34,9 +34,8 @@ POLICY = "gitops-capacity"
 
 def check_capacity(manifests: Sequence[Manifest]) -> list[Violation]:
     """GPU quota at minimum and maximum replicas per namespace; shm within memory limits."""
-    found = _gpu_quotas(manifests, workloads(manifests))
-    found.extend(_shm(workloads(manifests)))
-    return found
+    loads = workloads(manifests)
+    return [*_gpu_quotas(manifests, loads), *_shm(loads)]
 
 
 def _gpu_quotas(manifests: Sequence[Manifest], loads: Sequence[Workload]) -> list[Violation]:
