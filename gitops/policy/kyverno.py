@@ -22,6 +22,7 @@ Purely data-manipulative: no I/O.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -91,6 +92,9 @@ def evaluate_kyverno(
     return out
 
 
+_IMAGES = re.compile(r"\{\{[^}]*\bimages\b")
+
+
 class _Plan:
     """What a rule needs, worked out once for all objects."""
 
@@ -107,7 +111,7 @@ class _Plan:
         self.autogen = autogen_applies(rule)
         self.controllers = str((metadata.get("annotations") or {}).get(AUTOGEN_ANNOTATION, "all"))
         # The images variable is parsed only for rules that read it.
-        self.variables = "images" in json.dumps(rule, default=str)
+        self.variables = _IMAGES.search(json.dumps(rule, default=str)) is not None
 
 
 class _ObjectState:

@@ -25,20 +25,14 @@ import json
 import posixpath
 import re
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any, TypeVar, cast
 
 import yaml
 from jmespath import functions  # type: ignore[import-untyped]  # no type hints shipped
 from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
 
-from gitops.policy.kyverno_units import (
-    format_duration,
-    format_quantity,
-    parse_duration,
-    parse_quantity_or_none,
-    quantity_format,
-)
+from gitops.policy.kyverno_arithmetic import ArithmeticFailure, arithmetic
+from gitops.policy.kyverno_units import format_duration, parse_duration
 
 #: Functions this module adds; an expression calling another unknown function fails.
 KYVERNO_FUNCTIONS = frozenset({
@@ -168,7 +162,7 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # base class
 
     @_signature(_ANY, _ANY)
     def _func_add(self, a: Any, b: Any) -> Any:
-        return _arithmetic("add", a, b)
+        return _calc("add", a, b)
 
     @_signature({"types": ["array"]})
     def _func_sum(self, values: list[Any]) -> Any:
@@ -176,24 +170,24 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # base class
             raise _error("sum", "at least one element in the array is required")
         total = values[0]
         for value in values[1:]:
-            total = _arithmetic("sum", total, value)
+            total = _calc("sum", total, value)
         return total
 
     @_signature(_ANY, _ANY)
     def _func_subtract(self, a: Any, b: Any) -> Any:
-        return _arithmetic("subtract", a, b)
+        return _calc("subtract", a, b)
 
     @_signature(_ANY, _ANY)
     def _func_multiply(self, a: Any, b: Any) -> Any:
-        return _arithmetic("multiply", a, b)
+        return _calc("multiply", a, b)
 
     @_signature(_ANY, _ANY)
     def _func_divide(self, a: Any, b: Any) -> Any:
-        return _arithmetic("divide", a, b)
+        return _calc("divide", a, b)
 
     @_signature(_ANY, _ANY)
     def _func_modulo(self, a: Any, b: Any) -> Any:
-        return _arithmetic("modulo", a, b)
+        return _calc("modulo", a, b)
 
     @_signature(_NUMBER, _NUMBER)
     def _func_round(self, value: float, places: float) -> float:
@@ -330,80 +324,18 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # base class
         return _rfc3339(epoch + dt.timedelta(microseconds=(offset - offset % step) / 1000))
 
 
+def _calc(name: str, a: Any, b: Any) -> Any:
+    try:
+        return arithmetic(name, a, b)
+    except ArithmeticFailure as err:
+        raise KyvernoFunctionError(str(err)) from err
+
+
 def _compile(name: str, regex: str) -> re.Pattern[str]:
     try:
         return re.compile(regex)
     except re.error as err:
         raise _error(name, f"error parsing regexp: {err}") from err
-
-
-def _operand(name: str, value: Any) -> tuple[str, Fraction | int]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return "scalar", Fraction(value)
-    if isinstance(value, str):
-        quantity = parse_quantity_or_none(value)
-        if quantity is not None:
-            return quantity_format(value), quantity
-        nanos = parse_duration(value)
-        if nanos is not None:
-            return "duration", nanos
-    raise _error(name, "invalid operands")
-
-
-def _arithmetic(name: str, a: Any, b: Any) -> Any:
-    """Kyverno's operand table: quantity, duration or scalar, in the combinations it allows."""
-    (kind_a, x), (kind_b, y) = _operand(name, a), _operand(name, b)
-    quantity_a, quantity_b = (
-        kind_a not in ("scalar", "duration"),
-        kind_b not in ("scalar", "duration"),
-    )
-    mismatch = _error(name, "types mismatch")
-    if name in ("add", "sum", "subtract"):
-        total = x + y if name != "subtract" else x - y
-        if quantity_a and quantity_b:
-            return format_quantity(Fraction(total), kind_a)
-        if kind_a == kind_b == "duration":
-            return format_duration(int(total))
-        if kind_a == kind_b == "scalar":
-            return float(total)
-        raise mismatch
-    if name == "multiply":
-        if kind_a == "scalar" and kind_b != "scalar":
-            (kind_a, x), (kind_b, y) = (kind_b, y), (kind_a, x)
-            quantity_a, quantity_b = quantity_b, quantity_a
-        if kind_b != "scalar":
-            raise mismatch
-        if quantity_a:
-            return format_quantity(Fraction(x) * Fraction(y), kind_a)
-        if kind_a == "duration":
-            return format_duration(int(Fraction(x) * Fraction(y)))
-        return float(Fraction(x) * Fraction(y))
-    if name == "divide":
-        if y == 0:
-            raise _error(name, "Zero divisor passed")
-        if (quantity_a and quantity_b) or kind_a == kind_b == "duration":
-            return float(Fraction(x) / Fraction(y))
-        if kind_b != "scalar":
-            raise mismatch
-        if quantity_a:
-            return format_quantity(Fraction(x) / Fraction(y), kind_a)
-        if kind_a == "duration":
-            return format_duration(int(Fraction(x) / Fraction(y)))
-        return float(Fraction(x) / Fraction(y))
-    # modulo: same kinds only, integers only
-    if not ((quantity_a and quantity_b) or kind_a == kind_b):
-        raise mismatch
-    if Fraction(x).denominator != 1 or Fraction(y).denominator != 1:
-        raise _error(name, "Non-integer argument(s) passed for modulo")
-    if y == 0:
-        raise _error(name, "Zero divisor passed")
-    # Go's % truncates towards zero.
-    remainder = abs(int(x)) % abs(int(y)) * (1 if x >= 0 else -1)
-    if quantity_a:
-        return format_quantity(Fraction(remainder), kind_a)
-    if kind_a == "duration":
-        return format_duration(remainder)
-    return float(remainder)
 
 
 _GO_LAYOUT = (("2006", "%Y"), ("01", "%m"), ("02", "%d"), ("15", "%H"), ("04", "%M"),
