@@ -253,3 +253,28 @@ def test_a_secret_quoted_by_a_message_is_masked_even_without_a_namespace() -> No
                          "deny": {}}}  # fmt: skip
     violations = evaluate([secret], [policy(rule)])
     assert violations and all("hunter2" not in v.message for v in violations)
+
+
+def test_resource_values_win_over_rule_and_global_values() -> None:
+    rule = {
+        "context": [{"name": "cfg", "configMap": {"name": "x", "namespace": "y"}}],
+        "validate": {"deny": {"conditions": {"any": [
+            {"key": "{{ request.object.metadata.name }}", "operator": "Equals",
+             "value": "{{ cfg.forbidden }}"}]}}},
+    }  # fmt: skip
+    values = Values.from_document(
+        {
+            "globalValues": {"cfg.forbidden": "p"},
+            "policies": [{
+                "name": "pol",
+                "rules": [{"name": "r0", "values": {"cfg.forbidden": "q"}}],
+                "resources": [{"name": "q", "values": {"cfg.forbidden": "none"}}],
+            }],
+        },
+        "values.yaml",
+    )  # fmt: skip
+    assert results([pod(), pod("q")], policy(rule), values=values) == {
+        ("p", "r0"): "pass", ("q", "r0"): "pass"}  # fmt: skip
+    only_global = Values.from_document({"globalValues": {"cfg.forbidden": "p"}}, "v.yaml")
+    assert results([pod(), pod("q")], policy(rule), values=only_global) == {
+        ("p", "r0"): "fail", ("q", "r0"): "pass"}  # fmt: skip

@@ -73,6 +73,8 @@ OBJECT = {
         ("divide('1Gi', '512Mi')", 2.0),
         ("divide('1h', `4`)", "15m0s"),
         ("modulo(`7`, `3`)", 1.0),
+        ("modulo(`-7`, `3`)", -1.0),  # Go's % keeps the dividend's sign
+        ("semver_compare('2.0.0', '>2.0.0-rc.1')", True),  # a release follows its pre-release
         ("modulo('7Gi', '2Gi')", "1Gi"),
         ("sum(['1', '2', '500m'])", "3500m"),
         ("round(`2.5`, `0`)", 3.0),  # half away from zero, as Go

@@ -57,6 +57,7 @@ def test_a_restricted_pod_passes_restricted() -> None:
         ),
         ("restricted", pod({"volumes": [{"name": "n", "nfs": {"server": "x"}}]})),  # volumes
         ("restricted", pod(container={"allowPrivilegeEscalation": True})),
+        ("restricted", pod(container={"allowPrivilegeEscalation": None})),  # unset fails too
         ("restricted", pod(container={"runAsNonRoot": False})),
         ("restricted", pod(container={"runAsUser": 0})),
         ("restricted", pod(container={"capabilities": {"drop": ["NET_RAW"]}})),
