@@ -278,3 +278,15 @@ def test_resource_values_win_over_rule_and_global_values() -> None:
     only_global = Values.from_document({"globalValues": {"cfg.forbidden": "p"}}, "v.yaml")
     assert results([pod(), pod("q")], policy(rule), values=only_global) == {
         ("p", "r0"): "fail", ("q", "r0"): "pass"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind"),
+    [("policies.kyverno.io/v1alpha1", "ValidatingPolicy"), ("kyverno.io/v2", "PolicyException")],
+)
+def test_kyverno_kinds_the_engine_does_not_evaluate_are_refused(
+    api_version: str, kind: str
+) -> None:
+    other = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}, "spec": {}}
+    with pytest.raises(PolicyError, match=f"{kind} 'x': gitops check does not evaluate"):
+        evaluate([pod(), other])

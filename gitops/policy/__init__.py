@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from gitops.errors import PolicyError
 from gitops.model import Manifest, ResourceKey, key_of, sort_key
 from gitops.policy.kyverno import evaluate_kyverno
 from gitops.policy.kyverno_values import Values
@@ -84,6 +85,8 @@ def _evaluate(
         m for m in everything
         if _is(m, "kyverno.io/", "ClusterPolicy") or _is(m, "kyverno.io/", "Policy")
     ]  # fmt: skip
+    for manifest in everything:
+        _refuse_unsupported(manifest)
     namespaces = {
         str(m["metadata"]["name"]): m
         for m in manifests
@@ -96,6 +99,26 @@ def _evaluate(
         checked_spec(policy, owner, ("rules",))
     found = evaluate_policies(policies, bindings, manifests, namespaces)
     return found, evaluate_kyverno(kyverno, manifests, namespaces, values, passes)
+
+
+#: Admission-relevant Kyverno kinds the engine does not evaluate: their verdicts (or the
+#: exemptions they grant) would be missing, so they are refused rather than ignored.
+_UNSUPPORTED_KYVERNO = {
+    "policies.kyverno.io/": ("ValidatingPolicy", "ImageValidatingPolicy", "MutatingPolicy",
+                             "NamespacedValidatingPolicy", "PolicyException"),
+    "kyverno.io/": ("PolicyException",),
+}  # fmt: skip
+
+
+def _refuse_unsupported(manifest: Manifest) -> None:
+    for group, kinds in _UNSUPPORTED_KYVERNO.items():
+        for kind in kinds:
+            if _is(manifest, group, kind):
+                name = (manifest.get("metadata") or {}).get("name")
+                raise PolicyError(
+                    f"{manifest.get('apiVersion')} {kind} {name!r}: gitops check does not "
+                    f"evaluate {kind} objects; it refuses them rather than ignore them"
+                )
 
 
 def _labelled(values: Values) -> dict[str, Manifest]:
