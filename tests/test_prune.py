@@ -16,11 +16,12 @@ from gitops.ownership import (
     OWNER_ANNOTATION,
     PART_OF_LABEL,
     Identity,
+    adopts,
     applyset_id,
     place,
     prune_opt_out,
 )
-from gitops.prune import EMPTY_SET_NOTE, select_prune
+from gitops.prune import EMPTY_SET_NOTE, is_content, select_prune
 from gitops.reconcile import apply_environment
 
 # -- identity (pure) --------------------------------------------------------------------------
@@ -157,6 +158,80 @@ def test_select_prune_reports_why_it_keeps_labelled_objects() -> None:
     reasons = {str(k.key): k.reason for k in selected.kept}
     assert reasons["ConfigMap ml/opted"] == "opted out of pruning (gitops.dev/prune: disabled)"
     assert reasons["ConfigMap ml/copy"].startswith("not ours: the ownership hash")
+
+
+def test_an_adopted_object_is_claimed_but_never_pruned() -> None:
+    adopted = IDENTITY.stamp(configmap("handmade"), adopted=True)
+    adopted["metadata"]["managedFields"] = _owned(configmap("x"))["metadata"]["managedFields"]
+    assert IDENTITY.claims(adopted) and IDENTITY.adopted(adopted)
+    assert adopted["metadata"]["annotations"]["gitops.dev/adopted"] == "true"
+    selected = select_prune([adopted, _owned(configmap("made"))], [_key("a")], IDENTITY)
+    assert [str(k) for k in selected.delete] == ["ConfigMap ml/made"]
+    assert [k.reason.split(":")[0] for k in selected.kept] == ["adopted"]
+
+
+def test_the_readable_adopted_annotation_is_not_what_prune_trusts() -> None:
+    created = _owned(configmap("made"))
+    created["metadata"]["annotations"]["gitops.dev/adopted"] = "true"  # copied or typed
+    assert not IDENTITY.adopted(created)
+    adopted = IDENTITY.stamp(configmap("handmade"), adopted=True)
+    del adopted["metadata"]["annotations"]["gitops.dev/adopted"]  # removed by hand
+    assert IDENTITY.adopted(adopted)
+
+
+def test_adoption_is_decided_by_the_live_object() -> None:
+    assert not adopts(IDENTITY, None)  # nothing there: we create it
+    assert adopts(IDENTITY, configmap("handmade"))  # someone else's: adopted
+    assert not adopts(IDENTITY, _owned(configmap("made")))  # ours: stays created
+    assert adopts(IDENTITY, IDENTITY.stamp(configmap("x"), adopted=True))  # stays adopted
+
+
+def _contents(*keys: ResourceKey) -> dict[str, list[ResourceKey]]:
+    return {NS: list(keys)}
+
+
+def test_a_namespace_holding_objects_prune_keeps_is_kept_unless_asked() -> None:
+    live = [_owned(namespace()), _owned(configmap("ours"))]
+    theirs = _key("theirs")
+    contents = _contents(_key("ours"), theirs)
+    selected = select_prune(live, [_key("a")], IDENTITY, allow_empty=True, contents=contents)
+    assert [str(k) for k in selected.delete] == ["ConfigMap ml/ours"]
+    (kept,) = selected.kept
+    assert str(kept.key) == "Namespace ml" and "ConfigMap ml/theirs" in kept.reason
+    asked = select_prune(
+        live, [], IDENTITY, allow_empty=True, contents=contents, delete_namespace_contents=True
+    )
+    assert [str(k) for k in asked.delete] == ["ConfigMap ml/ours", "Namespace ml"]
+    assert asked.takes == ((ResourceKey("", "v1", "Namespace", "", NS), (_key("ours"), theirs)),)
+
+
+def test_a_namespace_holding_only_what_prune_deletes_goes_with_it() -> None:
+    live = [_owned(namespace()), _owned(configmap("ours"))]
+    selected = select_prune(live, [], IDENTITY, allow_empty=True, contents=_contents(_key("ours")))
+    assert [str(k) for k in selected.delete] == ["ConfigMap ml/ours", "Namespace ml"]
+
+
+@pytest.mark.parametrize(
+    ("obj", "counts"),
+    [
+        (configmap("theirs"), True),
+        ({**configmap("kube-root-ca.crt")}, False),
+        ({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}, False),
+        ({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}}, True),
+        ({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"}}, False),
+        ({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "svc"}}, False),
+        (
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "ownerReferences": [{"kind": "ReplicaSet"}]},
+            },
+            False,
+        ),
+    ],
+)
+def test_what_a_namespace_deletion_counts_as_taking(obj: Manifest, counts: bool) -> None:
+    assert is_content(obj) is counts
 
 
 # -- prune against the test API server --------------------------------------------------------

@@ -387,3 +387,34 @@ def test_push_with_a_token_in_the_url_never_prints_it(
     assert_hidden(out, err)
     config = (tmp_path / "repo" / ".git" / "config").read_text()
     assert TOKEN not in config
+
+
+@pytest.mark.parametrize("api_version", ["V1", "/v1"])
+@pytest.mark.parametrize("output", ["text", "json", "markdown"])
+def test_plan_of_a_differently_spelled_secret_masks_every_value(
+    tmp_path: Path,
+    api_version: str,
+    output: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from gitops.model import dump_yaml
+    from gitops.repo import commit_tree
+
+    monkeypatch.chdir(tmp_path)
+    encoded = base64.b64encode(PASSWORD.encode()).decode()
+    base = secret(api_version, data={"password": encoded})
+    head = secret(api_version, data={"password": base64.b64encode(SPACED.encode()).decode()})
+    path = "envs/dev/workloads/apps/secret-db.yaml"
+    repo = tmp_path / "repo"
+    commit_tree(repo, {path: dump_yaml([base]).encode()}, branch="main", message="base")
+    commit_tree(repo, {path: dump_yaml([head]).encode()}, branch="pr", base="main", message="pr")
+    (tmp_path / "live.yaml").write_text(yaml.safe_dump(listed("List", _live_secret())))
+    caplog.set_level(logging.DEBUG)
+    argv = ["--debug", "plan", "--env", "dev", "--base", "main", "--head", "pr"]
+    argv += ["--repo", str(repo), "--live", str(tmp_path / "live.yaml"), "-o", output]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "Secret apps/db" in out or '"name": "db"' in out
+    assert_hidden(out, err, caplog.text)
