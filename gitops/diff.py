@@ -175,6 +175,9 @@ class ObjectDiff:
     text: str = ""
     #: Readable paths of fields our manager applied that desired no longer sets.
     removed: tuple[str, ...] = ()
+    #: Local mode only: paths the local comparison cannot judge (removed, or defaulted back
+    #: by the server?); :func:`gitops.server_diff.judge` asks the server about the object.
+    cannot_tell: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: apiVersion, kind, namespace, name, status, patch (and removed)."""
@@ -292,11 +295,15 @@ def diff_object(
         live,
         owned=owned,
         foreign=fieldsv1.merged_tree(live, managers),
+        others=fieldsv1.merged_tree(
+            live, fieldsv1.managers_except(live, [field_manager, *managers])
+        ),
         ignore_pointers=pointers,
         strict=strict,
+        builtin=key.group in normalize.BUILTIN_GROUPS,
     )
     if aligned.in_sync:
-        return ObjectDiff(key, Status.IN_SYNC)
+        return ObjectDiff(key, Status.IN_SYNC, cannot_tell=tuple(aligned.cannot_tell))
     shown_desired, shown_live = redact.redact_pair(prepared, aligned.desired, aligned.projection)
     patch = jsonpatch.make_patch(shown_live, shown_desired).patch
     text = "".join(
@@ -307,7 +314,14 @@ def diff_object(
             tofile=f"desired/{key}",
         )
     )
-    return ObjectDiff(key, Status.MODIFIED, tuple(patch), text, tuple(aligned.removed))
+    return ObjectDiff(
+        key,
+        Status.MODIFIED,
+        tuple(patch),
+        text,
+        tuple(aligned.removed),
+        tuple(aligned.cannot_tell),
+    )
 
 
 def _identity(key: ResourceKey) -> tuple[str, str, str, str]:

@@ -55,6 +55,9 @@ class DiffRequest:
     #: A label/annotation rule reporting extra orphans among the objects listed (legacy;
     #: None: orphans are exactly what ``apply --prune`` would delete, see :func:`run_diff`).
     ownership: Ownership | None = None
+    #: Let the server judge every object that exists live by a dry-run apply
+    #: (:mod:`gitops.server_diff`) instead of the local comparison. Needs a cluster.
+    server_side: bool = False
 
     def rules(self) -> list[IgnoreRule]:
         """Every ignore rule of the request."""
@@ -98,6 +101,13 @@ def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffR
     manifests = read_desired(request)
     identity = _identity(request)
     if request.live_file is not None:
+        if request.server_side:
+            from gitops.errors import InputError
+
+            raise InputError(
+                f"diff: --server-side asks the cluster to dry-run each object; a capture "
+                f"({request.live_file}) cannot: drop --live or --server-side"
+            )
         live = desired_io.read_live_file(request.live_file)
         desired = _as_applied(request, identity, manifests, live, None)
         report = diff_manifests(desired, live, **options)
@@ -119,7 +129,22 @@ def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffR
     report = diff_manifests(
         desired, objects, not_served=state.not_served, namespaced=state.is_namespaced, **options
     )
-    return _with_orphans(report, desired, objects, identity, check_managed_fields=True)
+    report = _with_orphans(report, desired, objects, identity, check_managed_fields=True)
+    if not request.server_side and not any(o.cannot_tell for o in report.objects):
+        return report
+    from gitops.server_diff import judge
+
+    # --server-side: the server judges every object; else only what local cannot tell.
+    return judge(
+        report,
+        desired,
+        objects,
+        client,
+        field_manager=request.field_manager,
+        ignore=options["ignore"],
+        default_namespace=request.default_namespace,
+        everything=request.server_side,
+    )
 
 
 def _identity(request: DiffRequest) -> Identity | None:

@@ -60,6 +60,21 @@ def merged_tree(
     return merged
 
 
+def managers_except(live: Mapping[str, Any], excluded: Iterable[str]) -> list[str]:
+    """Names of the field managers in ``live`` other than ``excluded``."""
+    metadata = live.get("metadata")
+    entries = metadata.get("managedFields") if isinstance(metadata, Mapping) else None
+    skip = set(excluded)
+    names = {
+        str(entry.get("manager"))
+        for entry in entries or ()
+        if isinstance(entry, Mapping)
+        and entry.get("manager") not in skip
+        and entry.get("subresource") in (None, "")
+    }
+    return sorted(names)
+
+
 def child(tree: FieldsTree | None, name: str) -> FieldsTree | None:
     """The sub-tree of field ``name`` (None when not owned)."""
     if tree is None:

@@ -42,6 +42,32 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {
     "conditions": ("type",),
     "secrets": ("name",),
 }
+#: API groups the API server serves itself (Go types); every other group is a custom
+#: resource, stored as sent (the Gateway API and Inference Extension groups included).
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "apps",
+        "autoscaling",
+        "batch",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
 #: IntOrString fields: a number and its decimal string denote the same value.
 INT_OR_STRING_FIELDS = frozenset(
     {"targetPort", "port", "maxSurge", "maxUnavailable", "minAvailable"}
@@ -162,13 +188,15 @@ def _int_or_string_equal(a: Any, b: Any, path: Sequence[Segment]) -> bool:
     return isinstance(number, int) and isinstance(text, str) and text == str(number)
 
 
-def _scalar_equal(desired: Any, live: Any, path: Sequence[Segment]) -> bool:
+def _scalar_equal(desired: Any, live: Any, path: Sequence[Segment], builtin: bool = True) -> bool:
     if isinstance(desired, bool) or isinstance(live, bool):
         return desired is live
     if desired == live and type(desired) is type(live):
         return True
     if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
         return desired == live
+    if not builtin:
+        return False  # a custom resource keeps the spelling it was sent
     if _int_or_string_equal(desired, live, path):
         return True
     if is_quantity_path(path) and is_quantity(desired) and is_quantity(live):
@@ -194,6 +222,10 @@ class Alignment:
     projection: Any
     #: Readable paths of fields our manager owns in live that desired no longer sets.
     removed: list[str] = field(default_factory=list)
+    #: Readable paths whose fate only the server knows: a field desired stops setting is
+    #: removed, or defaulted back to the value live has (``ports[].protocol``, a CRD
+    #: default). Empty when the local verdict is certain.
+    cannot_tell: list[str] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
@@ -201,32 +233,64 @@ class Alignment:
         return bool(self.desired == self.projection)
 
 
+@dataclass(frozen=True)
+class _Trees:
+    """The FieldsV1 sub-trees at one path: ours (applied), ignored managers', every other's."""
+
+    owned: fieldsv1.FieldsTree | None = None
+    foreign: fieldsv1.FieldsTree | None = None
+    others: fieldsv1.FieldsTree | None = None
+
+    def child(self, name: str) -> _Trees:
+        return _Trees(
+            fieldsv1.child(self.owned, name),
+            fieldsv1.child(self.foreign, name),
+            fieldsv1.child(self.others, name),
+        )
+
+    def items(self) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+        return (
+            fieldsv1.item_index(self.owned),
+            fieldsv1.item_index(self.foreign),
+            fieldsv1.item_index(self.others),
+        )
+
+    def ignored(self) -> bool:
+        """Whether an ignored manager owns this value as a whole."""
+        return self.foreign is not None and fieldsv1.is_leaf(self.foreign)
+
+    def keyed(self) -> bool | None:
+        """Whether live's managers track this list by item (True) or whole (False); None: no one."""
+        trees = [t for t in (self.owned, self.foreign, self.others) if t is not None]
+        if not trees:
+            return None
+        return any(any(k.startswith(("k:", "v:")) for k in t) for t in trees)
+
+
 @dataclass
 class _Aligner:
     ignored: Callable[[Sequence[Segment]], bool]
     strict: bool
+    #: Built-in kinds have Go types (quantities, omitempty, merge keys); custom resources
+    #: are stored as sent: exact values, lists atomic unless their CRD declares keys.
+    builtin: bool = True
     removed: list[str] = field(default_factory=list)
+    cannot_tell: list[str] = field(default_factory=list)
 
-    def value(
-        self,
-        desired: Any,
-        live: Any,
-        path: list[Segment],
-        owned: fieldsv1.FieldsTree | None,
-        foreign: fieldsv1.FieldsTree | None,
-    ) -> tuple[Any, Any]:
+    def value(self, desired: Any, live: Any, path: list[Segment], trees: _Trees) -> tuple[Any, Any]:
         if isinstance(desired, Mapping):
             if isinstance(live, Mapping):
-                return self.mapping(desired, live, path, owned, foreign)
+                return self.mapping(desired, live, path, trees)
         elif isinstance(desired, list):
             if isinstance(live, list):
-                return self.sequence(desired, live, path, owned, foreign)
-        elif live is not MISSING and _scalar_equal(desired, live, path):
+                return self.sequence(desired, live, path, trees)
+        elif live is not MISSING and _scalar_equal(desired, live, path, self.builtin):
             return desired, desired
         clean = strip_nulls(desired)
         if live is MISSING or live is None:
-            # Empty and absent mean the same; adopt desired's form so no drift is shown.
-            return clean, (clean if _is_empty(clean) else MISSING)
+            # Empty and absent mean the same to Go types (omitempty); adopt desired's form.
+            empty = self.builtin and _is_empty(clean)
+            return clean, (clean if empty else MISSING)
         return clean, strip_nulls(live)
 
     def mapping(
@@ -234,8 +298,7 @@ class _Aligner:
         desired: Mapping[str, Any],
         live: Mapping[str, Any],
         path: list[Segment],
-        owned: fieldsv1.FieldsTree | None,
-        foreign: fieldsv1.FieldsTree | None,
+        trees: _Trees,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         d_out: dict[str, Any] = {}
         p_out: dict[str, Any] = {}
@@ -243,23 +306,28 @@ class _Aligner:
             if d_value is None:
                 continue
             path.append(key)
-            theirs = fieldsv1.child(foreign, key)
-            if not self.ignored(path) and not (theirs is not None and fieldsv1.is_leaf(theirs)):
-                d_key, p_key = self.value(
-                    d_value, live.get(key, MISSING), path, fieldsv1.child(owned, key), theirs
-                )
+            sub = trees.child(key)
+            if not self.ignored(path) and not sub.ignored():
+                d_key, p_key = self.value(d_value, live.get(key, MISSING), path, sub)
                 d_out[key] = d_key
                 if p_key is not MISSING:
                     p_out[key] = p_key
             path.pop()
-        for key in _owned_names(owned):
+        for key in _owned_names(trees.owned):
             if desired.get(key) is not None or live.get(key) is None:
                 continue
             path.append(key)
-            theirs = fieldsv1.child(foreign, key)
-            if not self.ignored(path) and not (theirs is not None and fieldsv1.is_leaf(theirs)):
-                p_out[key] = project_owned(live[key], fieldsv1.child(owned, key))
-                self.removed.append(_readable(path))
+            sub = trees.child(key)
+            # A field another manager owns too stays when we stop applying it.
+            kept = sub.others is not None and fieldsv1.is_leaf(sub.others)
+            if not self.ignored(path) and not sub.ignored() and not kept:
+                p_out[key] = project_owned(live[key], sub.owned, sub.others)
+                if p_out[key] in ({}, []) and live[key] not in ({}, []):
+                    del p_out[key]  # every owned sub-field is another manager's too
+                else:
+                    self.removed.append(_readable(path))
+                    # Removed, or defaulted back to the same value: only the server knows.
+                    self.cannot_tell.append(_readable(path))
             path.pop()
         if self.strict and path[-2:] in (["metadata", "labels"], ["metadata", "annotations"]):
             for key, l_value in live.items():
@@ -272,15 +340,24 @@ class _Aligner:
         desired: list[Any],
         live: list[Any],
         path: list[Segment],
-        owned: fieldsv1.FieldsTree | None,
-        foreign: fieldsv1.FieldsTree | None,
+        trees: _Trees,
     ) -> tuple[list[Any], list[Any]]:
         name = next((s for s in reversed(path) if isinstance(s, str)), "")
-        if name in SET_LISTS:
+        keyed = trees.keyed()
+        if name in SET_LISTS and (self.builtin or keyed):
             # Membership through sets: 80,000 finalizers compared as lists took minutes.
             in_live, in_desired = _members(live), _members(desired)
-            extra = [v for v in fieldsv1.set_values(owned) if in_live(v) and not in_desired(v)]
+            theirs = _members(fieldsv1.set_values(trees.others))
+            extra = [
+                v
+                for v in fieldsv1.set_values(trees.owned)
+                if in_live(v) and not in_desired(v) and not theirs(v)
+            ]
             return list(desired), [v for v in desired if in_live(v)] + extra
+        if keyed is False or (not self.builtin and not keyed):
+            # The server replaces this list whole (an atomic list, as a CRD's lists are
+            # unless they declare x-kubernetes-list-type: map or set).
+            return self.atomic(desired, live, path)
         d_keys = [item_key(name, item) for item in desired]
         l_keys = [item_key(name, item) for item in live]
         if not desired or any(k is None for k in d_keys) or any(k is None for k in l_keys):
@@ -290,10 +367,10 @@ class _Aligner:
         if len(by_key) != len(live) or len(d_frozen) != len(desired):
             # Duplicate keys (possible for env): no merge is well defined; compare in order.
             return self.atomic(desired, live, path)
-        owned_items = fieldsv1.item_index(owned)
-        foreign_items = fieldsv1.item_index(foreign)
+        owned_items, foreign_items, other_items = trees.items()
+        position = {frozen: index for index, frozen in enumerate(by_key)}
         d_out: list[Any] = []
-        p_out: list[Any] = []
+        placed: list[tuple[int, Any]] = []
         wanted = set()
         for index, (d_key, d_item) in enumerate(zip(d_keys, desired, strict=True)):
             frozen = fieldsv1.item_key(d_key or {})
@@ -303,19 +380,21 @@ class _Aligner:
                 d_item,
                 by_key.get(frozen, MISSING),
                 path,
-                owned_items.get(frozen),
-                foreign_items.get(frozen),
+                _Trees(owned_items.get(frozen), foreign_items.get(frozen), other_items.get(frozen)),
             )
             path.pop()
             d_out.append(d_value)
             if p_value is not MISSING:
-                p_out.append(p_value)
+                placed.append((position[frozen], p_value))
         for frozen, sub in owned_items.items():
-            if frozen not in wanted and frozen in by_key:
+            if frozen not in wanted and frozen in by_key and frozen not in other_items:
                 label = ",".join(f"{k}={v}" for k, v in sorted(frozen))
                 self.removed.append(f"{_readable(path)}[{label}]")
-                p_out.append(project_owned(by_key[frozen], sub))
-        return d_out, p_out
+                placed.append((position[frozen], project_owned(by_key[frozen], sub)))
+        # Live order: the server puts applied items in the applied order, so an order
+        # that differs from live's is a change (a reordered env or ports list).
+        placed.sort(key=lambda pair: pair[0])
+        return d_out, [value for _index, value in placed]
 
     def atomic(
         self, desired: list[Any], live: list[Any], path: list[Segment]
@@ -326,7 +405,11 @@ class _Aligner:
         p_out: list[Any] = []
         for index, (d_item, l_item) in enumerate(zip(desired, live, strict=True)):
             path.append((str(index),))
-            d_value, p_value = self.value(d_item, l_item, path, None, None)
+            d_value, p_value = self.value(d_item, l_item, path, _Trees())
+            if _extra_fields(d_item, l_item):
+                # The server replaces the list: a live field desired lacks is dropped,
+                # or defaulted back (a CRD default, a built-in default) - only it knows.
+                self.cannot_tell.append(_readable(path))
             path.pop()
             d_out.append(d_value)
             p_out.append(strip_nulls(l_item) if p_value is MISSING else p_value)
@@ -351,34 +434,54 @@ def _members(values: list[Any]) -> Callable[[Any], bool]:
     return contains
 
 
+def _extra_fields(desired: Any, live: Any) -> bool:
+    """Whether ``live`` has mapping fields (at any depth) that ``desired`` does not set."""
+    if isinstance(desired, Mapping) and isinstance(live, Mapping):
+        return any(
+            desired.get(k) is None or _extra_fields(desired[k], v)
+            for k, v in live.items()
+            if v is not None
+        )
+    if isinstance(desired, list) and isinstance(live, list) and len(desired) == len(live):
+        return any(_extra_fields(d, v) for d, v in zip(desired, live, strict=True))
+    return False
+
+
 def _owned_names(owned: fieldsv1.FieldsTree | None) -> list[str]:
     return [key[2:] for key in owned or () if key.startswith("f:")]
 
 
-def project_owned(live: Any, owned: fieldsv1.FieldsTree | None) -> Any:
-    """The part of ``live`` a FieldsV1 tree owns (all of it when the tree is a leaf)."""
+def project_owned(
+    live: Any, owned: fieldsv1.FieldsTree | None, others: fieldsv1.FieldsTree | None = None
+) -> Any:
+    """The part of ``live`` a FieldsV1 tree owns (all of it when the tree is a leaf).
+
+    Leaves ``others`` (other managers) own too are left out: they stay when ours go.
+    """
     if owned is None or fieldsv1.is_leaf(owned):
         return strip_nulls(live)
     if isinstance(live, Mapping):
-        return {
-            name: project_owned(live[name], fieldsv1.child(owned, name))
-            for name in _owned_names(owned)
-            if live.get(name) is not None
-        }
+        out: dict[str, Any] = {}
+        for name in _owned_names(owned):
+            theirs = fieldsv1.child(others, name)
+            if live.get(name) is None or (theirs is not None and fieldsv1.is_leaf(theirs)):
+                continue
+            out[name] = project_owned(live[name], fieldsv1.child(owned, name), theirs)
+        return out
     if isinstance(live, list):
         index = fieldsv1.item_index(owned)
         values = fieldsv1.set_values(owned)
-        out: list[Any] = []
+        items: list[Any] = []
         for item in live:
             if item in values:
-                out.append(item)
+                items.append(item)
             elif isinstance(item, Mapping):
                 sub = next(
                     (t for k, t in index.items() if all(item.get(f) == v for f, v in k)), None
                 )
                 if sub is not None:
-                    out.append(project_owned(item, sub))
-        return out
+                    items.append(project_owned(item, sub))
+        return items
     return live
 
 
@@ -388,8 +491,10 @@ def align(
     *,
     owned: fieldsv1.FieldsTree | None = None,
     foreign: fieldsv1.FieldsTree | None = None,
+    others: fieldsv1.FieldsTree | None = None,
     ignore_pointers: Sequence[tuple[str, ...]] = (),
     strict: bool = False,
+    builtin: bool = True,
 ) -> Alignment:
     """Align ``live`` onto the fields ``desired`` sets.
 
@@ -399,9 +504,15 @@ def align(
         owned: FieldsV1 tree our field manager applied; owned fields absent from desired
             appear in the projection only (they will be removed).
         foreign: FieldsV1 tree of managers whose fields are ignored (e.g. the HPA's replicas).
+        others: FieldsV1 tree of every other manager: a field they own stays when desired
+            stops setting it (not a removal), and a list they track by item is keyed.
         ignore_pointers: parsed JSON pointers of fields never compared; a list item answers
             to its index, its merge-key value, or ``*``.
         strict: also compare labels and annotations live carries that desired does not set.
+        builtin: a built-in kind (Go types: quantities in canonical form, zero values
+            omitted, lists merged by the keys of :data:`MERGE_KEYS`); False for a custom
+            resource, stored as sent, whose lists are atomic unless live's managedFields
+            track them by item (``x-kubernetes-list-type: map`` or ``set``).
 
     Returns:
         The :class:`Alignment`; ``in_sync`` tells whether there is drift.
@@ -411,6 +522,6 @@ def align(
     def ignored(path: Sequence[Segment]) -> bool:
         return any(_matches(p, path) for p in pointers)
 
-    aligner = _Aligner(ignored=ignored, strict=strict)
-    d_out, p_out = aligner.mapping(desired, live, [], owned, foreign)
-    return Alignment(desired=d_out, projection=p_out, removed=aligner.removed)
+    aligner = _Aligner(ignored=ignored, strict=strict, builtin=builtin)
+    d_out, p_out = aligner.mapping(desired, live, [], _Trees(owned, foreign, others))
+    return Alignment(d_out, p_out, aligner.removed, aligner.cannot_tell)

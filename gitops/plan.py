@@ -218,6 +218,7 @@ def build_plan(
     violations: tuple[Sequence[Violation], Sequence[Violation]] | None = None,
     namespace_contents: Mapping[str, Sequence[ResourceKey]] | None = None,
     delete_namespace_contents: bool = False,
+    judge: Callable[[diff.DiffReport, Sequence[Manifest]], diff.DiffReport] | None = None,
 ) -> Plan:
     """Build the plan of a change. Pure.
 
@@ -242,6 +243,8 @@ def build_plan(
         namespace_contents: every object in the Namespaces prune would delete (default:
             the objects of ``live`` in them, right for a capture of the whole cluster).
         delete_namespace_contents: plan as ``apply --prune-namespace-contents``.
+        judge: judges a local report again given the manifests it compared (the
+            server-side mode: :func:`gitops.server_diff.judge`); None keeps it local.
 
     Objects ``gitops apply`` never applied (delivered by Argo CD or Flux, or made by hand)
     are compared without the ownership stamps, in the drift and in what applying head
@@ -264,12 +267,16 @@ def build_plan(
     stamped_base = stamp_where_applied(who, base, live, is_namespaced)
     stamped_head = stamp_where_applied(who, head, live, is_namespaced)
     drift_report = diff.diff_manifests(stamped_base, live, **options)
+    if judge is not None:
+        drift_report = judge(drift_report, stamped_base)
     drifted = [d for d in drift_report.objects if d.status is not diff.Status.IN_SYNC]
     base_keys = [key_of(m) for m in stamped_base]
     orphans = select_prune(live, base_keys, who, check_managed_fields=check_managed_fields)
     drifted.extend(diff.ObjectDiff(k, diff.Status.ORPHANED) for k in orphans.delete)
     drifted.sort(key=lambda d: sort_key(d.key))
     head_report = diff.diff_manifests(stamped_head, live, **options)
+    if judge is not None:
+        head_report = judge(head_report, stamped_head)
     creates = [
         d
         for d in head_report.objects

@@ -57,17 +57,21 @@ def test_zero_values_the_server_omits_match_absent_ones() -> None:
     assert not align({"spec": {"hostNetwork": True}}, {"spec": {}}).in_sync
 
 
-def test_server_added_list_entries_and_order_are_not_drift() -> None:
+def test_server_added_list_entries_are_not_drift_but_another_order_is() -> None:
     desired = _pod(
         [{"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]}]
     )
     live = _pod(
         [
             {"name": "injected-sidecar", "image": "proxy"},
-            {"name": "a", "env": [{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}]},
+            {"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
         ]
     )
     assert align(desired, live).in_sync
+    # The API server puts applied items in the applied order (a dry-run apply of a
+    # reordered env changes the object), so an order other than live's is drift.
+    live["spec"]["containers"][1]["env"].reverse()
+    assert not align(desired, live).in_sync
 
 
 def test_ports_merge_on_container_port_and_default_protocol() -> None:

@@ -135,6 +135,18 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, *, kubeconfig: bool =
     add_override_argument(parser)
 
 
+def add_server_side_argument(parser: argparse.ArgumentParser) -> None:
+    """``--server-side``: the API server judges drift by a dry-run apply of each object."""
+    parser.add_argument(
+        "--server-side",
+        action="store_true",
+        help="let the API server judge each object that exists live: a dry-run server-side "
+        "apply (forcing conflicts, as apply does) compared with live, as kubectl diff "
+        "--server-side does; sees defaulting, CRD schemas and mutating admission. One "
+        "request per object (default: the local comparison, one LIST per kind)",
+    )
+
+
 def add_override_argument(parser: argparse.ArgumentParser) -> None:
     """``--override-cluster URL``: the one way to talk to a server not the environment's."""
     parser.add_argument(

@@ -10,6 +10,7 @@ import argparse
 from gitops.commands import (
     add_environments_argument,
     add_override_argument,
+    add_server_side_argument,
     cluster_client,
     environment_binding,
     environment_ignore_rules,
@@ -79,6 +80,7 @@ def register(
     parser.add_argument(
         "--strict", action="store_true", help="labels/annotations added live are drift too"
     )
+    add_server_side_argument(parser)
     parser.add_argument(
         "--namespace",
         default="default",
@@ -116,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         ignore=environment_ignore_rules(args.env, args.environments),
         strict=args.strict,
         default_namespace=args.namespace,
+        server_side=args.server_side,
     )
     # The environment must exist, and its cluster be the one talked to, before any request.
     binding = None

@@ -14,6 +14,7 @@ from gitops.commands import (
     add_cluster_arguments,
     add_environments_argument,
     add_repository_arguments,
+    add_server_side_argument,
     cluster_client,
     default_repo,
     environment_binding,
@@ -61,6 +62,7 @@ def register(
         help="live objects from a capture (kubectl get -o yaml) instead of a cluster",
     )
     add_cluster_arguments(parser)
+    add_server_side_argument(parser)
     parser.add_argument(
         "--allow-empty",
         action="store_true",
@@ -107,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
     live_given = bool(args.live or args.kubeconfig or args.context)
     if args.live and (args.kubeconfig or args.context):
         raise InputError("plan: pass either --live FILE or --kubeconfig/--context, not both")
+    if args.server_side and not (args.kubeconfig or args.context):
+        raise InputError(
+            "plan: --server-side asks a cluster to dry-run each object: pass "
+            "--kubeconfig/--context (a --live capture cannot)"
+        )
     if live_given and len(envs) > 1:
         raise InputError(
             f"plan: --live/--kubeconfig/--context name one cluster, but {len(envs)} "
@@ -196,6 +203,10 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
             "namespaced": state.is_namespaced,
             "namespace_contents": namespace_contents(client, doomed)[0],
         }
+        # The server judges every object (--server-side) or what local mode cannot tell.
+        live["judge"] = _server_judge(
+            client, state.objects, identity.field_manager, ignore, args.server_side
+        )
     return build_plan(
         env,
         args.base,
@@ -209,3 +220,23 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
         violations=violations,
         **live,
     )
+
+
+def _server_judge(
+    client: Any, objects: Any, field_manager: str, ignore: Any, everything: bool
+) -> Any:
+    """The server's judge of a local report (see :func:`gitops.server_diff.judge`)."""
+    from gitops.server_diff import judge
+
+    def run(report: Any, desired: Any) -> Any:
+        return judge(
+            report,
+            desired,
+            objects,
+            client,
+            field_manager=field_manager,
+            ignore=ignore,
+            everything=everything,
+        )
+
+    return run
