@@ -55,6 +55,7 @@ def test_a_custom_resource_list_is_atomic_unless_managed_fields_key_it() -> None
                "spec": {"predictor": {"containers": containers}}}  # fmt: skip
     two = [*containers, {"name": "b", "image": "y"}]
     both = {**desired, "spec": {"predictor": {"containers": two}}}
+    assert diff_object(desired, both).status is Status.MODIFIED  # no managedFields: atomic
     atomic = {"f:spec": {"f:predictor": {"f:containers": {}}}}
     result = diff_object(desired, _live(both, {**_ENTRY, "fieldsV1": atomic}))
     assert result.status is Status.MODIFIED  # apply replaces the list: b goes
