@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from controlplane import ControlPlane
 
 from benchmarks import diff_scale, fleet, rerender, startup
 from benchmarks._common import make_fleet
@@ -62,20 +63,28 @@ def test_startup_never_starts_node_for_version_or_diff(
 
 
 def test_diff_scale_reports_exactly_the_drifted_objects(
+    control_plane: ControlPlane,
+    cluster_kubeconfig: Path,  # resets the cluster afterwards
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    kubeconfig = control_plane.write_kubeconfig(tmp_path / "bench", context="bench")
     argv = ["--objects", "48", "--drift", "0.1", "--repeat", "1", "--baseline-sample", "12"]
-    lines = ratio_lines(diff_scale.main, argv, capsys)
+    lines = ratio_lines(diff_scale.main, [*argv, "--kubeconfig", str(kubeconfig)], capsys)
     assert list(lines) == [
         "list_requests_per_kind",
         "baseline_vs_gitops",
-        "baseline_vs_gitops_client_side",
         "drifted_reported",
+        "server_side_agrees",
         "peak_rss_mb",
     ]
     assert lines["list_requests_per_kind"].startswith("list_requests_per_kind: 1 (<= 2) ok")
     assert lines["drifted_reported"] == (
         "drifted_reported: 5 reported, 5 drifted, 0 mismatched (required) ok"
+    )
+    # Every 4th object is sampled: drifted objects 0 and 10 (of 48, every 10th) are among them.
+    assert lines["server_side_agrees"].startswith(
+        "server_side_agrees: 2 of 12 sampled modified by the server, 2 drifted among them;"
     )
 
 
