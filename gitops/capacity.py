@@ -25,8 +25,7 @@ from fractions import Fraction
 from gitops.constructs.base import provenance
 from gitops.model import Manifest, key_of
 from gitops.policy.violation import Violation
-from gitops.quantity import is_quantity, parse_quantity
-from gitops.workloads import Workload, memory_limit, workloads
+from gitops.workloads import Workload, memory_limit, quantity, workloads
 
 #: The policy name capacity violations carry.
 POLICY = "gitops-capacity"
@@ -51,14 +50,11 @@ def _gpu_quotas(manifests: Sequence[Manifest], loads: Sequence[Workload]) -> lis
             # cluster's own pods use, which a rendered set cannot see.
             if not key.startswith("requests.") or "/" not in resource:
                 continue
-            if not is_quantity(hard[key]):
+            limit = quantity(hard[key])
+            if limit is None:
                 continue
-            limit = parse_quantity(hard[key])
-            users = [
-                (w, w.per_replica(resource))
-                for w in loads
-                if w.namespace == namespace and w.per_replica(resource) > 0
-            ]
+            needs = [(w, w.per_replica(resource)) for w in loads if w.namespace == namespace]
+            users = [(w, need) for w, need in needs if need > 0]
             for rule, action, bound in (
                 ("gpu-quota-at-min-replicas", "Deny", "min"),
                 ("gpu-quota-at-max-replicas", "Warn", "max"),
@@ -99,9 +95,9 @@ def _shm(loads: Sequence[Workload]) -> list[Violation]:
             shm = Fraction(0)
             for volume in group.spec.get("volumes") or []:
                 empty = (volume or {}).get("emptyDir") or {}
-                size = empty.get("sizeLimit")
-                if empty.get("medium") == "Memory" and size is not None and is_quantity(size):
-                    shm += parse_quantity(size)
+                size = quantity(empty.get("sizeLimit"))
+                if empty.get("medium") == "Memory" and size is not None:
+                    shm += size
             limit = memory_limit(group.spec)
             if shm == 0 or limit is None or shm < limit:
                 continue
