@@ -22,7 +22,7 @@ import gitops.repo.worktree as worktree
 from gitops.cli import main
 from gitops.errors import RepositoryError
 from gitops.repo import commit_tree, identity
-from gitops.repo.commit import _try_move
+from gitops.repo.commit import _move
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 SIG = identity("test <test@example.com>", when=1_700_000_000)
@@ -221,6 +221,6 @@ def test_a_failed_ref_write_is_reported_not_retried_as_a_moving_branch(tmp_path:
     repo = pygit2.Repository(str(repo_path))
     reference = _Reference("refs/heads/main", pygit2.Oid(hex=first.commit))
     with pytest.raises(RepositoryError, match=r"cannot move branch refs/heads/main: No space left"):
-        _try_move(repo, reference, repo.head.target)  # type: ignore[arg-type]
+        _move(repo, reference, repo.head.target)  # type: ignore[arg-type]
     (repo_path / ".git" / "refs" / "heads" / "main.lock").write_text("")
-    assert _try_move(repo, reference, repo.head.target) is False  # another writer: retry  # type: ignore[arg-type]
+    assert _move(repo, reference, repo.head.target) is False  # another writer: retry  # type: ignore[arg-type]

@@ -249,7 +249,7 @@ def commit_tree(
             if reference is None:
                 moved = _try_create(repo, ref_name, commit) is not None
             else:
-                moved = _try_move(repo, reference, commit)
+                moved = _move(repo, reference, commit)
             if moved:
                 outcome = _refresh(repo, ref_name, update_worktree)
                 return CommitResult(
@@ -346,30 +346,46 @@ def _try_create(
     except pygit2.AlreadyExistsError:
         return None  # created concurrently: rebuild on it
     except (pygit2.GitError, OSError) as err:
-        if (Path(repo.path) / f"{ref_name}.lock").exists():
-            return None
+        if "failed to lock" in str(err) or (Path(repo.path) / f"{ref_name}.lock").exists():
+            return None  # another writer is creating it: retry
         reason = getattr(err, "strerror", None) or str(err)
         raise RepositoryError(f"cannot create branch {ref_name}: {reason}") from err
     return reference
 
 
-def _try_move(repo: pygit2.Repository, reference: pygit2.Reference, target: pygit2.Oid) -> bool:
+class _MoveError(Exception):
+    """The branch write failed other than by lock contention (the reason is the message)."""
+
+
+def _try_move(reference: pygit2.Reference, target: pygit2.Oid) -> bool:
     # libgit2 checks, under refs/heads/<b>.lock, that the branch still points where this
     # Reference was read; a concurrent move (or a held lock) fails instead of clobbering.
-    expected, name = reference.target, reference.name
     try:
         reference.set_target(target, "gitops render")
     except (pygit2.GitError, OSError) as err:
+        if "failed to lock" in str(err):
+            return False  # another writer holds the lock: rebuild on the head and retry
+        raise _MoveError(getattr(err, "strerror", None) or str(err)) from err
+    return True
+
+
+def _move(repo: pygit2.Repository, reference: pygit2.Reference, target: pygit2.Oid) -> bool:
+    """Move ``reference`` to ``target``; False when another writer got there first.
+
+    Raises:
+        RepositoryError: the write failed while nobody else moved or locked the branch
+            (a full disk, permissions): retrying cannot fix it, and it is no race.
+    """
+    expected, name = reference.target, reference.name
+    try:
+        return _try_move(reference, target)
+    except _MoveError as err:
         now = repo.references.get(name)
         if (now is not None and now.target != expected) or (
             Path(repo.path) / f"{name}.lock"
         ).exists():
-            return False  # someone else's move (or lock): rebuild on the new head and retry
-        # Neither moved nor locked: the write itself failed (a full disk, permissions),
-        # which retrying cannot fix and must not be reported as a race.
-        reason = getattr(err, "strerror", None) or str(err)
-        raise RepositoryError(f"cannot move branch {name}: {reason}") from err
-    return True
+            return False
+        raise RepositoryError(f"cannot move branch {name}: {err}") from err
 
 
 def _refresh(repo: pygit2.Repository, ref_name: str, update_worktree: bool) -> WorktreeOutcome:
