@@ -311,7 +311,8 @@ def test_check_never_shows_a_message_computed_from_a_secret(
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(listed("List", _computed_secret(api_version))))
     (tmp_path / "p.yaml").write_text(COMPUTED_POLICIES)
     caplog.set_level(logging.DEBUG)
-    argv = ["--debug", "check", "-f", str(tmp_path / "s.yaml"), "--policies"]
+    # --report also prints every Kyverno rule result, passes and failures, with its message.
+    argv = ["--debug", "check", "--report", "-f", str(tmp_path / "s.yaml"), "--policies"]
     code = main([*argv, str(tmp_path / "p.yaml"), "-o", output])
     out, err = capsys.readouterr()
     assert code == 1
