@@ -13,6 +13,7 @@ Usage: ``python tests/mutations/run.py [--only ID ...] [--list]``
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="run only these ids")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     args = parser.parse_args(argv)
+    # A stopped run must still restore the file it mutated (the finally in run()).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     mutations = load()
     if args.only:
         mutations = [m for m in mutations if m.id in set(args.only)]
