@@ -308,9 +308,29 @@ def _apply_one(
         return _failure(item.key, "apply", err)
     if item.live is None:
         return Outcome(item.key, "created")
-    before = (item.live.get("metadata") or {}).get("resourceVersion")
-    after = (stored.get("metadata") or {}).get("resourceVersion")
-    return Outcome(item.key, "unchanged" if before == after else "configured")
+    return Outcome(item.key, "unchanged" if _same_object(item.live, stored) else "configured")
+
+
+def _same_object(before: Manifest, after: Manifest) -> bool:
+    """Whether an apply left the object as it was.
+
+    A no-op apply keeps the resourceVersion; but a controller writing status between our read
+    and our apply (a Deployment's, every few seconds while pods start) moves it too. So the
+    object is also the same when all but its status and write bookkeeping are.
+    """
+    version = (before.get("metadata") or {}).get("resourceVersion")
+    if version == (after.get("metadata") or {}).get("resourceVersion"):
+        return True
+    return _content(before) == _content(after)
+
+
+def _content(obj: Manifest) -> Manifest:
+    meta = {
+        k: v
+        for k, v in (obj.get("metadata") or {}).items()
+        if k not in ("resourceVersion", "managedFields")
+    }
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
 
 
 def apply_environment(
