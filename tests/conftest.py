@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apiserver import ApiServer
 from controlplane import ClusterUnderTest, ControlPlane, ControlPlaneUnavailable, build_binaries
 from k8s_schemas import schemas_dir
 
@@ -124,19 +123,9 @@ def cluster(control_plane: ControlPlane) -> Iterator[ClusterUnderTest]:
 
 
 @pytest.fixture
-def apiserver(fake_only: None) -> Iterator[ApiServer]:
-    """The old test API server (being replaced by ``cluster``, the real control plane)."""
-    server = ApiServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
-    """A kubeconfig (context ``test``) pointing at the ``apiserver`` fixture."""
-    return apiserver.write_kubeconfig(tmp_path / "kubeconfig", context="test")
+def kubeconfig(cluster: ClusterUnderTest, tmp_path: Path) -> Path:
+    """A kubeconfig (context ``test``) reaching the real cluster through the ``cluster`` proxy."""
+    return cluster.write_kubeconfig(tmp_path / "kubeconfig", context="test")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from apiserver import ApiServer
+from controlplane import ClusterUnderTest
 from test_plan import base_set, head_set, secret
 from test_reconcile import NS, configmap, namespace, widget
 
@@ -76,13 +76,13 @@ def apply_args(repo: Path, kubeconfig: Path, ref: str = "main") -> list[str | Pa
 
 
 def test_apply_creates_the_environment_and_labels_it_with_its_applyset(
-    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+    repo: Path, kubeconfig: Path, cluster: ClusterUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli(*apply_args(repo, kubeconfig)) == 0
     out = capsys.readouterr().out
     assert "created Deployment ml/llama" in out
     assert out.endswith("6 created, 0 configured, 0 unchanged, 0 deleted, 0 failed\n")
-    live = apiserver.get_object("apps/v1", "Deployment", NS, "llama")
+    live = cluster.get_object("apps/v1", "Deployment", NS, "llama")
     assert live is not None
     assert live["metadata"]["labels"][PART_OF_LABEL] == applyset_id("dev", REPO_URL)
 
@@ -99,26 +99,26 @@ def test_apply_twice_reports_everything_unchanged(
 
 
 def test_apply_dry_run_writes_nothing(
-    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+    repo: Path, kubeconfig: Path, cluster: ClusterUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli(*apply_args(repo, kubeconfig), "--dry-run") == 0
     assert "(dry run: nothing was changed)" in capsys.readouterr().out
-    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+    assert cluster.get_object("v1", "Namespace", None, NS) is None
 
 
 def test_apply_with_prune_deletes_what_the_head_removed(
-    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+    repo: Path, kubeconfig: Path, cluster: ClusterUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(*apply_args(repo, kubeconfig))
     assert cli(*apply_args(repo, kubeconfig, "pr"), "--prune") == 0
     out = capsys.readouterr().out
     assert "deleted Deployment ml/old" in out
     assert "deleted Service ml/old" in out
-    assert apiserver.get_object("apps/v1", "Deployment", NS, "old") is None
+    assert cluster.get_object("apps/v1", "Deployment", NS, "old") is None
 
 
 def test_apply_prune_of_an_empty_environment_needs_allow_empty(
-    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+    repo: Path, kubeconfig: Path, cluster: ClusterUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(*apply_args(repo, kubeconfig))
     commit_tree(repo, {"README.md": b"nothing\n"}, branch="empty", base="main")
@@ -141,20 +141,20 @@ def test_apply_prune_of_an_empty_environment_needs_allow_empty(
     # An environment the ref does not hold is a typo until --allow-empty says otherwise.
     assert cli(*args) == 2
     assert "--env dev: no such environment" in capsys.readouterr().err
-    assert apiserver.get_object("v1", "Namespace", None, NS) is not None
+    assert cluster.get_object("v1", "Namespace", None, NS) is not None
     assert cli(*args, "--allow-empty") == 0
-    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+    assert cluster.deleted("v1", "Namespace", None, NS)
 
 
 def test_apply_failure_exits_2_and_names_the_object(
-    tmp_path: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, kubeconfig: Path, cluster: ClusterUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "repo"
     commit_tree(path, files_for([namespace(), widget()]), branch="main")
     assert cli(*apply_args(path, kubeconfig)) == 2
     out = capsys.readouterr().out
     assert "FAILED Widget ml/w: check failed: kind Widget (example.com/v1) is not served" in out
-    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+    assert cluster.get_object("v1", "Namespace", None, NS) is None
 
 
 def test_apply_json_output(
@@ -230,7 +230,7 @@ def test_plan_of_no_change_against_an_applied_cluster_exits_0(
 def test_plan_from_a_live_capture(
     repo: Path,
     kubeconfig: Path,
-    apiserver: ApiServer,
+    cluster: ClusterUnderTest,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -242,7 +242,7 @@ def test_plan_from_a_live_capture(
         ("v1", "Service"),
         ("apps/v1", "Deployment"),
     ):
-        for obj in apiserver.objects(api_version, kind):
+        for obj in cluster.objects(api_version, kind):
             obj["metadata"].pop("managedFields", None)  # as kubectl get -o yaml shows it
             items.append(obj)
     capture = tmp_path / "live.yaml"
@@ -262,10 +262,10 @@ def test_plan_refuses_live_and_cluster_together(
 
 
 def test_plan_stray_configmap_is_not_in_the_prune_set(
-    repo: Path, kubeconfig: Path, apiserver: ApiServer, capsys: pytest.CaptureFixture[str]
+    repo: Path, kubeconfig: Path, cluster: ClusterUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(*apply_args(repo, kubeconfig))
-    apiserver.seed(configmap("stray"))
+    cluster.seed(configmap("stray"))
     capsys.readouterr()
     cli(*plan_args(repo, "--kubeconfig", kubeconfig, "--context", "test"))
     assert "stray" not in capsys.readouterr().out
@@ -297,7 +297,7 @@ def _crd_for(group: str, version: str, kind: str) -> Manifest:
 
 
 def test_rendered_example_applies_waits_converges_and_plans_nothing(
-    apiserver: ApiServer,
+    cluster: ClusterUnderTest,
     kubeconfig: Path,
     tmp_path: Path,
     project_root: Path,
@@ -325,12 +325,12 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
     client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
     for gvk in sorted({(key_of(m).group, key_of(m).version, key_of(m).kind) for m in manifests}):
         if not client.is_served(*gvk):
-            apiserver.seed(_crd_for(*gvk))
+            cluster.seed(_crd_for(*gvk))
     client.forget_discovery()
     for manifest in manifests:  # no KServe controller here: the test server reports Ready
         if manifest["kind"] == "InferenceService":
             key = key_of(manifest)
-            apiserver.set_ready(key.namespace, key.name, True, key.kind, key.api_version)
+            cluster.set_ready(key.namespace, key.name, True, key.kind, key.api_version)
     argv = [
         "apply",
         "--env",
@@ -347,7 +347,7 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
         "30",
         # The example's dev is bound to its own cluster: this server is not it.
         "--override-cluster",
-        apiserver.url,
+        cluster.url,
     ]
     assert cli(*argv) == 0, capsys.readouterr()
     assert cli(*argv) == 0
@@ -367,7 +367,7 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
         "--context",
         "test",
         "--override-cluster",
-        apiserver.url,
+        cluster.url,
     ]
     assert cli(*plan) == 0
     identity = identity_for(repo, "main", "dev")
@@ -448,7 +448,7 @@ def test_plan_of_an_emptied_environment_prunes_only_with_allow_empty(
 def test_plan_honours_the_environment_diff_ignore_rules(
     repo: Path,
     kubeconfig: Path,
-    apiserver: ApiServer,
+    cluster: ClusterUnderTest,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -456,7 +456,7 @@ def test_plan_honours_the_environment_diff_ignore_rules(
     items = []
     kinds = (("v1", "Namespace"), ("v1", "Secret"), ("v1", "Service"), ("apps/v1", "Deployment"))
     for api_version, kind in kinds:
-        items.extend(apiserver.objects(api_version, kind))
+        items.extend(cluster.objects(api_version, kind))
     for obj in items:
         if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "llama":
             obj["spec"]["template"]["spec"]["containers"][0]["image"] = "vllm:hotfix"

@@ -9,7 +9,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
-from apiserver import ApiServer
+from controlplane import ClusterUnderTest
 
 from gitops.cli import main
 from gitops.desired import manifests_from_files, read_live_file, read_ref
@@ -170,12 +170,12 @@ def test_missing_env_and_file_exits_2(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_cluster_mode_in_sync_then_drift(
-    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: ClusterUnderTest, kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "inference"}}
     desired_doc = _load("deployment-desired.yaml")
-    apiserver.seed(namespace)
-    apiserver.seed(desired_doc, manager="gitops", operation="Apply")
+    cluster.seed(namespace)
+    cluster.seed(desired_doc, manager="gitops", operation="Apply")
     desired = _write(tmp_path / "d.yaml", desired_doc)
     base = ["diff", "-f", str(desired), "--kubeconfig", str(kubeconfig), "--context", "test"]
     assert main(base) == 0
@@ -243,7 +243,7 @@ def test_read_ref_reads_only_the_environment_directory(git_repo: Path) -> None:
 
 
 def test_rendered_environment_applied_to_the_server_has_no_false_drift(
-    apiserver: ApiServer,
+    cluster: ClusterUnderTest,
     kubeconfig: Path,
     tmp_path: Path,
     project_root: Path,
@@ -264,7 +264,7 @@ def test_rendered_environment_applied_to_the_server_has_no_false_drift(
             client.apply(manifest)
     capsys.readouterr()
     argv = ["diff", "--env", "prod", "--repo", str(repo), "--kubeconfig", str(kubeconfig)]
-    main([*argv, "--override-cluster", apiserver.url, "-o", "json"])
+    main([*argv, "--override-cluster", cluster.url, "-o", "json"])
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert summary["in-sync"] > 5
     assert summary["modified"] == summary["missing"] == summary["orphaned"] == 0

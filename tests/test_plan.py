@@ -7,7 +7,7 @@ import copy
 import json
 from pathlib import Path
 
-from apiserver import ApiServer
+from controlplane import ClusterUnderTest
 from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops import report
@@ -176,12 +176,12 @@ def test_plan_update_diffs_redact_the_secret(client: ClusterClient) -> None:
         assert base64.b64encode(value.encode()).decode() not in text
 
 
-def test_plan_reports_drift_against_base(client: ClusterClient, apiserver: ApiServer) -> None:
+def test_plan_reports_drift_against_base(client: ClusterClient, cluster: ClusterUnderTest) -> None:
     apply_environment(client, base_set(), IDENTITY)
     edited = copy.deepcopy(configmap("stray"))
-    apiserver.seed(edited)
+    cluster.seed(edited)
     scaled = deployment("llama", replicas=7, image="vllm:v0.6.0")
-    apiserver.seed(scaled, manager="kubectl-edit", operation="Update")
+    cluster.seed(scaled, manager="kubectl-edit", operation="Update")
     plan = live_plan(client, base_set(), base_set())
     assert [(str(d.key), d.status) for d in plan.drift or ()] == [
         ("Deployment ml/llama", Status.MODIFIED)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from apiserver import ApiServer, Fault
+from controlplane import ClusterUnderTest, Fault
 from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops.cluster import ClusterClient, RetryPolicy
@@ -237,49 +237,49 @@ def test_what_a_namespace_deletion_counts_as_taking(obj: Manifest, counts: bool)
 # -- prune against the test API server --------------------------------------------------------
 
 
-def _cm(apiserver: ApiServer, name: str) -> Manifest | None:
-    found: Manifest | None = apiserver.get_object("v1", "ConfigMap", NS, name)
+def _cm(cluster: ClusterUnderTest, name: str) -> Manifest | None:
+    found: Manifest | None = cluster.get_object("v1", "ConfigMap", NS, name)
     return found
 
 
-def test_prune_removes_only_owned_orphans(client: ClusterClient, apiserver: ApiServer) -> None:
+def test_prune_removes_only_owned_orphans(client: ClusterClient, cluster: ClusterUnderTest) -> None:
     apply_environment(client, [namespace(), configmap("a"), configmap("b")], IDENTITY)
-    apiserver.seed(configmap("unmanaged"))
+    cluster.seed(configmap("unmanaged"))
     other_env = Identity("prod", IDENTITY.repository)
     apply_environment(client, [namespace(), configmap("prod-only")], other_env)
     result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
     assert [str(k) for k in result.pruned] == ["ConfigMap ml/b"]
-    assert _cm(apiserver, "b") is None
-    assert _cm(apiserver, "unmanaged") is not None
-    assert _cm(apiserver, "prod-only") is not None
+    assert _cm(cluster, "b") is None
+    assert _cm(cluster, "unmanaged") is not None
+    assert _cm(cluster, "prod-only") is not None
 
 
 def test_prune_never_deletes_an_object_with_a_copied_label(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     apply_environment(client, [namespace(), configmap("a")], IDENTITY)
-    original = _cm(apiserver, "a")
+    original = _cm(cluster, "a")
     assert original is not None
     copy_of_a = configmap("copy")
     copy_of_a["metadata"]["labels"] = original["metadata"]["labels"]
     copy_of_a["metadata"]["annotations"] = original["metadata"]["annotations"]
-    apiserver.seed(copy_of_a, manager="kubectl-client-side-apply")
+    cluster.seed(copy_of_a, manager="kubectl-client-side-apply")
     result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
     assert result.pruned == ()
-    assert _cm(apiserver, "copy") is not None
+    assert _cm(cluster, "copy") is not None
     assert [str(k.key) for k in result.prune_kept] == ["ConfigMap ml/copy"]
 
 
 def test_prune_never_deletes_a_label_someone_else_applied(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     apply_environment(client, [namespace(), configmap("a")], IDENTITY)
     # Right label and right hash for its own key, but written by another manager.
     forged = IDENTITY.stamp(configmap("forged"))
-    apiserver.seed(forged, manager="kubectl-edit")
+    cluster.seed(forged, manager="kubectl-edit")
     result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
     assert result.pruned == ()
-    assert _cm(apiserver, "forged") is not None
+    assert _cm(cluster, "forged") is not None
     assert "not applied by gitops" in result.prune_kept[0].reason
 
 
@@ -288,69 +288,69 @@ def test_prune_never_deletes_a_label_someone_else_applied(
     [("gitops.dev/prune", "disabled"), ("argocd.argoproj.io/sync-options", "Prune=false")],
 )
 def test_prune_never_deletes_an_opted_out_object(
-    client: ClusterClient, apiserver: ApiServer, annotation: tuple[str, str]
+    client: ClusterClient, cluster: ClusterUnderTest, annotation: tuple[str, str]
 ) -> None:
     kept = configmap("kept")
     kept["metadata"]["annotations"] = dict([annotation])
     apply_environment(client, [namespace(), configmap("a"), kept], IDENTITY)
     result = apply_environment(client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True)
     assert result.pruned == ()
-    assert _cm(apiserver, "kept") is not None
+    assert _cm(cluster, "kept") is not None
 
 
 def test_prune_never_deletes_everything_when_the_desired_set_is_empty(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     apply_environment(client, [namespace(), configmap("a")], IDENTITY)
     result = apply_environment(client, [], IDENTITY, prune_orphans=True)
     assert result.pruned == ()
     assert result.prune_note == EMPTY_SET_NOTE
-    assert _cm(apiserver, "a") is not None
+    assert _cm(cluster, "a") is not None
 
 
 def test_prune_with_allow_empty_deletes_every_owned_object(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     apply_environment(client, [namespace(), configmap("a")], IDENTITY)
     result = apply_environment(client, [], IDENTITY, prune_orphans=True, allow_empty=True)
     assert [str(k) for k in result.pruned] == ["ConfigMap ml/a", "Namespace ml"]
 
 
-def test_dry_run_prune_deletes_nothing(client: ClusterClient, apiserver: ApiServer) -> None:
+def test_dry_run_prune_deletes_nothing(client: ClusterClient, cluster: ClusterUnderTest) -> None:
     apply_environment(client, [namespace(), configmap("a"), configmap("b")], IDENTITY)
     result = apply_environment(
         client, [namespace(), configmap("a")], IDENTITY, prune_orphans=True, dry_run=True
     )
     assert [str(k) for k in result.pruned] == ["ConfigMap ml/b"]
-    assert _cm(apiserver, "b") is not None
+    assert _cm(cluster, "b") is not None
 
 
 def test_denied_delete_is_reported_others_done_and_retried_next_run(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
     apply_environment(client, desired, IDENTITY)
-    apiserver.deny_delete("ConfigMap", NS, "b", "b is protected")
+    cluster.deny_delete("ConfigMap", NS, "b", "b is protected")
     result = apply_environment(client, desired[:2], IDENTITY, prune_orphans=True)
     assert not result.ok
     assert [str(k) for k in result.pruned] == ["ConfigMap ml/c"]
     assert [str(f.key) for f in result.prune_failures] == ["ConfigMap ml/b"]
     assert "b is protected" in result.prune_failures[0].message
-    assert _cm(apiserver, "a") is not None
-    apiserver.store.denials.clear()
+    assert _cm(cluster, "a") is not None
+    cluster.clear_denials()
     again = apply_environment(client, desired[:2], IDENTITY, prune_orphans=True)
     assert again.ok
     assert [str(k) for k in again.pruned] == ["ConfigMap ml/b"]
 
 
 def test_server_error_on_delete_does_not_stop_other_deletes(
-    kubeconfig: Path, apiserver: ApiServer
+    kubeconfig: Path, cluster: ClusterUnderTest
 ) -> None:
     no_wait = RetryPolicy(sleep=lambda seconds: None)
     client = ClusterClient.from_kubeconfig(str(kubeconfig), "test", retry=no_wait)
     desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
     apply_environment(client, desired, IDENTITY)
-    apiserver.inject(Fault(verb="delete", kind="ConfigMap", path="/c$", status=503, times=10))
+    cluster.inject(Fault(verb="delete", kind="ConfigMap", path="/c$", status=503, times=10))
     result = apply_environment(client, desired[:2], IDENTITY, prune_orphans=True)
     assert [str(k) for k in result.pruned] == ["ConfigMap ml/b"]
     assert [str(f.key) for f in result.prune_failures] == ["ConfigMap ml/c"]

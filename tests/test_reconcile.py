@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apiserver import ApiServer, Fault
+from controlplane import ClusterUnderTest, Fault
 
 from gitops import diff
 from gitops.cluster import ClusterClient
@@ -89,9 +90,20 @@ def widget(name: str = "w") -> Manifest:
     }
 
 
-def applied_writes(server: ApiServer) -> int:
+def applied_writes(server: ClusterUnderTest) -> int:
     """How many server-side applies were written for real (not dry-run)."""
     return server.count("apply", dry_run=False)
+
+
+def written_by_us(client: ClusterClient, manifests: list[Manifest]) -> dict[str, Any]:
+    """Per object: its generation and our field manager's managedFields entry (time included)."""
+    out = {}
+    for manifest in manifests:
+        live = client.get(key_of(manifest))
+        assert live is not None, key_of(manifest)
+        ours = [m for m in live["metadata"]["managedFields"] if m["manager"] == "gitops"]
+        out[str(key_of(manifest))] = (live["metadata"].get("generation"), ours)
+    return out
 
 
 def resource_versions(client: ClusterClient, manifests: list[Manifest]) -> dict[str, str]:
@@ -125,14 +137,16 @@ def test_objects_carry_membership_label_and_ownership_hash(client: ClusterClient
     assert IDENTITY.owns(live)
 
 
-def test_second_apply_changes_nothing(client: ClusterClient, apiserver: ApiServer) -> None:
+def test_second_apply_changes_nothing(client: ClusterClient, cluster: ClusterUnderTest) -> None:
     desired = [namespace(), configmap("a"), deployment()]
     apply_environment(client, desired, IDENTITY)
-    before = resource_versions(client, desired)
+    before = written_by_us(client, desired)
     result = apply_environment(client, desired, IDENTITY)
     assert result.counts()["unchanged"] == 3
     assert not result.changed
-    assert resource_versions(client, desired) == before
+    # The Deployment controller keeps writing status (a new resourceVersion each time): what
+    # must not change is what we wrote (generation, our managedFields entry and its time).
+    assert written_by_us(client, desired) == before
 
 
 def test_changed_object_is_reported_configured(client: ClusterClient) -> None:
@@ -143,22 +157,22 @@ def test_changed_object_is_reported_configured(client: ClusterClient) -> None:
 
 
 def test_missing_crd_fails_the_check_and_applies_nothing(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     result = apply_environment(client, [namespace(), configmap("a"), widget()], IDENTITY)
     assert not result.ok
     assert [(str(f.key), f.phase) for f in result.failures] == [("Widget ml/w", "check")]
     assert "no CustomResourceDefinition in the desired set defines it" in result.failures[0].message
-    assert applied_writes(apiserver) == 0
-    assert apiserver.get_object("v1", "Namespace", None, NS) is None
+    assert applied_writes(cluster) == 0
+    assert cluster.get_object("v1", "Namespace", None, NS) is None
 
 
 def test_dry_run_refusal_applies_nothing_and_reports_every_refusal(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
-    apiserver.seed(namespace())
-    apiserver.deny("create", "ConfigMap", NS, "b", "b is not allowed")
-    apiserver.deny("create", "ConfigMap", NS, "c", "c is not allowed")
+    cluster.seed(namespace())
+    cluster.deny("create", "ConfigMap", NS, "b", "b is not allowed")
+    cluster.deny("create", "ConfigMap", NS, "c", "c is not allowed")
     desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
     result = apply_environment(client, desired, IDENTITY)
     assert [(str(f.key), f.phase) for f in result.failures] == [
@@ -166,14 +180,14 @@ def test_dry_run_refusal_applies_nothing_and_reports_every_refusal(
         ("ConfigMap ml/c", "dry-run"),
     ]
     assert "b is not allowed" in result.failures[0].message
-    assert applied_writes(apiserver) == 0
-    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is None
+    assert applied_writes(cluster) == 0
+    assert cluster.get_object("v1", "ConfigMap", NS, "a") is None
 
 
 def test_crd_in_the_set_is_applied_and_established_before_its_resources(
-    kubeconfig: Path, apiserver: ApiServer
+    kubeconfig: Path, cluster: ClusterUnderTest
 ) -> None:
-    apiserver.crd_establish_delay = 0.3
+    cluster.crd_establish_delay = 0.3
     client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
     timing = Timing(poll_interval=0.05)
     result = apply_environment(
@@ -182,13 +196,13 @@ def test_crd_in_the_set_is_applied_and_established_before_its_resources(
     assert result.ok, result.failures
     kinds = [o.key.kind for o in result.applied]
     assert kinds == ["CustomResourceDefinition", "Namespace", "Widget"]
-    writes = [r.kind for r in apiserver.requests if r.is_apply and not r.dry_run]
+    writes = [r.kind for r in cluster.requests if r.is_apply and not r.dry_run]
     assert writes == ["CustomResourceDefinition", "Namespace", "Widget"]
-    assert apiserver.get_object("example.com/v1", "Widget", NS, "w") is not None
+    assert cluster.get_object("example.com/v1", "Widget", NS, "w") is not None
 
 
 def test_dry_run_mode_writes_nothing_and_names_unverifiable_objects(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     result = apply_environment(
         client, [widget_crd(), namespace(), configmap("a")], IDENTITY, dry_run=True
@@ -198,10 +212,10 @@ def test_dry_run_mode_writes_nothing_and_names_unverifiable_objects(
     assert [(str(k), why) for k, why in result.unverified] == [
         ("ConfigMap ml/a", "its Namespace ml is created by this run")
     ]
-    assert applied_writes(apiserver) == 0
+    assert applied_writes(cluster) == 0
 
 
-def _fail_on(apiserver: ApiServer, kind: str, name: str) -> Any:
+def _fail_on(cluster: ClusterUnderTest, kind: str, name: str) -> Any:
     """A progress callback arming a 422 on one object once real applies have begun."""
     armed: list[Fault] = []
 
@@ -210,13 +224,13 @@ def _fail_on(apiserver: ApiServer, kind: str, name: str) -> Any:
             fault = Fault(
                 verb="apply", kind=kind, path=f"/{name}$", status=422, message=f"{name} is broken"
             )
-            armed.append(apiserver.inject(fault))
+            armed.append(cluster.inject(fault))
 
     return progress
 
 
 def test_failure_at_object_n_stops_there_and_skips_prune(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     apply_environment(client, [namespace(), configmap("old")], IDENTITY)
     desired = [namespace(), configmap("a"), configmap("b"), configmap("c"), deployment()]
@@ -225,18 +239,18 @@ def test_failure_at_object_n_stops_there_and_skips_prune(
         desired,
         IDENTITY,
         prune_orphans=True,
-        progress=_fail_on(apiserver, "ConfigMap", "b"),
+        progress=_fail_on(cluster, "ConfigMap", "b"),
     )
     assert [(str(f.key), f.phase) for f in result.failures] == [("ConfigMap ml/b", "apply")]
     assert "b is broken" in str(result.failures[0])
     assert [str(o.key) for o in result.applied] == ["Namespace ml", "ConfigMap ml/a"]
-    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is None
-    assert apiserver.get_object("apps/v1", "Deployment", NS, "vllm") is None
-    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is not None
+    assert cluster.get_object("v1", "ConfigMap", NS, "c") is None
+    assert cluster.get_object("apps/v1", "Deployment", NS, "vllm") is None
+    assert cluster.get_object("v1", "ConfigMap", NS, "old") is not None
     assert result.prune_note == "skipped: the apply did not complete"
 
 
-def test_apply_after_a_failure_converges(client: ClusterClient, apiserver: ApiServer) -> None:
+def test_apply_after_a_failure_converges(client: ClusterClient, cluster: ClusterUnderTest) -> None:
     apply_environment(client, [namespace(), configmap("old")], IDENTITY)
     desired = [namespace(), configmap("a"), configmap("b"), configmap("c")]
     apply_environment(
@@ -244,7 +258,7 @@ def test_apply_after_a_failure_converges(client: ClusterClient, apiserver: ApiSe
         desired,
         IDENTITY,
         prune_orphans=True,
-        progress=_fail_on(apiserver, "ConfigMap", "b"),
+        progress=_fail_on(cluster, "ConfigMap", "b"),
     )
     result = apply_environment(client, desired, IDENTITY, prune_orphans=True)
     assert result.ok
@@ -255,19 +269,19 @@ def test_apply_after_a_failure_converges(client: ClusterClient, apiserver: ApiSe
         "deleted": 1,
         "failed": 0,
     }
-    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is None
+    assert cluster.get_object("v1", "ConfigMap", NS, "old") is None
 
 
-def _seed_foreign_replicas(apiserver: ApiServer) -> None:
-    apiserver.seed(namespace())
+def _seed_foreign_replicas(cluster: ClusterUnderTest) -> None:
+    cluster.seed(namespace())
     foreign = deployment(replicas=5)
-    apiserver.seed(foreign, manager="kubectl-scale", operation="Apply")
+    cluster.seed(foreign, manager="kubectl-scale", operation="Apply")
 
 
 def test_conflict_is_reported_with_manager_and_field(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
-    _seed_foreign_replicas(apiserver)
+    _seed_foreign_replicas(cluster)
     result = apply_environment(client, [namespace(), deployment(replicas=2)], IDENTITY)
     assert [f.phase for f in result.failures] == ["dry-run"]
     conflicts = result.failures[0].conflicts
@@ -275,27 +289,32 @@ def test_conflict_is_reported_with_manager_and_field(
     assert ".spec.replicas" in conflicts[0].field
     assert "kubectl-scale owns" in str(result.failures[0])
     assert "--force-conflicts" in str(result.failures[0])
-    assert applied_writes(apiserver) == 0
+    assert applied_writes(cluster) == 0
 
 
-def test_force_conflicts_takes_ownership(client: ClusterClient, apiserver: ApiServer) -> None:
-    _seed_foreign_replicas(apiserver)
+def test_force_conflicts_takes_ownership(client: ClusterClient, cluster: ClusterUnderTest) -> None:
+    _seed_foreign_replicas(cluster)
     result = apply_environment(
         client, [namespace(), deployment(replicas=2)], IDENTITY, force_conflicts=True
     )
     assert result.ok, result.failures
-    live = apiserver.get_object("apps/v1", "Deployment", NS, "vllm")
+    live = cluster.get_object("apps/v1", "Deployment", NS, "vllm")
     assert live is not None
     assert live["spec"]["replicas"] == 2
 
 
 class FakeTime:
-    """A clock that advances only when slept; runs ``on_sleep`` at each sleep."""
+    """A clock that advances only when slept; runs ``on_sleep`` at each sleep.
 
-    def __init__(self, on_sleep: Any = None) -> None:
+    ``real_pause`` seconds of real time pass at each sleep, so the real cluster's controllers
+    make progress between two polls while the clock under test jumps ahead.
+    """
+
+    def __init__(self, on_sleep: Any = None, real_pause: float = 0.0) -> None:
         self.now = 0.0
         self.sleeps = 0
         self.on_sleep = on_sleep
+        self.real_pause = real_pause
 
     def clock(self) -> float:
         return self.now
@@ -303,51 +322,59 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
         self.sleeps += 1
+        if self.real_pause:
+            time.sleep(self.real_pause)
         if self.on_sleep is not None:
             self.on_sleep(self.sleeps)
 
 
-def test_wait_returns_once_the_deployment_becomes_ready(kubeconfig: Path) -> None:
-    with ApiServer(default_ready=False) as server:
-        client = ClusterClient.from_kubeconfig(
-            str(server.write_kubeconfig(kubeconfig.with_name("slow"))), "test"
-        )
+def _needs_a_bigger_node(manifest: Manifest) -> Manifest:
+    """The Deployment asking 16 GPUs a pod: more than any node of the test cluster has."""
+    out = copy.deepcopy(manifest)
+    out["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "limits": {"nvidia.com/gpu": "16"}
+    }
+    return out
 
-        def become_ready(sleeps: int) -> None:
-            if sleeps == 2:
-                server.set_ready(NS, "vllm")
 
-        fake = FakeTime(become_ready)
-        lines: list[str] = []
-        result = apply_environment(
-            client,
-            [namespace(), deployment()],
-            IDENTITY,
-            wait=True,
-            progress=lines.append,
-            timing=Timing(clock=fake.clock, sleep=fake.sleep),
-        )
+def test_wait_returns_once_the_deployment_becomes_ready(
+    client: ClusterClient, cluster: ClusterUnderTest
+) -> None:
+    # Pods stay Pending until a node big enough joins (as a cluster autoscaler would add one);
+    # the real scheduler then binds them and kwok runs them.
+    def add_node(sleeps: int) -> None:
+        if sleeps == 2:
+            cluster.add_gpu_node("gpu-node-big", gpus=32)
+
+    fake = FakeTime(add_node, real_pause=0.05)
+    lines: list[str] = []
+    result = apply_environment(
+        client,
+        [namespace(), _needs_a_bigger_node(deployment())],
+        IDENTITY,
+        wait=True,
+        progress=lines.append,
+        timing=Timing(wait_timeout=3600, clock=fake.clock, sleep=fake.sleep),
+    )
     assert result.ok, result.failures
-    assert fake.sleeps == 2
+    assert fake.sleeps >= 2  # not ready before the node joined at the second sleep
     assert any("Deployment ml/vllm 0/2 replicas ready" in line for line in lines)
 
 
-def test_wait_times_out_reports_not_ready_and_skips_prune(kubeconfig: Path) -> None:
-    with ApiServer(default_ready=False) as server:
-        client = ClusterClient.from_kubeconfig(
-            str(server.write_kubeconfig(kubeconfig.with_name("stuck"))), "test"
-        )
-        apply_environment(client, [namespace(), configmap("old")], IDENTITY)
-        fake = FakeTime()
-        result = apply_environment(
-            client,
-            [namespace(), deployment()],
-            IDENTITY,
-            wait=True,
-            prune_orphans=True,
-            timing=Timing(wait_timeout=10, poll_interval=2, clock=fake.clock, sleep=fake.sleep),
-        )
-        assert server.get_object("v1", "ConfigMap", NS, "old") is not None
+def test_wait_times_out_reports_not_ready_and_skips_prune(
+    client: ClusterClient, cluster: ClusterUnderTest
+) -> None:
+    apply_environment(client, [namespace(), configmap("old")], IDENTITY)
+    fake = FakeTime()
+    result = apply_environment(
+        client,
+        [namespace(), _needs_a_bigger_node(deployment())],
+        IDENTITY,
+        wait=True,
+        prune_orphans=True,
+        timing=Timing(wait_timeout=10, poll_interval=2, clock=fake.clock, sleep=fake.sleep),
+    )
+    assert cluster.get_object("v1", "ConfigMap", NS, "old") is not None
     assert [(str(f.key), f.phase) for f in result.failures] == [("Deployment ml/vllm", "wait")]
     assert "not ready after 10s: 0/2 replicas ready" in result.failures[0].message
     assert result.prune_note == "skipped: objects are not ready"
@@ -370,17 +397,21 @@ def test_desired_set_defining_an_object_twice_is_an_input_error(client: ClusterC
         apply_environment(client, [namespace(), configmap("a"), twice], IDENTITY)
 
 
-def test_crd_never_established_stops_before_its_resources(kubeconfig: Path) -> None:
-    with ApiServer(crd_establish_delay=3600) as server:
-        client = ClusterClient.from_kubeconfig(
-            str(server.write_kubeconfig(kubeconfig.with_name("late"))), "test"
-        )
-        fake = FakeTime()
-        timing = Timing(crd_timeout=5, clock=fake.clock, sleep=fake.sleep)
-        result = apply_environment(
-            client, [widget_crd(), namespace(), widget()], IDENTITY, timing=timing
-        )
-        assert server.get_object("v1", "Namespace", None, NS) is not None
+def test_crd_never_established_stops_before_its_resources(
+    client: ClusterClient, cluster: ClusterUnderTest
+) -> None:
+    # Another CRD of the group already serves the kind Widget: the server never accepts the
+    # names of ours, so it is never Established.
+    squatter = widget_crd()
+    squatter["metadata"]["name"] = "gizmos.example.com"
+    squatter["spec"]["names"] = {"kind": "Widget", "plural": "gizmos", "singular": "gizmo"}
+    cluster.seed(squatter)
+    fake = FakeTime(real_pause=0.05)
+    timing = Timing(crd_timeout=5, clock=fake.clock, sleep=fake.sleep)
+    result = apply_environment(
+        client, [widget_crd(), namespace(), widget()], IDENTITY, timing=timing
+    )
+    assert cluster.get_object("v1", "Namespace", None, NS) is not None
     assert [(str(f.key), f.phase) for f in result.failures] == [
         ("CustomResourceDefinition widgets.example.com", "establish")
     ]
@@ -389,15 +420,15 @@ def test_crd_never_established_stops_before_its_resources(kubeconfig: Path) -> N
 
 
 def test_custom_resource_refused_after_its_crd_applies_only_the_foundation(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
-    apiserver.deny("create", "Widget", NS, "w", "widgets are frozen")
+    cluster.deny("create", "Widget", NS, "w", "widgets are frozen", api_version="example.com/v1")
     result = apply_environment(
         client, [widget_crd(), namespace(), configmap("a"), widget()], IDENTITY
     )
     assert [(str(f.key), f.phase) for f in result.failures] == [("Widget ml/w", "dry-run")]
     assert [o.key.kind for o in result.applied] == ["CustomResourceDefinition", "Namespace"]
-    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is None
+    assert cluster.get_object("v1", "ConfigMap", NS, "a") is None
 
 
 @pytest.mark.parametrize(
@@ -434,12 +465,8 @@ def test_readiness(obj: dict[str, Any], expected: tuple[bool, str]) -> None:
     assert readiness(obj) == expected
 
 
-def test_wait_covers_inference_services(client: ClusterClient, apiserver: ApiServer) -> None:
-    isvc_crd = widget_crd()
-    isvc_crd["metadata"]["name"] = "inferenceservices.serving.kserve.io"
-    isvc_crd["spec"]["group"] = "serving.kserve.io"
-    isvc_crd["spec"]["names"] = {"kind": "InferenceService", "plural": "inferenceservices"}
-    isvc_crd["spec"]["versions"][0]["name"] = "v1beta1"
+def test_wait_covers_inference_services(client: ClusterClient, cluster: ClusterUnderTest) -> None:
+    # KServe's own CRD is installed in the test cluster; no KServe controller runs there.
     isvc = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -449,15 +476,15 @@ def test_wait_covers_inference_services(client: ClusterClient, apiserver: ApiSer
 
     def become_ready(sleeps: int) -> None:
         if sleeps == 1:
-            apiserver.set_ready(NS, "bge", False, "InferenceService", "serving.kserve.io/v1beta1")
+            cluster.set_ready(NS, "bge", False, "InferenceService", "serving.kserve.io/v1beta1")
         if sleeps == 3:
-            apiserver.set_ready(NS, "bge", True, "InferenceService", "serving.kserve.io/v1beta1")
+            cluster.set_ready(NS, "bge", True, "InferenceService", "serving.kserve.io/v1beta1")
 
     fake = FakeTime(become_ready)
     lines: list[str] = []
     result = apply_environment(
         client,
-        [isvc_crd, namespace(), isvc],
+        [namespace(), isvc],
         IDENTITY,
         wait=True,
         progress=lines.append,

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import pytest
-from apiserver import ApiServer, Fault
 from conftest import Sleeps
+from controlplane import ClusterUnderTest, Fault
 from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops.cli import main
@@ -56,9 +56,9 @@ def in_sync(client: ClusterClient, desired: list[Manifest]) -> bool:
 
 
 def test_429_on_apply_waits_retry_after_and_applies(
-    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    client: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
-    apiserver.inject(Fault(verb="apply", kind="ConfigMap", path="/b$", status=429, retry_after=7))
+    cluster.inject(Fault(verb="apply", kind="ConfigMap", path="/b$", status=429, retry_after=7))
     result = apply_environment(client, DESIRED, IDENTITY)
     assert result.ok
     assert sleeps == [7.0]
@@ -66,26 +66,26 @@ def test_429_on_apply_waits_retry_after_and_applies(
 
 
 def test_429_retry_after_is_capped(
-    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    client: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
     # A server asking for an hour does not hold the run for an hour.
-    apiserver.inject(Fault(verb="apply", path="/a$", status=429, retry_after=3600))
+    cluster.inject(Fault(verb="apply", path="/a$", status=429, retry_after=3600))
     assert apply_environment(client, DESIRED, IDENTITY).ok
     assert sleeps == [30.0]
 
 
 def test_500_on_apply_is_retried_then_applies(
-    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    client: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
-    apiserver.inject(Fault(verb="apply", path="/b$", status=500, times=2))
+    cluster.inject(Fault(verb="apply", path="/b$", status=500, times=2))
     assert apply_environment(client, DESIRED, IDENTITY).ok
     assert sleeps == [0.5, 1.0]
 
 
 def test_persistent_500_on_apply_is_a_clear_failure_and_the_next_run_converges(
-    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    client: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
-    fault = apiserver.inject(
+    fault = cluster.inject(
         Fault(verb="apply", path="/b$", status=503, times=100, message="etcd leader changed")
     )
     result = apply_environment(client, DESIRED, IDENTITY)
@@ -94,21 +94,21 @@ def test_persistent_500_on_apply_is_a_clear_failure_and_the_next_run_converges(
         result.failures[0]
     )
     assert len(sleeps) == 4  # bounded: five attempts
-    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is None  # dry-run failed: no write
+    assert cluster.get_object("v1", "ConfigMap", NS, "a") is None  # dry-run failed: no write
     fault.times = 0
     assert apply_environment(client, DESIRED, IDENTITY).ok
     assert in_sync(client, DESIRED)
 
 
 def test_persistent_500_on_the_write_of_object_n_stops_there_and_the_next_run_converges(
-    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    client: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
     apply_environment(client, [namespace(), configmap("old")], IDENTITY)
     faults: list[Fault] = []
 
     def after_dry_run(line: str) -> None:
         if line.startswith("dry-run:"):  # every object passed; now the write of b fails
-            faults.append(apiserver.inject(Fault(verb="apply", path="/b$", status=500, times=99)))
+            faults.append(cluster.inject(Fault(verb="apply", path="/b$", status=500, times=99)))
 
     result = apply_environment(
         client, DESIRED, IDENTITY, prune_orphans=True, progress=after_dry_run
@@ -116,9 +116,9 @@ def test_persistent_500_on_the_write_of_object_n_stops_there_and_the_next_run_co
     assert [(str(f.key), f.phase) for f in result.failures] == [("ConfigMap ml/b", "apply")]
     assert "500" in result.failures[0].message and "\n" not in result.failures[0].message
     assert len(sleeps) == 4
-    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is not None
-    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is None
-    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is not None  # prune skipped
+    assert cluster.get_object("v1", "ConfigMap", NS, "a") is not None
+    assert cluster.get_object("v1", "ConfigMap", NS, "c") is None
+    assert cluster.get_object("v1", "ConfigMap", NS, "old") is not None  # prune skipped
     faults[0].times = 0
     again = apply_environment(client, DESIRED, IDENTITY, prune_orphans=True)
     assert again.ok and [str(k) for k in again.pruned] == ["ConfigMap ml/old"]
@@ -126,10 +126,10 @@ def test_persistent_500_on_the_write_of_object_n_stops_there_and_the_next_run_co
 
 
 def test_500_on_delete_is_retried_then_deletes(
-    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    client: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
     apply_environment(client, DESIRED, IDENTITY)
-    apiserver.inject(Fault(verb="delete", path="/c$", status=500, times=1))
+    cluster.inject(Fault(verb="delete", path="/c$", status=500, times=1))
     result = apply_environment(client, DESIRED[:3], IDENTITY, prune_orphans=True)
     assert result.ok
     assert [str(k) for k in result.pruned] == ["ConfigMap ml/c"]
@@ -137,10 +137,10 @@ def test_500_on_delete_is_retried_then_deletes(
 
 
 def test_429_on_delete_waits_retry_after(
-    client: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    client: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
     apply_environment(client, DESIRED, IDENTITY)
-    apiserver.inject(Fault(verb="delete", path="/c$", status=429, retry_after=2))
+    cluster.inject(Fault(verb="delete", path="/c$", status=429, retry_after=2))
     result = apply_environment(client, DESIRED[:3], IDENTITY, prune_orphans=True)
     assert result.ok and [str(k) for k in result.pruned] == ["ConfigMap ml/c"]
     assert sleeps == [2.0]
@@ -150,12 +150,12 @@ def test_429_on_delete_waits_retry_after(
 
 
 def test_409_without_field_conflicts_is_reread_and_retried(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     # "the object has been modified": storage raced another writer; applying again works.
     apply_environment(client, DESIRED, IDENTITY)
     changed = [*DESIRED[:2], configmap("b", value="2"), DESIRED[3]]
-    apiserver.inject(
+    cluster.inject(
         Fault(
             verb="apply",
             path="/b$",
@@ -172,11 +172,11 @@ def test_409_without_field_conflicts_is_reread_and_retried(
 
 
 def test_persistent_409_gives_up_with_a_clear_failure(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     apply_environment(client, DESIRED, IDENTITY)
     changed = [*DESIRED[:2], configmap("b", value="2"), DESIRED[3]]
-    apiserver.inject(
+    cluster.inject(
         Fault(
             verb="apply", path="/b$", status=409, times=100, message="the object has been modified"
         )
@@ -185,8 +185,8 @@ def test_persistent_409_gives_up_with_a_clear_failure(
     assert [(str(f.key), f.phase) for f in result.failures] == [("ConfigMap ml/b", "dry-run")]
     assert "409 the object has been modified" in result.failures[0].message
     # The first run: dry-run and write; this one: the dry-run and its bounded retries.
-    assert apiserver.count("apply", name="b") == 2 + 1 + CONFLICT_RETRIES
-    assert apiserver.get_object("v1", "ConfigMap", NS, "a") is not None  # nothing else broke
+    assert cluster.count("apply", name="b") == 2 + 1 + CONFLICT_RETRIES
+    assert cluster.get_object("v1", "ConfigMap", NS, "a") is not None  # nothing else broke
 
 
 # -- timeouts --------------------------------------------------------------------------------
@@ -200,25 +200,25 @@ def impatient(kubeconfig: Path, sleeps: Sleeps) -> ClusterClient:
 
 
 def test_a_timed_out_request_is_retried(
-    impatient: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    impatient: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
-    apiserver.inject(Fault(verb="list", status=0, delay=1.0, times=1))
-    assert impatient.list_objects("", "v1", "ConfigMap") == []
+    cluster.inject(Fault(verb="list", status=0, delay=1.0, times=1))
+    assert impatient.list_objects("", "v1", "ResourceQuota") == []
     assert len(sleeps) == 1
 
 
 def test_a_timed_out_apply_is_retried_and_applies(
-    impatient: ClusterClient, apiserver: ApiServer
+    impatient: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
-    apiserver.inject(Fault(verb="apply", path="/b$", status=0, delay=1.0, times=1))
+    cluster.inject(Fault(verb="apply", path="/b$", status=0, delay=1.0, times=1))
     assert apply_environment(impatient, DESIRED, IDENTITY).ok
     assert in_sync(impatient, DESIRED)
 
 
 def test_persistent_timeouts_give_up_with_a_clear_error(
-    impatient: ClusterClient, apiserver: ApiServer, sleeps: Sleeps
+    impatient: ClusterClient, cluster: ClusterUnderTest, sleeps: Sleeps
 ) -> None:
-    apiserver.inject(Fault(verb="list", status=0, delay=1.0, times=100))
+    cluster.inject(Fault(verb="list", status=0, delay=1.0, times=100))
     with pytest.raises(UnreachableError, match=r"GET /api/v1/configmaps.*timed out") as caught:
         impatient.list_objects("", "v1", "ConfigMap")
     assert "\n" not in str(caught.value)
@@ -226,7 +226,7 @@ def test_persistent_timeouts_give_up_with_a_clear_error(
 
 
 def test_manifest_copied_from_kubectl_get_applies_without_its_server_metadata(
-    client: ClusterClient, apiserver: ApiServer
+    client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     # A stale resourceVersion (and uid, managedFields) sent back would be a 409 every run.
     apply_environment(client, DESIRED, IDENTITY)
@@ -242,7 +242,7 @@ def test_manifest_copied_from_kubectl_get_applies_without_its_server_metadata(
     result = apply_environment(client, desired, IDENTITY)
     assert result.ok
     assert {str(o.key): o.action for o in result.applied}["ConfigMap ml/b"] == "configured"
-    stored = apiserver.get_object("v1", "ConfigMap", NS, "b")
+    stored = cluster.get_object("v1", "ConfigMap", NS, "b")
     assert stored is not None and stored["data"] == {"value": "2"}
     assert in_sync(client, desired)
 
@@ -277,7 +277,7 @@ CHILD_APPLY = textwrap.dedent(
 
 
 def test_apply_killed_half_way_converges_on_the_next_run(
-    kubeconfig: Path, apiserver: ApiServer, client: ClusterClient, tmp_path: Path
+    kubeconfig: Path, cluster: ClusterUnderTest, client: ClusterClient, tmp_path: Path
 ) -> None:
     apply_environment(client, [namespace(), configmap("old")], IDENTITY)
     desired = [namespace(), *(configmap(f"c{i}") for i in range(6)), deployment()]
@@ -297,19 +297,19 @@ def test_apply_killed_half_way_converges_on_the_next_run(
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    assert apiserver.get_object("apps/v1", "Deployment", NS, "vllm") is None  # half-way
+    assert cluster.get_object("apps/v1", "Deployment", NS, "vllm") is None  # half-way
     result = apply_environment(client, desired, IDENTITY, prune_orphans=True)
     assert result.ok
     assert result.counts()["created"] >= 1 and result.counts()["deleted"] == 1
     assert in_sync(client, desired)
-    assert apiserver.get_object("v1", "ConfigMap", NS, "old") is None
+    assert cluster.get_object("v1", "ConfigMap", NS, "old") is None
 
 
 # -- invalid input at the ref: nothing applied, nothing pruned -------------------------------
 
 
 def test_invalid_file_at_the_ref_stops_apply_and_prune_before_any_write(
-    kubeconfig: Path, apiserver: ApiServer, client: ClusterClient, tmp_path: Path,
+    kubeconfig: Path, cluster: ClusterUnderTest, client: ClusterClient, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     apply_environment(client, DESIRED, IDENTITY)
@@ -321,18 +321,18 @@ def test_invalid_file_at_the_ref_stops_apply_and_prune_before_any_write(
     }
     files["envs/dev/workloads/ml/configmap-broken.yaml"] = b"apiVersion: v1\nkind: [ConfigMap\n"
     commit_tree(repo, files)
-    apiserver.reset_requests()
+    cluster.reset_requests()
     args = ["apply", "--env", "dev", "--repo", str(repo), "--kubeconfig", str(kubeconfig)]
     code = main([*args, "--context", "test", "--prune"])
     assert code == 2
     assert "configmap-broken.yaml" in capsys.readouterr().err
-    assert apiserver.count("apply") == 0 and apiserver.count("delete") == 0
+    assert cluster.count("apply") == 0 and cluster.count("delete") == 0
     for name in ("a", "b", "c"):  # nothing pruned
-        assert apiserver.get_object("v1", "ConfigMap", NS, name) is not None
+        assert cluster.get_object("v1", "ConfigMap", NS, name) is not None
 
 
 def test_delete_denied_by_a_webhook_fails_the_cli_run_and_the_next_run_deletes(
-    kubeconfig: Path, apiserver: ApiServer, client: ClusterClient, tmp_path: Path,
+    kubeconfig: Path, cluster: ClusterUnderTest, client: ClusterClient, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     repo = tmp_path / "repo"
@@ -346,12 +346,12 @@ def test_delete_denied_by_a_webhook_fails_the_cli_run_and_the_next_run_deletes(
     assert main([*args, "--context", "test"]) == 0
     del files["envs/dev/workloads/ml/configmap-c.yaml"]
     commit_tree(repo, files)
-    apiserver.deny_delete("ConfigMap", NS, "c", "c is protected by policy")
+    cluster.deny_delete("ConfigMap", NS, "c", "c is protected by policy")
     capsys.readouterr()
     assert main([*args, "--context", "test", "--prune"]) == 2
     out, err = capsys.readouterr()
     assert "ConfigMap ml/c" in out + err and "c is protected by policy" in out + err
-    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is not None
-    apiserver.store.denials.clear()
+    assert cluster.get_object("v1", "ConfigMap", NS, "c") is not None
+    cluster.clear_denials()
     assert main([*args, "--context", "test", "--prune"]) == 0
-    assert apiserver.get_object("v1", "ConfigMap", NS, "c") is None
+    assert cluster.get_object("v1", "ConfigMap", NS, "c") is None

@@ -23,6 +23,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
+from controlplane import ClusterUnderTest
 from test_reliability_paths import RAW_CONSTRUCT
 
 from gitops.cli import main
@@ -547,12 +548,12 @@ def test_plan_never_shows_secret_values(
 def test_a_webhook_quoting_the_value_in_its_denial_is_masked(
     cluster_repo: Path,
     kubeconfig: Path,
-    apiserver: Any,
+    cluster: ClusterUnderTest,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert _apply(cluster_repo, kubeconfig, "main") == 0
-    apiserver.deny(
+    cluster.deny(
         "update",
         "Secret",
         "apps",

@@ -41,15 +41,17 @@ if ! complete; then
         echo "building the test control plane into $bin (first time on this machine: minutes)" >&2
         (cd "$here/go/etcd" && go build "${flags[@]}" -o "$tmp/etcd" .)
         (cd "$here/go/kwok" && go build "${flags[@]}" -o "$tmp/" sigs.k8s.io/kwok/cmd/kwok)
-        # kwok's own "fast" stages (what kwokctl runs by default), from the pinned module.
+        # kwok's own "fast" stages (what kwokctl runs by default) and its volume provisioner,
+        # from the pinned module; its StorageClass (the cluster's default) beside them.
         kwok_dir="$(cd "$here/go/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
         mkdir -p "$tmp/kwok-stages"
-        for stage in node/fast node/heartbeat-with-lease pod/fast; do
+        for stage in node/fast node/heartbeat-with-lease pod/fast volume/fast; do
             for f in "$kwok_dir/kustomize/stage/$stage"/*.yaml; do
-                [ "$(basename "$f")" = kustomization.yaml ] && continue
+                case "$(basename "$f")" in kustomization.yaml|storage-class.yaml) continue ;; esac
                 cp "$f" "$tmp/kwok-stages/$(echo "$stage" | tr / -)-$(basename "$f")"
             done
         done
+        cp "$kwok_dir/kustomize/stage/volume/fast/storage-class.yaml" "$tmp/kwok-storageclass.yaml"
         (cd "$here/go/kube" && go build "${kube_flags[@]}" -o "$tmp/" \
             k8s.io/kubernetes/cmd/kube-apiserver \
             k8s.io/kubernetes/cmd/kube-controller-manager \

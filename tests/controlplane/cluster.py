@@ -12,6 +12,10 @@ from a clean cluster in milliseconds instead of waiting for namespace finalizati
 from __future__ import annotations
 
 import base64
+import ctypes
+import hashlib
+import http.client
+import io
 import json
 import os
 import shutil
@@ -19,6 +23,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -61,6 +66,16 @@ def build_binaries() -> Path:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise ControlPlaneUnavailable(f"building the control plane failed:\n{tail}")
     return Path(done.stdout.strip().splitlines()[-1])
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, however it dies (no orphans)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+#: Deletes per etcd transaction when resetting the cluster (etcd's --max-txn-ops).
+_TXN_OPS = 1000
 
 
 def free_port() -> int:
@@ -167,26 +182,62 @@ class ControlPlane:
     _baseline: set[bytes] = field(default_factory=set)
     pki: Pki | None = None
     _ssl_context: ssl.SSLContext | None = None
+    _local: threading.local = field(default_factory=threading.local)
 
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> ControlPlane:
-        """Start every component, install the CRDs, wait until all is ready."""
+        """Start every component, install the CRDs, wait until all is ready.
+
+        The API server takes minutes on a busy machine to take in the large CRDs (KServe,
+        Argo CD, Kyverno: megabytes of schema each). The first start on a machine keeps etcd's
+        data with the CRDs installed (and the PKI it was made with) as a snapshot beside the
+        binaries, keyed by the binaries and the CRD files; later starts begin from a copy.
+        """
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.pki = Pki(self.workdir / "pki").create()
         try:
+            snapshot = self._snapshot_dir()
+            if not (snapshot / "etcd").is_dir():
+                self._make_snapshot(snapshot)
+            shutil.copytree(snapshot / "etcd", self.workdir / "etcd")
+            shutil.copytree(snapshot / "pki", self.workdir / "pki")
+            self.pki = Pki(self.workdir / "pki")
             self._start_etcd()
             self._start_apiserver()
             self.write_kubeconfig(self.kubeconfig_path)
+            self._wait_established(self._crd_names())
             self._start_controllers()
             self._add_gpu_nodes()
-            self._install_crds()
             self._wait_for_default_service_account()
             self._baseline = set(self._etcd_keys())
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _snapshot_dir(self) -> Path:
+        digest = hashlib.sha256(str(self.binaries.resolve()).encode())
+        for path in sorted(self.crd_files):
+            digest.update(path.read_bytes())
+        return self.binaries.parent / "snapshots" / digest.hexdigest()[:16]
+
+    def _make_snapshot(self, snapshot: Path) -> None:
+        """Start etcd and the API server on a fresh store, install the StorageClass and CRDs,
+        stop, and keep the store and the PKI as ``snapshot`` (atomically)."""
+        build = self.workdir / "snapshot-build"
+        self.pki = Pki(build / "pki").create()
+        data = self.workdir / "etcd"
+        self._start_etcd()
+        self._start_apiserver()
+        self._add_default_storage_class()
+        self._wait_established(self._install_crds())
+        self.stop()
+        shutil.move(str(data), build / "etcd")
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            build.rename(snapshot)
+        except OSError:  # another run made it meanwhile: use theirs
+            shutil.rmtree(build)
 
     def stop(self) -> None:
         """Stop every component (controllers first, etcd last)."""
@@ -218,6 +269,7 @@ class ControlPlane:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self._procs[name] = proc
         return proc
@@ -243,6 +295,7 @@ class ControlPlane:
                 f"--initial-advertise-peer-urls={peer_url}",
                 f"--initial-cluster=test={peer_url}",
                 "--unsafe-no-fsync",
+                f"--max-txn-ops={_TXN_OPS}",
                 "--log-level=warn",
             ],
         )
@@ -274,7 +327,7 @@ class ControlPlane:
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
             ],
         )
-        self._wait("kube-apiserver", lambda: self._api_ok("/readyz"), timeout=120)
+        self._wait("kube-apiserver", lambda: self._api_ok("/readyz"), timeout=600)
 
     def _start_controllers(self) -> None:
         assert self.pki is not None
@@ -319,60 +372,76 @@ class ControlPlane:
             ],
         )
 
-    def _add_gpu_nodes(self) -> None:
-        for name in GPU_NODES:
-            node = {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": name,
-                    "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                    "labels": {
-                        "kubernetes.io/hostname": name,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                        "type": "kwok",
-                        "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
-                        "nvidia.com/gpu.present": "true",
-                    },
+    def add_node(self, name: str, gpus: int = 8) -> None:
+        """Register a kwok-managed GPU node and wait until kwok reports it Ready."""
+        capacity = {**GPU_NODE_CAPACITY, "nvidia.com/gpu": str(gpus)}
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                    "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+                    "nvidia.com/gpu.present": "true",
                 },
-                "status": {"capacity": GPU_NODE_CAPACITY, "allocatable": GPU_NODE_CAPACITY},
-            }
-            self.api("POST", "/api/v1/nodes", node)
+            },
+            "status": {"capacity": capacity, "allocatable": capacity},
+        }
+        self.api("POST", "/api/v1/nodes", node)
 
         def ready() -> bool:
-            items = self.api("GET", "/api/v1/nodes")["items"]
-            ok = [
-                n
-                for n in items
-                if any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in n.get("status", {}).get("conditions", [])
-                )
-            ]
-            return len(ok) == len(GPU_NODES)
+            got = self.api("GET", f"/api/v1/nodes/{name}")
+            conds = (got.get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
         self._wait("kwok", ready, timeout=60)
 
-    def _install_crds(self) -> None:
-        names = []
-        for path in sorted(self.crd_files):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if doc and doc.get("kind") == "CustomResourceDefinition":
-                    self.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", doc)
-                    names.append(doc["metadata"]["name"])
+    def _add_gpu_nodes(self) -> None:
+        for name in GPU_NODES:
+            self.add_node(name)
 
+    def _add_default_storage_class(self) -> None:
+        """kwok's StorageClass, the default: PVCs bind to volumes kwok provisions."""
+        storage_class = yaml.safe_load((self.binaries / "kwok-storageclass.yaml").read_text())
+        self.api("POST", "/apis/storage.k8s.io/v1/storageclasses", storage_class)
+
+    def _crd_names(self) -> list[str]:
+        return [doc["metadata"]["name"] for doc in self._crds()]
+
+    def _crds(self) -> list[dict[str, Any]]:
+        return [
+            doc
+            for path in sorted(self.crd_files)
+            for doc in yaml.safe_load_all(path.read_text())
+            if doc and doc.get("kind") == "CustomResourceDefinition"
+        ]
+
+    def _install_crds(self) -> list[str]:
+        for doc in self._crds():
+            try:
+                self.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", doc)
+            except urllib.error.HTTPError as err:
+                if err.code != 409:  # a retried POST the server had already taken
+                    raise
+        return self._crd_names()
+
+    def _wait_established(self, names: list[str]) -> None:
         def established() -> bool:
             for name in names:
                 crd = self.api(
                     "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
                 )
-                conds = crd.get("status", {}).get("conditions", [])
+                conds = (crd.get("status") or {}).get("conditions") or []
                 if not any(c["type"] == "Established" and c["status"] == "True" for c in conds):
                     return False
             return True
 
-        self._wait("kube-apiserver", established, timeout=60)
+        self._wait("kube-apiserver", established, timeout=600)
 
     def _wait_for_default_service_account(self) -> None:
         self._wait(
@@ -436,17 +505,39 @@ class ControlPlane:
         data: bytes | None = None,
         content_type: str = "application/json",
     ) -> bytes:
-        """One request to the API server as admin; the answer's body."""
-        assert self.pki is not None
-        req = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": content_type, "Accept": "application/json"},
-        )
-        with urllib.request.urlopen(req, context=self._ssl, timeout=30) as resp:
-            body: bytes = resp.read()
-            return body
+        """One request to the API server as admin (a keep-alive connection per thread); the
+        answer's body. An answer >= 400 raises ``urllib.error.HTTPError`` with its body."""
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request(
+                    method,
+                    path,
+                    body=data,
+                    headers={"Content-Type": content_type, "Accept": "application/json"},
+                )
+                resp = conn.getresponse()
+                body: bytes = resp.read()
+                break
+            except (http.client.HTTPException, OSError):  # a keep-alive the server closed
+                conn.close()
+                self._local.conn = None
+                if attempt == 2:
+                    raise
+        if resp.status >= 400:
+            raise urllib.error.HTTPError(
+                self.url + path, resp.status, resp.reason, resp.headers, io.BytesIO(body)
+            )
+        return body
+
+    def _connection(self) -> http.client.HTTPSConnection:
+        conn: http.client.HTTPSConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.api_port, context=self._ssl, timeout=30
+            )
+            self._local.conn = conn
+        return conn
 
     def api(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
@@ -490,7 +581,11 @@ class ControlPlane:
         return [base64.b64decode(kv["key"]) for kv in got.get("kvs", [])]
 
     def reset(self) -> None:
-        """Delete every object created since start-up (directly in etcd)."""
+        """Delete every object created since start-up (directly in etcd, in batches)."""
         extra = [k for k in self._etcd_keys() if k not in self._baseline]
-        for key in extra:
-            self._etcd("/v3/kv/deleterange", {"key": base64.b64encode(key).decode()})
+        for start in range(0, len(extra), _TXN_OPS):
+            ops = [
+                {"requestDeleteRange": {"key": base64.b64encode(key).decode()}}
+                for key in extra[start : start + _TXN_OPS]
+            ]
+            self._etcd("/v3/kv/txn", {"success": ops})

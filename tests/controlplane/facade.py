@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ class ClusterUnderTest:
         assert plane.pki is not None
         self.proxy = FaultProxy("127.0.0.1", plane.api_port, plane.pki.ssl_context()).start()
         self._denials: list[str] = []
+        self._plurals: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._namespaces: set[str] = set()
         self._ready: dict[tuple[str, str, str, str], bool] = {}
         self._ready_lock = threading.Lock()
         self._stop = threading.Event()
@@ -66,9 +69,18 @@ class ClusterUnderTest:
 
     def plural(self, api_version: str, kind: str) -> tuple[str, bool]:
         """(resource plural, namespaced) of a kind, from the server's discovery."""
-        doc = self.plane.api("GET", _prefix(api_version))
+        known = self._plurals.get((api_version, kind))
+        if known is not None:
+            return known
+        try:
+            doc = self.plane.api("GET", _prefix(api_version))
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                raise KeyError(f"{api_version} is not served") from err
+            raise
         for res in doc["resources"]:
             if res["kind"] == kind and "/" not in res["name"]:
+                self._plurals[(api_version, kind)] = (res["name"], res["namespaced"])
                 return res["name"], res["namespaced"]
         raise KeyError(f"{kind} is not served in {api_version}")
 
@@ -82,6 +94,8 @@ class ClusterUnderTest:
 
     def ensure_namespace(self, name: str) -> None:
         """Create Namespace ``name`` (and its default ServiceAccount) unless it exists."""
+        if name in self._namespaces:
+            return
         try:
             self.plane.api("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
         except urllib.error.HTTPError as err:
@@ -96,6 +110,7 @@ class ClusterUnderTest:
         except urllib.error.HTTPError as err:
             if err.code != 409:
                 raise
+        self._namespaces.add(name)
 
     def seed(
         self, obj: dict[str, Any], manager: str = "seed", operation: str = "Update"
@@ -116,22 +131,45 @@ class ClusterUnderTest:
         if operation == "Apply":
             stored = self.plane.api("PATCH", f"{item}?{manager_q}&force=true", obj, _APPLY)
         else:
-            current = self.get_object(obj["apiVersion"], obj["kind"], namespace, meta["name"])
-            if current is None:
-                stored = self.plane.api(
-                    "POST",
-                    f"{self._path(obj['apiVersion'], obj['kind'], namespace)}?{manager_q}",
-                    obj,
-                )
-            else:
-                body = json.loads(json.dumps(obj))
-                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                stored = self.plane.api("PUT", f"{item}?{manager_q}", body)
+            stored = self._create_or_replace(obj, namespace, item, manager_q)
         if "status" in obj:
             stored = self.plane.api(
                 "PATCH", f"{item}/status?{manager_q}", {"status": obj["status"]}, _MERGE
             )
         return dict(stored)
+
+    def _create_or_replace(
+        self, obj: dict[str, Any], namespace: str | None, item: str, manager_q: str
+    ) -> Any:
+        meta = obj["metadata"]
+        for _ in range(10):
+            current = self.get_object(obj["apiVersion"], obj["kind"], namespace, meta["name"])
+            try:
+                if current is None:
+                    collection = self._path(obj["apiVersion"], obj["kind"], namespace)
+                    return self.plane.api("POST", f"{collection}?{manager_q}", obj)
+                body = json.loads(json.dumps(obj))
+                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                return self.plane.api("PUT", f"{item}?{manager_q}", body)
+            except urllib.error.HTTPError as err:
+                if err.code != 409:  # a controller wrote it between our read and write
+                    raise
+        raise RuntimeError(f"{item}: kept conflicting")
+
+    def seed_many(self, objs: list[dict[str, Any]], manager: str = "seed") -> None:
+        """Create many new objects as ``manager``, eight requests at a time."""
+        for obj in objs:
+            _, namespaced = self.plural(obj["apiVersion"], obj["kind"])
+            if namespaced:
+                self.ensure_namespace(obj["metadata"].get("namespace", "default"))
+
+        def create(obj: dict[str, Any]) -> None:
+            namespace = obj["metadata"].get("namespace", "default")
+            collection = self._path(obj["apiVersion"], obj["kind"], namespace)
+            self.plane.api("POST", f"{collection}?fieldManager={urllib.parse.quote(manager)}", obj)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, objs))
 
     def get_object(
         self, api_version: str, kind: str, namespace: str | None, name: str
@@ -147,6 +185,12 @@ class ClusterUnderTest:
             raise
         return got
 
+    def deleted(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        """Whether the object is gone or being deleted (a Namespace stays Terminating until
+        the namespace controller has emptied it)."""
+        obj = self.get_object(api_version, kind, namespace, name)
+        return obj is None or "deletionTimestamp" in obj["metadata"]
+
     def objects(
         self, api_version: str, kind: str, namespace: str | None = None
     ) -> list[dict[str, Any]]:
@@ -154,6 +198,9 @@ class ClusterUnderTest:
         items: list[dict[str, Any]] = self.plane.api(
             "GET", self._path(api_version, kind, namespace)
         )["items"]
+        for item in items:  # a LIST's items carry no apiVersion/kind; kubectl get adds them
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
         return sorted(
             items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
         )
@@ -176,7 +223,10 @@ class ClusterUnderTest:
         ``reason`` is the policy's (``Forbidden``: 403, ``Invalid``: 422).
         """
         api_version = api_version or self._api_version_of(kind)
-        plural, _ = self.plural(api_version, kind)
+        try:
+            plural, _ = self.plural(api_version, kind)
+        except KeyError:  # not served yet: a policy may name what a later CRD will serve
+            plural = kind.lower() + "s"
         group, _, version = api_version.rpartition("/")
         policy = f"deny-{verb}-{kind.lower()}-{namespace or 'cluster'}-{name}"[:200]
         target = "oldObject" if verb == "delete" else "object"
@@ -254,7 +304,11 @@ class ClusterUnderTest:
             self.ensure_namespace(namespace)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self._probe(verb, api_version, kind, namespace, name) == denied:
+            try:
+                if self._probe(verb, api_version, kind, namespace, name) == denied:
+                    return
+            except KeyError:  # the kind is not served yet: nothing to probe with
+                time.sleep(2)  # policies reach the admission plugin well within this
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the denial of {verb} {kind} {namespace}/{name} never took effect")
@@ -286,6 +340,10 @@ class ClusterUnderTest:
             body = err.read().decode(errors="replace")
             return err.code in (403, 422) and "ValidatingAdmissionPolicy" in body
         return False
+
+    def add_gpu_node(self, name: str, gpus: int) -> None:
+        """Add a kwok GPU node (as a cluster autoscaler would); the reset removes it."""
+        self.plane.add_node(name, gpus)
 
     # -- a stand-in controller for kinds without one here ----------------------------------
 
@@ -375,6 +433,6 @@ class ClusterUnderTest:
         self.proxy.log.reset()
 
     def expire_continue_tokens(self) -> None:
-        """Answer every request carrying a continue token 410 Expired from now on, as the
-        server does once etcd has compacted past the token's revision."""
+        """Answer the next request carrying a continue token 410 Expired, as the server does
+        once etcd has compacted past the revision of the tokens it gave out."""
         self.proxy.expire_continue = True

@@ -169,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
         record = parse_record(self.command, self.path, self.headers, proxy.kinds)
         fault = proxy.log.take_fault(record)
         if fault is None and proxy.expire_continue and "continue" in record.query:
+            # Tokens issued before the compaction expire; a listing started afresh gets new ones.
+            proxy.expire_continue = False
             fault = Fault(status=410, message=_EXPIRED)
         if fault is not None:
             if fault.delay:
@@ -217,6 +219,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a timeout fault, a reset) is not an error of the proxy."""
+
+
 class FaultProxy:
     """Plain HTTP on 127.0.0.1 in front of an API server reached over TLS."""
 
@@ -227,8 +236,7 @@ class FaultProxy:
         self._local = threading.local()
         self.kinds = Kinds(self._fetch_json)
         handler = type("Handler", (_Handler,), {"proxy": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def start(self) -> FaultProxy:
