@@ -46,7 +46,7 @@ def blueprint_text(index: int, image_tag: str = "v0.8.5") -> str:
     }[flavour]
     gpus = 1 + index % 2
     return (
-        f"kind: InferenceStack\nname: {name}\nmodel: org/model-{index}\n"
+        f"kind: InferenceStack\nname: {name}\nmodel: org/model-{index}-8B\n"
         f"image: {REGISTRY}vllm/vllm-openai:{image_tag}\n"
         f"gpus: {gpus}\nmax_model_len: 16384\ncpu: '8'\nmemory: 64Gi\n"
         "hf_token_secret: {name: hf-token, key: token}\n"

@@ -17,7 +17,7 @@ def blueprint(scope: Scope, env: Environment) -> None:
         scope,
         "llama-8b",
         model="meta-llama/Llama-3.1-8B-Instruct",
-        image="registry.example.com/vllm/vllm-openai:v0.8.5",
+        image="registry.example.com/vllm/vllm-openai:v0.19.1",
         gpus=1,
         max_model_len=16384,
         gpu_memory_utilization=0.9,

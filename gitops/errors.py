@@ -35,3 +35,8 @@ class RepositoryError(GitOpsError):
 
 class ClusterError(GitOpsError):
     """The cluster could not be reached or refused a request."""
+
+
+class StackWarning(UserWarning):
+    """A valid but probably wrong parameter (e.g. a tensor parallel degree that divides no
+    common attention-head count); rendering goes on."""

@@ -19,6 +19,7 @@ kind: InferenceStack
 name: small
 model: org/small-model
 image: registry.example.com/vllm/vllm-openai:v0.8.5
+cache: {size: 20Gi}
 """
 
 
@@ -52,7 +53,7 @@ def test_yaml_spec_renders_an_inference_stack(env: Environment, tmp_path: Path) 
     scope = Scope(namespace="inference", blueprint="small", environment="dev")
     blueprint.apply(scope, env)
     kinds = {m["kind"] for m in scope.synth()}
-    assert {"Deployment", "Service"} <= kinds
+    assert {"StatefulSet", "Service"} <= kinds
 
 
 def test_yaml_spec_with_unknown_parameter_names_file_and_key(

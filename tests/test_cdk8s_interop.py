@@ -30,13 +30,13 @@ def test_stack_in_a_cdk8s_app_is_synthesized_by_the_app(cdk8s: ModuleType) -> No
     documents = list(yaml.safe_load_all(app.synth_yaml()))
     found = sorted((doc["kind"], doc["metadata"]["name"]) for doc in documents)
     assert found == [
-        ("Deployment", "llama"),
-        ("PersistentVolumeClaim", "llama-cache"),
         ("PodDisruptionBudget", "llama"),
         ("Service", "llama"),
+        ("ServiceAccount", "llama"),
         ("ServiceMonitor", "llama"),
+        ("StatefulSet", "llama"),
     ]
-    deployment = next(doc for doc in documents if doc["kind"] == "Deployment")
+    deployment = next(doc for doc in documents if doc["kind"] == "StatefulSet")
     limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "1"
 
@@ -65,4 +65,4 @@ def test_cdk8s_chart_joins_the_scope_pipeline(cdk8s: ModuleType) -> None:
     config = next(obj for obj in objects if obj["kind"] == "ConfigMap")
     assert config["metadata"]["name"] == "router-config"
     assert config["metadata"]["annotations"][ANNOTATION_CONSTRUCT_PATH] == "extras"
-    assert {obj["kind"] for obj in objects} >= {"ConfigMap", "Deployment", "Service"}
+    assert {obj["kind"] for obj in objects} >= {"ConfigMap", "StatefulSet", "Service"}

@@ -51,17 +51,22 @@ def kinds(objects: list[Manifest]) -> list[str]:
     return sorted(obj["kind"] for obj in objects)
 
 
+def engine(objects: list[Manifest]) -> Manifest:
+    """The engine workload: the Deployment, or the StatefulSet of a per-replica cache."""
+    found = [obj for obj in objects if obj["kind"] in ("Deployment", "StatefulSet")]
+    assert len(found) == 1, f"expected one engine workload, found {len(found)}"
+    return found[0]
+
+
 def container(objects: list[Manifest]) -> Manifest:
-    """The engine container of the Deployment."""
-    containers: list[Manifest] = one(objects, "Deployment")["spec"]["template"]["spec"][
-        "containers"
-    ]
+    """The engine container of the workload."""
+    containers: list[Manifest] = engine(objects)["spec"]["template"]["spec"]["containers"]
     return containers[0]
 
 
 def pod_labels(objects: list[Manifest]) -> dict[str, str]:
-    """The Deployment's pod template labels."""
-    labels: dict[str, str] = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    """The engine's pod template labels."""
+    labels: dict[str, str] = engine(objects)["spec"]["template"]["metadata"]["labels"]
     return labels
 
 
@@ -84,6 +89,14 @@ FULL: dict[str, Any] = {
 }
 
 
+#: FULL for kserve mode: KServe's storage initializer reads the token from the key HF_TOKEN.
+KSERVE_FULL: dict[str, Any] = {
+    **FULL,
+    "image": KSERVE_IMAGE,
+    "hf_token_secret": {"name": "hf-token", "key": "HF_TOKEN"},
+}
+
+
 @pytest.fixture
 def full() -> list[Manifest]:
     """A 2-GPU, tensor-parallel-2 stack with KEDA, PDB, ServiceMonitor and HTTPRoute."""
@@ -93,16 +106,15 @@ def full() -> list[Manifest]:
 def test_default_stack_is_a_complete_production_set() -> None:
     objects = render(gpus=1)
     assert kinds(objects) == [
-        "Deployment",
-        "PersistentVolumeClaim",
         "PodDisruptionBudget",
         "Service",
+        "ServiceAccount",
         "ServiceMonitor",
+        "StatefulSet",
     ]
     names = {obj["kind"]: obj["metadata"]["name"] for obj in objects}
-    assert names.pop("PersistentVolumeClaim") == "llama-cache"
     assert set(names.values()) == {"llama"}
-    assert one(objects, "Deployment")["spec"]["replicas"] == 1
+    assert engine(objects)["spec"]["replicas"] == 1
 
 
 def test_every_object_is_in_the_stack_namespace_with_recommended_labels() -> None:
@@ -141,7 +153,7 @@ def test_gpus_beyond_one_shard_become_pipeline_stages() -> None:
 
 
 def test_rollout_replaces_pods_without_a_surge_gpu() -> None:
-    strategy = one(render(), "Deployment")["spec"]["strategy"]
+    strategy = one(render(cache={"access_mode": "ReadWriteMany"}), "Deployment")["spec"]["strategy"]
     assert strategy == {
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
@@ -159,7 +171,7 @@ def test_gpus_are_requested_and_limited(full: list[Manifest]) -> None:
 def test_gpu_resource_name_is_configurable() -> None:
     objects = render(gpu_resource="amd.com/gpu")
     assert container(objects)["resources"]["limits"]["amd.com/gpu"] == "1"
-    tolerations = one(objects, "Deployment")["spec"]["template"]["spec"]["tolerations"]
+    tolerations = engine(objects)["spec"]["template"]["spec"]["tolerations"]
     assert tolerations == [{"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
@@ -188,7 +200,7 @@ def test_model_cache_claim_is_mounted_at_hf_home(full: list[Manifest]) -> None:
 def test_existing_claim_is_mounted_and_not_created() -> None:
     objects = render(cache=ModelCache(existing_claim="shared-models"))
     assert "PersistentVolumeClaim" not in kinds(objects)
-    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    pod = engine(objects)["spec"]["template"]["spec"]
     assert {"name": "model-cache", "persistentVolumeClaim": {"claimName": "shared-models"}} in pod[
         "volumes"
     ]
@@ -231,7 +243,7 @@ def test_scheduling_fields(full: list[Manifest]) -> None:
 
 
 def test_explicit_empty_tolerations_render_none() -> None:
-    pod = one(render(tolerations=[]), "Deployment")["spec"]["template"]["spec"]
+    pod = engine(render(tolerations=[]))["spec"]["template"]["spec"]
     assert "tolerations" not in pod
 
 
@@ -258,7 +270,7 @@ def test_keda_scaled_object_targets_the_deployment(full: list[Manifest]) -> None
 
 
 def test_autoscaled_deployment_leaves_replicas_to_the_autoscaler(full: list[Manifest]) -> None:
-    assert "replicas" not in one(full, "Deployment")["spec"]
+    assert "replicas" not in engine(full)["spec"]
 
 
 def test_hpa_scales_on_the_vllm_pods_metric() -> None:
@@ -267,7 +279,7 @@ def test_hpa_scales_on_the_vllm_pods_metric() -> None:
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": "StatefulSet",
         "name": "llama",
     }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
@@ -275,7 +287,7 @@ def test_hpa_scales_on_the_vllm_pods_metric() -> None:
         {
             "type": "Pods",
             "pods": {
-                "metric": {"name": "vllm:num_requests_waiting"},
+                "metric": {"name": "vllm_num_requests_waiting"},
                 "target": {"type": "AverageValue", "averageValue": "5"},
             },
         }
@@ -374,8 +386,14 @@ def test_dataclasses_and_mappings_render_the_same() -> None:
 
 
 def test_kserve_mode_renders_an_inference_service_instead_of_a_deployment() -> None:
-    objects = render(mode="kserve", **{**FULL, "image": KSERVE_IMAGE})
-    assert kinds(objects) == ["HTTPRoute", "InferenceService", "PodDisruptionBudget", "PodMonitor"]
+    objects = render(mode="kserve", **KSERVE_FULL)
+    assert kinds(objects) == [
+        "HTTPRoute",
+        "InferenceService",
+        "PodDisruptionBudget",
+        "PodMonitor",
+        "ServiceAccount",
+    ]
     isvc = one(objects, "InferenceService")
     assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
     annotations = isvc["metadata"]["annotations"]
@@ -385,7 +403,7 @@ def test_kserve_mode_renders_an_inference_service_instead_of_a_deployment() -> N
     assert predictor["model"]["modelFormat"] == {"name": "huggingface"}
     assert predictor["model"]["storageUri"] == MODEL
     assert "--model" not in predictor["model"]["args"]
-    assert predictor["model"]["args"][:2] == ["--tensor-parallel-size", "2"]
+    assert predictor["model"]["args"][:3] == ["--model_name=llama", "--tensor-parallel-size", "2"]
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert predictor["model"]["resources"]["requests"]["nvidia.com/gpu"] == "2"
     assert predictor["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
@@ -440,7 +458,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "pdb": None,
         "replicas": 0,
     },
-    "kserve-keda": {**FULL, "mode": "kserve", "image": KSERVE_IMAGE},
+    "kserve-keda": {**KSERVE_FULL, "mode": "kserve"},
     "kserve-default": {"mode": "kserve", "image": KSERVE_IMAGE},
 }
 
@@ -467,7 +485,7 @@ def test_overrides_win_over_blueprint_values() -> None:
         replicas=1,
         gpu_product="NVIDIA-A100-SXM4-80GB",
     )
-    deployment = one(objects, "Deployment")
+    deployment = engine(objects)
     assert deployment["spec"]["replicas"] == 3
     pod = deployment["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
@@ -491,7 +509,7 @@ def test_autoscaling_override_is_merged_into_the_blueprint_values() -> None:
 
 def test_any_parameter_can_be_overridden() -> None:
     objects = render(overrides={"shm_size": "8Gi", "service_monitor": False})
-    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    pod = engine(objects)["spec"]["template"]["spec"]
     assert pod["volumes"][0]["emptyDir"]["sizeLimit"] == "8Gi"
     assert "ServiceMonitor" not in kinds(objects)
 
@@ -601,7 +619,7 @@ def test_strict_accepts_pinned_tags_and_digests() -> None:
 
 
 def test_replicas_zero_parks_the_stack() -> None:
-    assert one(render(replicas=0), "Deployment")["spec"]["replicas"] == 0
+    assert engine(render(replicas=0))["spec"]["replicas"] == 0
 
 
 # --- declarative specs -----------------------------------------------------------------
@@ -684,13 +702,13 @@ labels: {team: ml}
     InferenceStack.from_spec(scope, load_yaml(text, "llama.yaml"), "llama.yaml")
     objects = scope.synth()
     assert kinds(objects) == [
-        "Deployment",
         "HTTPRoute",
-        "PersistentVolumeClaim",
         "PodDisruptionBudget",
         "ScaledObject",
         "Service",
+        "ServiceAccount",
         "ServiceMonitor",
+        "StatefulSet",
     ]
     route = one(objects, "HTTPRoute")
     assert route["spec"]["parentRefs"] == [
@@ -718,11 +736,22 @@ def stack_parameters(draw: st.DrawFn) -> dict[str, Any]:
         "tensor_parallel_size": draw(st.sampled_from([d for d in (1, 2, 4, 8) if gpus % d == 0])),
         "replicas": draw(st.integers(min_value=1, max_value=4)),
         "autoscaling": {"kind": kind, "min_replicas": low, "max_replicas": low + 2},
-        "cache": draw(st.sampled_from([None, {"existing_claim": "models"}, {"size": "50Gi"}])),
+        "cache": draw(
+            st.sampled_from(
+                [
+                    None,
+                    {"existing_claim": "models", "access_mode": "ReadWriteMany"},
+                    {"size": "50Gi"},
+                    {"access_mode": "ReadWriteMany"},
+                ]
+            )
+        ),
         "pdb": draw(st.sampled_from([None, {"max_unavailable": "25%"}, {"min_available": 1}])),
         "service_monitor": draw(st.booleans()),
         "route": draw(st.sampled_from([None, {"parent_refs": ["gw"]}])),
         "hf_token_secret": draw(st.sampled_from([None, "hf-token"])),
+        "drain": draw(st.sampled_from([None, {"pre_stop_seconds": 5, "grace_seconds": 120}])),
+        "security": draw(st.sampled_from([None, {"run_as_user": 1000}])),
         "max_model_len": draw(st.sampled_from([None, 4096])),
     }
 
@@ -752,5 +781,7 @@ def test_any_valid_stack_renders_schema_valid_objects(params: dict[str, Any]) ->
     objects = render(**params)
     for obj in objects:
         quick_validate(obj)
-    engine_kind = "InferenceService" if params["mode"] == "kserve" else "Deployment"
-    assert one(objects, engine_kind)["metadata"]["name"] == "llama"
+    if params["mode"] == "kserve":
+        assert one(objects, "InferenceService")["metadata"]["name"] == "llama"
+    else:
+        assert engine(objects)["metadata"]["name"] == "llama"

@@ -255,7 +255,7 @@ def test_token_pasted_as_the_secret_name_is_not_echoed() -> None:
         InferenceStack(
             scope,
             "llm",
-            model="org/model",
+            model="org/model-1B",
             image="registry.example.com/vllm:v1",
             hf_token_secret=CANARIES["token"],
         )
@@ -267,7 +267,7 @@ def test_token_pasted_as_the_secret_key_is_not_echoed() -> None:
         InferenceStack(
             Scope(namespace="apps"),
             "llm",
-            model="org/model",
+            model="org/model-1B",
             image="registry.example.com/vllm:v1",
             hf_token_secret={"name": "hf", "key": CANARIES["token"] + " x"},
         )

@@ -83,8 +83,8 @@ def test_example_has_the_three_stacks_in_each_environment(example: Any) -> None:
     rendered, _ = example
     for manifests in rendered.values():
         names = {(o["kind"], o["metadata"]["name"]) for o in manifests}
-        assert {("Deployment", "llama-8b"), ("HorizontalPodAutoscaler", "llama-8b")} <= names
-        assert {("Deployment", "llama-70b"), ("ScaledObject", "llama-70b")} <= names
+        assert {("StatefulSet", "llama-8b"), ("HorizontalPodAutoscaler", "llama-8b")} <= names
+        assert {("StatefulSet", "llama-70b"), ("ScaledObject", "llama-70b")} <= names
         assert ("InferenceService", "bge-embed") in names
 
 
@@ -101,9 +101,9 @@ def test_tree_puts_guardrails_in_their_own_layer(example: Any) -> None:
     guardrails = [p for p in files if p.startswith("envs/prod/guardrails/")]
     workloads = [p for p in files if p.startswith("envs/prod/workloads/")]
     assert "envs/prod/guardrails/_cluster/clusterpolicy-gitops-disallow-latest-tag.yaml" in files
-    assert "envs/prod/workloads/inference/deployment-llama-70b.yaml" in files
+    assert "envs/prod/workloads/inference/statefulset-llama-70b.yaml" in files
     assert not any("clusterpolicy" in p for p in workloads)
-    assert not any("deployment-" in p for p in guardrails)
+    assert not any("statefulset-" in p for p in guardrails)
     top = yaml.safe_load(files["envs/prod/kustomization.yaml"])
     assert top["resources"] == ["guardrails", "workloads"]
 
@@ -114,9 +114,9 @@ def test_layer_kustomization_lists_files_in_apply_order(example: Any) -> None:
     on_disk = {p.removeprefix("envs/prod/workloads/") for p in files}
     assert set(listed) <= on_disk
     assert listed.index("inference/service-llama-8b.yaml") < listed.index(
-        "inference/deployment-llama-8b.yaml"
+        "inference/statefulset-llama-8b.yaml"
     )
-    assert listed.index("inference/deployment-llama-8b.yaml") < listed.index(
+    assert listed.index("inference/statefulset-llama-8b.yaml") < listed.index(
         "inference/horizontalpodautoscaler-llama-8b.yaml"
     )
 
@@ -219,7 +219,7 @@ def test_real_guardrails_deny_a_foreign_registry_in_prod(
     shutil.copytree(project_root / "environments", tmp_path / "environments")
     spec = tmp_path / "blueprints" / "llama-70b.yaml"
     spec.write_text(spec.read_text().replace("registry.example.com/vllm", "docker.io/vllm"))
-    with pytest.raises(PolicyError, match=r"prod: Deny Deployment inference/llama-70b"):
+    with pytest.raises(PolicyError, match=r"prod: Deny StatefulSet inference/llama-70b"):
         render_to_repo(tmp_path / "blueprints", tmp_path / "environments", tmp_path / "repo")
     assert not (tmp_path / "repo").exists()
 

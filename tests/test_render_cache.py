@@ -21,7 +21,7 @@ from gitops.constructs.inference import InferenceStack
 
 
 def blueprint(scope, env):
-    InferenceStack(scope, "outside", model="org/m", gpus=1,
+    InferenceStack(scope, "outside", model="org/m-1B", gpus=1,
                    image="docker.io/vllm/vllm-openai:v0.8.5")
 """
 

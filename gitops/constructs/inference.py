@@ -29,6 +29,7 @@ from gitops.constructs.inference_checks import (
     pdb_mapping,
 )
 from gitops.constructs.inference_ext import resolve_extensions
+from gitops.constructs.inference_options import Drain, KvOffload, Lora, Security
 from gitops.constructs.inference_params import (
     Autoscaling,
     Disruption,
@@ -46,10 +47,18 @@ from gitops.constructs.inference_params import (
 from gitops.constructs.inferencepool import InferencePoolRouting
 from gitops.constructs.lws import MultiNode
 from gitops.constructs.warmup import WarmUp
+from gitops.constructs.inference_resolve import (
+    check_parallelism,
+    resolve_cache,
+    resolve_kserve,
+    resolve_memory_options,
+    secret_ref,
+)
 from gitops.errors import ValidationError
 from gitops.model import Manifest
 
-#: The cache a stack gets unless told otherwise: a new 100Gi ReadWriteOnce PVC.
+#: The cache a stack gets unless told otherwise: a ReadWriteOnce PVC per replica, sized
+#: from the model.
 DEFAULT_CACHE = ModelCache()
 #: The disruption budget a stack gets unless told otherwise: at most one pod down.
 DEFAULT_PDB = Disruption()
@@ -62,12 +71,14 @@ DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 class InferenceStack(Construct):
     """One model served by vLLM engines: Deployment, Service, cache, autoscaler, PDB, monitor.
 
-    With only ``model``, ``image`` and ``gpus`` the stack is complete: a Deployment with GPU
-    requests and limits, ``/dev/shm``, a 100Gi model-cache PVC, startup/readiness/liveness
-    probes (15 minute start-up budget) and the GPU toleration; a ClusterIP Service; a
-    PodDisruptionBudget (``maxUnavailable: 1``); a ServiceMonitor. Autoscaling is off by
-    default (``kind: none``): turning it on needs a metrics pipeline (KEDA or an adapter)
-    the cluster may lack. Nested parameters take the dataclass or a mapping of its fields.
+    With only ``model``, ``image`` and ``gpus`` the stack is complete: a StatefulSet with GPU
+    requests and limits, ``/dev/shm``, a model-cache PVC per replica sized from the model,
+    startup/readiness/liveness probes (15 minute start-up budget), a drain on shutdown, a
+    hardened security context, its own ServiceAccount without a token, and the GPU
+    toleration; a ClusterIP Service; a PodDisruptionBudget (``maxUnavailable: 1``); a
+    ServiceMonitor. Autoscaling is off by default (``kind: none``): turning it on needs a
+    metrics pipeline (KEDA or an adapter) the cluster may lack. Nested parameters take the
+    dataclass or a mapping of its fields.
 
     Args:
         scope: a :class:`~gitops.constructs.base.Scope`, a construct, or a cdk8s App/Chart.
@@ -79,7 +90,8 @@ class InferenceStack(Construct):
         namespace: namespace of every object (the scope's by default).
         gpu_resource: extended resource name of the GPUs (``amd.com/gpu`` ...).
         gpu_product: ``nvidia.com/gpu.product`` node label value to schedule on.
-        tensor_parallel_size: GPUs per model shard; divides ``gpus`` (defaults to ``gpus``).
+        tensor_parallel_size: GPUs per model shard; divides ``gpus`` (defaults to ``gpus``);
+            a degree dividing no common attention-head count warns.
         max_model_len: ``--max-model-len``.
         gpu_memory_utilization: ``--gpu-memory-utilization`` in (0, 1].
         dtype: ``--dtype``.
@@ -87,7 +99,13 @@ class InferenceStack(Construct):
         shm_size: size limit of the in-memory ``/dev/shm`` (counts toward ``memory``).
         cache: the model cache (:class:`ModelCache`), or ``None`` for none (vllm mode;
             KServe's storage initializer downloads the model itself).
-        hf_token_secret: Secret key holding a Hugging Face token (referenced, never read).
+        model_size: the weights' size on disk (a quantity), when the model id does not name
+            its parameter count; sizes the cache.
+        hf_token_secret: Secret key holding a Hugging Face token (referenced, never read;
+            in kserve mode the key must be ``HF_TOKEN``, what KServe's storage initializer
+            reads).
+        api_key_secret: Secret key holding the API key clients must send (vllm mode,
+            ``VLLM_API_KEY``); ``None`` leaves ``/v1`` open to every pod the network allows.
         tolerations: pod tolerations (default: tolerate ``<gpu_resource>:NoSchedule``).
         priority_class: ``priorityClassName`` of the pods.
         runtime_class: ``runtimeClassName`` of the pods (``nvidia``).
@@ -99,6 +117,15 @@ class InferenceStack(Construct):
         route: Gateway API exposure (:class:`Route`).
         mode: ``vllm`` (Deployment and friends) or ``kserve`` (an InferenceService).
         labels: extra labels (team, cost-center) on every object and pod.
+        monitor_labels: extra labels on the ServiceMonitor/PodMonitor only: the ones the
+            cluster's Prometheus selects monitors by (kube-prometheus-stack: ``release``).
+        drain: shutdown drain (:class:`Drain`): preStop pause, vLLM's shutdown timeout,
+            grace period.
+        security: pod security (:class:`Security`): non-root user where the image allows.
+        progress_deadline_seconds: the Deployment's progress deadline (vllm mode); above the
+            startup budget, by default the budget plus 600 s.
+        lora: LoRA adapters (:class:`Lora`; vllm mode).
+        kv_offload: KV-cache offload to CPU memory (:class:`KvOffload`; vllm mode).
         strict: refuse ``:latest`` and untagged images.
         port: the engine's HTTP port (vllm mode).
         cpu: CPU request per pod.
@@ -159,6 +186,14 @@ class InferenceStack(Construct):
         multi_node: Any = None,
         inference_pool: Any = None,
         warm_up: Any = False,
+        model_size: str | None = None,
+        api_key_secret: SecretKeyRef | Mapping[str, Any] | str | None = None,
+        monitor_labels: Mapping[str, str] | None = None,
+        drain: Drain | Mapping[str, Any] | None = None,
+        security: Security | Mapping[str, Any] | None = None,
+        progress_deadline_seconds: int | None = None,
+        lora: Lora | Mapping[str, Any] | None = None,
+        kv_offload: KvOffload | Mapping[str, Any] | None = None,
     ) -> None:
         owner = f"InferenceStack {id!r}"
         check_dns1123_label(owner, "name", id)
@@ -174,6 +209,10 @@ class InferenceStack(Construct):
             "service_monitor": service_monitor, "route": route, "mode": mode,
             "labels": labels, "strict": strict, "port": port, "cpu": cpu, "memory": memory,
             "multi_node": multi_node, "inference_pool": inference_pool, "warm_up": warm_up,
+            "model_size": model_size, "api_key_secret": api_key_secret,
+            "monitor_labels": monitor_labels, "drain": drain, "security": security,
+            "progress_deadline_seconds": progress_deadline_seconds, "lora": lora,
+            "kv_offload": kv_offload,
         }  # fmt: skip
         # Validate before Construct.__init__: under a cdk8s scope that call attaches a chart
         # to the App, which must not happen for invalid input.
@@ -277,12 +316,7 @@ class InferenceStack(Construct):
         self.model = check_model(owner, p["model"], self.mode)
         self.gpus = check_int(owner, "gpus", p["gpus"], 1)
         self.replicas = check_int(owner, "replicas", p["replicas"], 0)
-        tp = p["tensor_parallel_size"]
-        self.tensor_parallel_size = (
-            self.gpus if tp is None else check_int(owner, "tensor_parallel_size", tp, 1)
-        )
-        if self.gpus % self.tensor_parallel_size:
-            raise fail(owner, "tensor_parallel_size", f"a divisor of gpus ({self.gpus})", tp)
+        self.tensor_parallel_size = check_parallelism(owner, self.gpus, p["tensor_parallel_size"])
         self.gpu_resource = check_gpu_resource(owner, p["gpu_resource"])
         self.gpu_product = check_gpu_product(owner, p["gpu_product"])
         mml = p["max_model_len"]
@@ -303,22 +337,21 @@ class InferenceStack(Construct):
         self.port = check_int(owner, "port", p["port"], 1)
         if self.port > 65535:
             raise fail(owner, "port", "a port number in 1..65535", self.port)
-        self.cache = None if p["cache"] is None else coerce(owner, "cache", ModelCache, p["cache"])
-        if self.cache is not None:
-            self.cache.check(owner)
-        secret = p["hf_token_secret"]
-        if isinstance(secret, str):
-            secret = SecretKeyRef(name=secret)
-        self.hf_token_secret = (
-            None if secret is None else coerce(owner, "hf_token_secret", SecretKeyRef, secret)
-        )
-        if self.hf_token_secret is not None:
-            self.hf_token_secret.check(owner)
+        # KServe's storage initializer reads the token from the key HF_TOKEN.
+        token_key = "HF_TOKEN" if self.mode == "kserve" else "token"
+        self.hf_token_secret = secret_ref(owner, "hf_token_secret", p["hf_token_secret"], token_key)
+        self.api_key_secret = secret_ref(owner, "api_key_secret", p["api_key_secret"], "api-key")
+        self.security = coerce(owner, "security", Security, p["security"] or Security())
+        self.security.check(owner)
+        self.drain = coerce(owner, "drain", Drain, p["drain"] or Drain())
+        self.drain.check(owner)
+        self.lora, self.kv_offload = resolve_memory_options(owner, p, self.memory)
         self.tolerations = check_tolerations(owner, p["tolerations"], self.gpu_resource)
         self.priority_class = optional_subdomain(owner, "priority_class", p["priority_class"])
         self.runtime_class = optional_subdomain(owner, "runtime_class", p["runtime_class"])
-        self.probes = coerce(owner, "probes", Probes, p["probes"] or Probes())
-        self.probes.check(owner)
+        probes = coerce(owner, "probes", Probes, p["probes"] or Probes())
+        probes.check(owner)
+        self.probes = probes.for_mode(self.mode)
         self.autoscaling = coerce(
             owner, "autoscaling", Autoscaling, p["autoscaling"] or Autoscaling()
         )
@@ -334,6 +367,9 @@ class InferenceStack(Construct):
         if self.route is not None:
             self.route.check(owner)
         self.extra_labels = check_labels(owner, p["labels"])
+        self.monitor_labels = check_labels(owner, p["monitor_labels"], "monitor_labels")
+        self.cache, self.cache_size = resolve_cache(self, owner, p)
+        self.progress_deadline_seconds = resolve_kserve(self, owner, p)
         resolve_extensions(self, owner, p)
 
     def _resolve_replica_bounds(self, owner: str) -> None:
@@ -352,6 +388,7 @@ class InferenceStack(Construct):
                 owner, "autoscaling.min_replicas", "an integer >= 1 for hpa", self.min_replicas
             )
         self.max_replicas = scaling.max_replicas or max(4, self.min_replicas)
+        self.fallback_replicas = scaling.fallback_replicas or max(self.min_replicas, 1)
         if scaling.kind != "none" and self.min_replicas > self.max_replicas:
             raise fail(
                 owner,

@@ -122,24 +122,24 @@ def check_tolerations(owner: str, value: object, gpu_resource: str) -> list[dict
     return out
 
 
-def check_labels(owner: str, value: object) -> dict[str, str]:
+def check_labels(owner: str, value: object, field: str = "labels") -> dict[str, str]:
     """Extra labels, sorted by key; the selector and managed-by labels are the stack's own."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise fail(owner, "labels", "a mapping of label names to values", value)
+        raise fail(owner, field, "a mapping of label names to values", value)
     out: dict[str, str] = {}
     for key in sorted(value, key=str):
         item = value[key]
         prefix, _, name = key.rpartition("/") if isinstance(key, str) else ("", "", "")
         if not name or not _LABEL_NAME.match(name) or (prefix and not _is_subdomain(prefix)):
-            raise fail(owner, "labels key", "a label name like team or example.com/team", key)
+            raise fail(owner, f"{field} key", "a label name like team or example.com/team", key)
         if key in RESERVED_LABELS:
             raise fail(
-                owner, "labels key", "not one the stack sets itself (selector, managed-by)", key
+                owner, f"{field} key", "not one the stack sets itself (selector, managed-by)", key
             )
         if not isinstance(item, str) or not _LABEL_VALUE.match(item):
-            raise fail(owner, f"labels[{key!r}]", "a label value (<= 63 characters)", item)
+            raise fail(owner, f"{field}[{key!r}]", "a label value (<= 63 characters)", item)
         out[key] = item
     return out
 

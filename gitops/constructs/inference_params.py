@@ -88,26 +88,48 @@ def check_path(owner: str, name: str, value: object) -> str:
 
 @dataclass(frozen=True)
 class ModelCache:
-    """Where the engine keeps downloaded weights: a new PVC, or an existing claim.
+    """Where the engine keeps downloaded weights: a new volume per replica or shared, or an
+    existing claim.
+
+    A ReadWriteOnce volume attaches to one node at a time, and the scheduler does not keep
+    the replicas that mount it on that node: a second replica elsewhere waits on
+    Multi-Attach forever. So a new ``ReadWriteOnce`` (or ``ReadWriteOncePod``) cache is one
+    PVC per replica (the engine runs as a StatefulSet with ``volumeClaimTemplates``; each
+    replica downloads once and keeps its copy across restarts), while a ``ReadWriteMany``
+    cache is one PVC all replicas share (a Deployment; one download, a storage class that
+    supports it). An existing claim is shared by every replica, so it must be
+    ``ReadWriteMany`` or ``ReadOnlyMany`` unless the stack has at most one replica.
 
     Attributes:
-        size: requested storage of the new PVC.
-        storage_class: StorageClass of the new PVC (the cluster default when ``None``).
-        access_mode: PVC access mode; ``ReadWriteMany`` lets replicas on several nodes share
-            one download, ``ReadWriteOnce`` works everywhere but pins replicas to one node.
-        existing_claim: mount this PVC instead of creating one.
-        mount_path: the Hugging Face cache path (``HF_HOME``).
+        size: storage requested per PVC; by default the model's weights (read from its id,
+            ``Llama-3.3-70B`` -> 70e9 parameters x 2 bytes) plus 20%. Required when the id
+            names no size; refused when smaller than the weights.
+        storage_class: StorageClass of the new PVCs (the cluster default when ``None``).
+        access_mode: the access mode of the volume (see above).
+        existing_claim: mount this PVC instead of creating any.
+        mount_path: the Hugging Face cache path (``HF_HOME``); by default
+            ``/root/.cache/huggingface``, or ``/data/huggingface`` when the pod runs as
+            non-root (root's home is not readable by other users).
     """
 
-    size: str = "100Gi"
+    size: str | None = None
     storage_class: str | None = None
     access_mode: str = "ReadWriteOnce"
     existing_claim: str | None = None
-    mount_path: str = HF_CACHE_PATH
+    mount_path: str | None = None
+
+    @property
+    def per_replica(self) -> bool:
+        """Whether each replica gets its own PVC (a new ReadWriteOnce/ReadWriteOncePod one)."""
+        return self.existing_claim is None and self.access_mode in (
+            "ReadWriteOnce",
+            "ReadWriteOncePod",
+        )
 
     def check(self, owner: str) -> None:
         """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
-        check_quantity(owner, "cache.size", self.size)
+        if self.size is not None:
+            check_quantity(owner, "cache.size", self.size)
         if self.storage_class is not None:
             check_subdomain(owner, "cache.storage_class", self.storage_class)
         if self.access_mode not in ACCESS_MODES:
@@ -116,7 +138,15 @@ class ModelCache:
             )
         if self.existing_claim is not None:
             check_subdomain(owner, "cache.existing_claim", self.existing_claim)
-        check_path(owner, "cache.mount_path", self.mount_path)
+        elif self.access_mode == "ReadOnlyMany":
+            raise fail(
+                owner,
+                "cache.access_mode",
+                "writable for a new cache (ReadOnlyMany suits an existing, pre-filled claim)",
+                self.access_mode,
+            )
+        if self.mount_path is not None:
+            check_path(owner, "cache.mount_path", self.mount_path)
 
 
 @dataclass(frozen=True)
@@ -154,41 +184,73 @@ def _described(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+#: KServe v1beta1 cannot set the predictor Deployment's progress deadline: it keeps
+#: Kubernetes' default (kserve/kserve#5684), which the startup budget must stay within.
+KSERVE_PROGRESS_DEADLINE = 600
+#: Health paths per mode: vLLM's ``/health``; KServe's model server (v2 protocol) for the
+#: Hugging Face runtime.
+_PATHS = {
+    "vllm": ("/health", "/health", "/health"),
+    "kserve": ("/v2/health/ready", "/v2/health/ready", "/v2/health/live"),
+}
+#: Startup failures tolerated by default: 900 s with vLLM; 540 s with KServe, within the
+#: progress deadline it cannot raise.
+_STARTUP_FAILURES = {"vllm": 90, "kserve": 54}
+
+
 @dataclass(frozen=True)
 class Probes:
     """Health probes; model loading takes minutes, so the startup budget is generous.
 
-    The startup budget is ``period_seconds * startup_failure_threshold`` (default 900 s).
+    The startup budget is ``period_seconds * startup_failure_threshold``: 900 s in vllm mode
+    (the Deployment's progress deadline is set above it), 540 s in kserve mode (KServe's
+    Deployment keeps the 600 s default deadline, so a larger budget is refused).
 
     Attributes:
-        startup_path: HTTP path of the startup probe.
-        readiness_path: HTTP path of the readiness probe (``/health`` or ``/v1/models``).
-        liveness_path: HTTP path of the liveness probe.
+        startup_path: HTTP path of the startup probe (mode default when ``None``:
+            ``/health``, or ``/v2/health/ready`` for KServe's model server).
+        readiness_path: HTTP path of the readiness probe (same defaults).
+        liveness_path: HTTP path of the liveness probe (``/health``, ``/v2/health/live``).
         period_seconds: period of every probe.
-        startup_failure_threshold: failures tolerated while the model loads.
+        startup_failure_threshold: failures tolerated while the model loads (mode default
+            when ``None``).
         failure_threshold: failures tolerated by readiness and liveness once started.
         timeout_seconds: timeout of every probe.
     """
 
-    startup_path: str = "/health"
-    readiness_path: str = "/health"
-    liveness_path: str = "/health"
+    startup_path: str | None = None
+    readiness_path: str | None = None
+    liveness_path: str | None = None
     period_seconds: int = 10
-    startup_failure_threshold: int = 90
+    startup_failure_threshold: int | None = None
     failure_threshold: int = 3
     timeout_seconds: int = 5
+
+    def for_mode(self, mode: str) -> Probes:
+        """These probes with the mode's defaults filled in."""
+        startup, readiness, liveness = _PATHS[mode]
+        return dataclasses.replace(
+            self,
+            startup_path=self.startup_path or startup,
+            readiness_path=self.readiness_path or readiness,
+            liveness_path=self.liveness_path or liveness,
+            startup_failure_threshold=self.startup_failure_threshold or _STARTUP_FAILURES[mode],
+        )
+
+    @property
+    def startup_budget(self) -> int:
+        """Seconds the engine may take to start before the kubelet restarts it."""
+        return self.period_seconds * (self.startup_failure_threshold or 0)
 
     def check(self, owner: str) -> None:
         """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
         for name in ("startup_path", "readiness_path", "liveness_path"):
-            check_path(owner, f"probes.{name}", getattr(self, name))
-        for name in (
-            "period_seconds",
-            "startup_failure_threshold",
-            "failure_threshold",
-            "timeout_seconds",
-        ):
+            if getattr(self, name) is not None:
+                check_path(owner, f"probes.{name}", getattr(self, name))
+        for name in ("period_seconds", "failure_threshold", "timeout_seconds"):
             check_int(owner, f"probes.{name}", getattr(self, name), 1)
+        if self.startup_failure_threshold is not None:
+            check_int(owner, "probes.startup_failure_threshold", self.startup_failure_threshold, 1)
 
 
 @dataclass(frozen=True)
@@ -206,6 +268,13 @@ class Autoscaling:
         query: PromQL of the KEDA trigger (defaults to the sum of ``metric`` over the stack's
             pods).
         cooldown_seconds: how long load must stay low before scaling down.
+        scale_up_seconds: scale-up stabilization window: a new pod loads the model for
+            minutes while the queue stays long, and without a window every evaluation in
+            between adds pods for the same load.
+        fallback_replicas: the floor KEDA holds while Prometheus cannot be queried (three
+            failures in a row; ``spec.fallback`` with ``currentReplicasIfHigher``: an outage
+            of the metric never scales the engine down, nor to zero); defaults to
+            ``max(min_replicas, 1)``. ``keda`` in vllm mode only.
     """
 
     kind: str = "none"
@@ -216,6 +285,8 @@ class Autoscaling:
     server_address: str = DEFAULT_PROMETHEUS
     query: str | None = None
     cooldown_seconds: int = 300
+    scale_up_seconds: int = 180
+    fallback_replicas: int | None = None
 
     def check(self, owner: str) -> None:
         """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
@@ -247,6 +318,11 @@ class Autoscaling:
         if self.query is not None:
             check_str(owner, "autoscaling.query", self.query)
         check_int(owner, "autoscaling.cooldown_seconds", self.cooldown_seconds, 0)
+        check_int(owner, "autoscaling.scale_up_seconds", self.scale_up_seconds, 0)
+        if self.scale_up_seconds > 3600:
+            raise fail(owner, "autoscaling.scale_up_seconds", "at most 3600", self.scale_up_seconds)
+        if self.fallback_replicas is not None:
+            check_int(owner, "autoscaling.fallback_replicas", self.fallback_replicas, 1)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Render an :class:`~gitops.constructs.inference.InferenceStack` in ``vllm`` mode.
 
-Deployment, Service, model-cache PersistentVolumeClaim, HorizontalPodAutoscaler or KEDA
-ScaledObject, PodDisruptionBudget, ServiceMonitor and HTTPRoute, as plain dicts with a
-fixed key order. The pieces both modes share (engine arguments, resources, environment,
-disruption budget, route) live here too.
+ServiceAccount, Deployment (or StatefulSet with a cache volume per replica), Service,
+shared model-cache PersistentVolumeClaim, HorizontalPodAutoscaler (plus its
+prometheus-adapter rule) or KEDA ScaledObject, PodDisruptionBudget, ServiceMonitor and
+HTTPRoute, as plain dicts with a fixed key order. The objects both modes share (service
+account, disruption budget, route) live here too; the pod is built by
+:mod:`~gitops.constructs.inference_pod`.
 
 Purely data-manipulative: no I/O.
 """
@@ -12,160 +14,115 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gitops.constructs.inference_metrics import (
+    adapter_metric_name,
+    adapter_rules,
+    monitor_metadata,
+)
+from gitops.constructs.inference_pod import (
+    CACHE_VOLUME,
+    PORT_NAME,
+    scheduling,
+    vllm_container,
+    vllm_volumes,
+)
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
     from gitops.constructs.inference import InferenceStack
 
-#: Name of the engine container and of its HTTP port.
-CONTAINER = "vllm"
-PORT_NAME = "http"
-_SHM = "shm"
-_CACHE = "model-cache"
-
 
 def cache_claim(stack: InferenceStack) -> str | None:
-    """Name of the PVC the engine mounts (``None`` without a cache)."""
-    if stack.cache is None:
+    """Name of the one PVC every replica mounts (``None``: no cache, or one per replica)."""
+    if stack.cache is None or stack.cache.per_replica:
         return None
     return stack.cache.existing_claim or f"{stack.id}-cache"
 
 
-def engine_args(stack: InferenceStack) -> list[str]:
-    """vLLM engine arguments shared by both modes (without ``--model``/``--port``)."""
-    args = ["--tensor-parallel-size", str(stack.tensor_parallel_size)]
-    pipeline = stack.gpus // stack.tensor_parallel_size
-    if pipeline > 1:  # GPUs beyond one shard run pipeline stages
-        args += ["--pipeline-parallel-size", str(pipeline)]
-    if stack.max_model_len is not None:
-        args += ["--max-model-len", str(stack.max_model_len)]
-    if stack.gpu_memory_utilization is not None:
-        args += ["--gpu-memory-utilization", str(stack.gpu_memory_utilization)]
-    if stack.dtype is not None:
-        args += ["--dtype", stack.dtype]
-    return args + list(stack.extra_args)
-
-
-def resources(stack: InferenceStack) -> dict[str, Any]:
-    """Requests and limits: GPUs in both (extended resources require it), memory limited."""
-    gpus = str(stack.gpus)
-    return {
-        "requests": {"cpu": stack.cpu, "memory": stack.memory, stack.gpu_resource: gpus},
-        "limits": {"memory": stack.memory, stack.gpu_resource: gpus},
-    }
-
-
-def token_env(stack: InferenceStack) -> list[dict[str, Any]]:
-    """``HF_TOKEN`` from the referenced Secret; the value never enters the manifest."""
-    if stack.hf_token_secret is None:
-        return []
-    ref = stack.hf_token_secret
-    return [
-        {
-            "name": "HF_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
-        }
-    ]
-
-
-def shm_volume(stack: InferenceStack) -> dict[str, Any]:
-    """The in-memory ``/dev/shm`` volume NCCL and the engine's workers need."""
-    return {"name": _SHM, "emptyDir": {"medium": "Memory", "sizeLimit": stack.shm_size}}
-
-
-def shm_mount() -> dict[str, Any]:
-    """The ``/dev/shm`` mount of :func:`shm_volume`."""
-    return {"name": _SHM, "mountPath": "/dev/shm"}
-
-
-def scheduling(stack: InferenceStack) -> dict[str, Any]:
-    """Pod scheduling fields: priority, runtime class, GPU product selector, tolerations."""
-    out: dict[str, Any] = {}
-    if stack.priority_class is not None:
-        out["priorityClassName"] = stack.priority_class
-    if stack.runtime_class is not None:
-        out["runtimeClassName"] = stack.runtime_class
-    if stack.gpu_product is not None:
-        out["nodeSelector"] = {"nvidia.com/gpu.product": stack.gpu_product}
-    if stack.tolerations:
-        out["tolerations"] = [dict(t) for t in stack.tolerations]
-    return out
-
-
-def _probe(path: str, period: int, failures: int, timeout: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": PORT_NAME},
-        "periodSeconds": period,
-        "timeoutSeconds": timeout,
-        "failureThreshold": failures,
-    }
-
-
-def probes(stack: InferenceStack) -> dict[str, Any]:
-    """Startup, readiness and liveness probes; the startup one covers model loading."""
-    p = stack.probes
-    return {
-        "startupProbe": _probe(
-            p.startup_path, p.period_seconds, p.startup_failure_threshold, p.timeout_seconds
-        ),
-        "readinessProbe": _probe(
-            p.readiness_path, p.period_seconds, p.failure_threshold, p.timeout_seconds
-        ),
-        "livenessProbe": _probe(
-            p.liveness_path, p.period_seconds, p.failure_threshold, p.timeout_seconds
-        ),
-    }
+def workload_kind(stack: InferenceStack) -> str:
+    """``StatefulSet`` when each replica has its own cache volume, else ``Deployment``."""
+    return "StatefulSet" if stack.cache is not None and stack.cache.per_replica else "Deployment"
 
 
 def rollout_strategy() -> dict[str, Any]:
     """Replace pods one at a time, without a surge pod.
 
-    A surge pod needs a spare GPU the cluster rarely has (the rollout would hang), and a
-    ReadWriteOnce cache the old pod still holds.
+    A surge pod needs a spare GPU the cluster rarely has (the rollout would hang).
     """
     return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
-def deployment(stack: InferenceStack) -> Manifest:
-    """The engine Deployment (no ``spec.replicas`` when an autoscaler owns it)."""
-    env: list[dict[str, Any]] = []
-    mounts = [shm_mount()]
-    volumes = [shm_volume(stack)]
-    claim = cache_claim(stack)
-    if stack.cache is not None and claim is not None:
-        env.append({"name": "HF_HOME", "value": stack.cache.mount_path})
-        mounts.append({"name": _CACHE, "mountPath": stack.cache.mount_path})
-        volumes.append({"name": _CACHE, "persistentVolumeClaim": {"claimName": claim}})
-    env += token_env(stack)
-    args = ["--model", stack.model, "--port", str(stack.port), *engine_args(stack)]
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": stack.image,
-        "imagePullPolicy": "IfNotPresent",
-        "args": args,
-        "ports": [{"name": PORT_NAME, "containerPort": stack.port, "protocol": "TCP"}],
-        "env": env,
-        "resources": resources(stack),
-        "volumeMounts": mounts,
-        **probes(stack),
+def _volume_claim_template(stack: InferenceStack) -> dict[str, Any]:
+    cache = stack.cache
+    assert cache is not None and stack.cache_size is not None
+    spec: dict[str, Any] = {"accessModes": [cache.access_mode]}
+    if cache.storage_class is not None:
+        spec["storageClassName"] = cache.storage_class
+    spec["resources"] = {"requests": {"storage": stack.cache_size}}
+    return {
+        "metadata": {"name": CACHE_VOLUME, "labels": stack.labels("model-cache")},
+        "spec": spec,
     }
-    if not env:
-        del container["env"]
+
+
+def workload(stack: InferenceStack) -> Manifest:
+    """The engine Deployment or StatefulSet (no ``spec.replicas`` when autoscaled)."""
+    kind = workload_kind(stack)
+    per_replica = kind == "StatefulSet"
+    claim = cache_claim(stack)
+    container = vllm_container(stack, CACHE_VOLUME if stack.cache is not None else None)
     spec: dict[str, Any] = {}
     if stack.autoscaling.kind == "none":
         spec["replicas"] = stack.replicas
     spec["selector"] = {"matchLabels": stack.selector()}
-    spec["strategy"] = rollout_strategy()
+    if per_replica:
+        spec["serviceName"] = stack.id
+        # Replicas load their models side by side, not one after another's 15 minutes.
+        spec["podManagementPolicy"] = "Parallel"
+        # One pod at a time, never a surge pod (a StatefulSet has none).
+        spec["updateStrategy"] = {"type": "RollingUpdate"}
+        # A replica scaled away keeps its download for when it comes back.
+        spec["persistentVolumeClaimRetentionPolicy"] = {
+            "whenDeleted": "Retain",
+            "whenScaled": "Retain",
+        }
+    else:
+        spec["strategy"] = rollout_strategy()
+        spec["progressDeadlineSeconds"] = stack.progress_deadline_seconds
     spec["template"] = {
         "metadata": {"labels": stack.labels()},
-        "spec": {**scheduling(stack), "containers": [container], "volumes": volumes},
+        "spec": {
+            **scheduling(stack),
+            "containers": [container],
+            "volumes": vllm_volumes(stack, claim),
+        },
     }
+    if per_replica:
+        spec["volumeClaimTemplates"] = [_volume_claim_template(stack)]
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": kind,
         "metadata": stack.metadata(stack.id),
         "spec": spec,
     }
+
+
+def service_account(stack: InferenceStack) -> Manifest:
+    """The engine's own ServiceAccount, without a token mount.
+
+    In kserve mode it lists the Hugging Face token Secret: KServe's storage initializer
+    reads ``HF_TOKEN`` from the Secrets of the predictor's ServiceAccount, not from the
+    model container's environment.
+    """
+    out: Manifest = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": stack.metadata(stack.id),
+        "automountServiceAccountToken": False,
+    }
+    if stack.mode == "kserve" and stack.hf_token_secret is not None:
+        out["secrets"] = [{"name": stack.hf_token_secret.name}]
+    return out
 
 
 def service(stack: InferenceStack) -> Manifest:
@@ -185,14 +142,15 @@ def service(stack: InferenceStack) -> Manifest:
 
 
 def claim(stack: InferenceStack) -> list[Manifest]:
-    """The model-cache PersistentVolumeClaim, unless the stack mounts an existing one."""
+    """The shared model-cache PersistentVolumeClaim (a new ReadWriteMany cache only)."""
     cache = stack.cache
-    if cache is None or cache.existing_claim is not None:
+    if cache is None or cache.existing_claim is not None or cache.per_replica:
         return []
+    assert stack.cache_size is not None
     spec: dict[str, Any] = {"accessModes": [cache.access_mode]}
     if cache.storage_class is not None:
         spec["storageClassName"] = cache.storage_class
-    spec["resources"] = {"requests": {"storage": cache.size}}
+    spec["resources"] = {"requests": {"storage": stack.cache_size}}
     return [
         {
             "apiVersion": "v1",
@@ -203,12 +161,15 @@ def claim(stack: InferenceStack) -> list[Manifest]:
     ]
 
 
-def pod_pattern(deployment: str) -> str:
-    """Regex matching the pods of a Deployment (``<name>-<replicaset hash>-<suffix>``) only.
+def pod_pattern(name: str, kind: str = "Deployment") -> str:
+    """Regex matching the pods of a Deployment (``<name>-<replicaset hash>-<suffix>``) or a
+    StatefulSet (``<name>-<ordinal>``) only.
 
     ``llama-.*`` would also match the pods of a stack named ``llama-70b``.
     """
-    return f"{deployment}-[a-z0-9]+-[a-z0-9]+"
+    if kind == "StatefulSet":
+        return f"{name}-[0-9]+"
+    return f"{name}-[a-z0-9]+-[a-z0-9]+"
 
 
 def default_query(stack: InferenceStack, pods: str) -> str:
@@ -226,14 +187,21 @@ def threshold(stack: InferenceStack) -> str:
 
 
 def autoscaler(stack: InferenceStack) -> list[Manifest]:
-    """The HorizontalPodAutoscaler or KEDA ScaledObject targeting the Deployment."""
+    """The HorizontalPodAutoscaler or KEDA ScaledObject targeting the engine workload."""
     scaling = stack.autoscaling
-    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": stack.id}
+    kind_of_target = workload_kind(stack)
+    target = {"apiVersion": "apps/v1", "kind": kind_of_target, "name": stack.id}
+    # While a new pod loads its model the queue stays long; the window keeps each
+    # evaluation from adding pods for load the loading ones will absorb.
+    behavior = {
+        "scaleUp": {"stabilizationWindowSeconds": scaling.scale_up_seconds},
+        "scaleDown": {"stabilizationWindowSeconds": scaling.cooldown_seconds},
+    }
     if scaling.kind == "hpa":
         metric = {
             "type": "Pods",
             "pods": {
-                "metric": {"name": scaling.metric},
+                "metric": {"name": adapter_metric_name(scaling.metric)},
                 "target": {"type": "AverageValue", "averageValue": threshold(stack)},
             },
         }
@@ -242,7 +210,7 @@ def autoscaler(stack: InferenceStack) -> list[Manifest]:
             "minReplicas": stack.min_replicas,
             "maxReplicas": stack.max_replicas,
             "metrics": [metric],
-            "behavior": {"scaleDown": {"stabilizationWindowSeconds": scaling.cooldown_seconds}},
+            "behavior": behavior,
         }
         api, kind = "autoscaling/v2", "HorizontalPodAutoscaler"
     elif scaling.kind == "keda":
@@ -250,7 +218,7 @@ def autoscaler(stack: InferenceStack) -> list[Manifest]:
             "type": "prometheus",
             "metadata": {
                 "serverAddress": scaling.server_address,
-                "query": default_query(stack, pod_pattern(stack.id)),
+                "query": default_query(stack, pod_pattern(stack.id, kind_of_target)),
                 "threshold": threshold(stack),
             },
         }
@@ -259,6 +227,13 @@ def autoscaler(stack: InferenceStack) -> list[Manifest]:
             "minReplicaCount": stack.min_replicas,
             "maxReplicaCount": stack.max_replicas,
             "cooldownPeriod": scaling.cooldown_seconds,
+            # Prometheus down must not scale the engine down (or to zero) under load.
+            "fallback": {
+                "failureThreshold": 3,
+                "replicas": stack.fallback_replicas,
+                "behavior": "currentReplicasIfHigher",
+            },
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": behavior}},
             "triggers": [trigger],
         }
         api, kind = "keda.sh/v1alpha1", "ScaledObject"
@@ -328,7 +303,7 @@ def service_monitor(stack: InferenceStack) -> list[Manifest]:
         {
             "apiVersion": "monitoring.coreos.com/v1",
             "kind": "ServiceMonitor",
-            "metadata": stack.metadata(stack.id),
+            "metadata": monitor_metadata(stack),
             "spec": {
                 "selector": {"matchLabels": stack.selector()},
                 "endpoints": [{"port": PORT_NAME, "path": "/metrics"}],
@@ -340,10 +315,12 @@ def service_monitor(stack: InferenceStack) -> list[Manifest]:
 def render_vllm(stack: InferenceStack) -> list[Manifest]:
     """Every object of a ``vllm``-mode stack, as fresh dicts."""
     return [
+        service_account(stack),
         *claim(stack),
         service(stack),
-        deployment(stack),
+        workload(stack),
         *autoscaler(stack),
+        *adapter_rules(stack),
         *disruption_budget(stack),
         *service_monitor(stack),
         *http_route(stack, stack.id, stack.port),

@@ -8,8 +8,16 @@ PodDisruptionBudget and a PodMonitor (KServe's Service carries none of our label
 select) over the predictor pods, which carry the stack's labels through
 ``spec.predictor.labels``; an HTTPRoute targets the predictor Service.
 
-KServe's storage initializer downloads ``storageUri`` itself, so no model-cache claim is
-rendered; the runtime owns the probes.
+KServe builds the pod by strategic-merging the serving runtime's container (the
+ClusterServingRuntime ``kserve-huggingfaceserver``) with ours, ours winning field by
+field: whatever the runtime sets and ours leaves out survives. So the container sets what
+must not survive: ``limits.cpu`` (the runtime's ``"1"`` would sit below our request),
+``args`` (a list is replaced whole, so ``--model_name`` is ours to give), the port the
+PodMonitor scrapes, probes, drain and security.
+
+KServe's storage initializer downloads ``storageUri`` itself (no model-cache claim), with
+the credentials of the Secrets listed by the predictor's ServiceAccount: the stack's
+ServiceAccount lists the Hugging Face token Secret, whose key must be ``HF_TOKEN``.
 
 Purely data-manipulative: no I/O.
 """
@@ -18,19 +26,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gitops.constructs.inference_render import (
-    default_query,
-    disruption_budget,
+from gitops.constructs.inference_metrics import monitor_metadata
+from gitops.constructs.inference_pod import (
+    container_security,
     engine_args,
-    http_route,
-    pod_pattern,
+    lifecycle,
+    probes,
     resources,
-    rollout_strategy,
     scheduling,
     shm_mount,
     shm_volume,
-    threshold,
     token_env,
+)
+from gitops.constructs.inference_render import (
+    default_query,
+    disruption_budget,
+    http_route,
+    pod_pattern,
+    rollout_strategy,
+    service_account,
+    threshold,
 )
 from gitops.model import Manifest
 
@@ -40,6 +55,8 @@ if TYPE_CHECKING:
 #: The port KServe's Hugging Face runtime listens on, and the predictor Service's port.
 RUNTIME_PORT = 8080
 SERVICE_PORT = 80
+#: Name of the runtime port, as KServe names its container port.
+PORT_NAME = "http1"
 
 
 def predictor_name(stack: InferenceStack) -> str:
@@ -54,10 +71,15 @@ def inference_service(stack: InferenceStack) -> Manifest:
         "modelFormat": {"name": "huggingface"},
         "storageUri": stack.model,
         "image": stack.image,
-        "args": engine_args(stack),
+        # The runtime's args (--model_name={{.Name}}) are replaced by ours, not merged.
+        "args": [f"--model_name={stack.id}", *engine_args(stack)],
+        "ports": [{"name": PORT_NAME, "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
         "env": token_env(stack),
         "resources": resources(stack),
         "volumeMounts": [shm_mount()],
+        "securityContext": container_security(stack),
+        "lifecycle": lifecycle(stack),
+        **probes(stack, RUNTIME_PORT),
     }
     if not model["env"]:
         del model["env"]
@@ -108,9 +130,11 @@ def pod_monitor(stack: InferenceStack) -> list[Manifest]:
         {
             "apiVersion": "monitoring.coreos.com/v1",
             "kind": "PodMonitor",
-            "metadata": stack.metadata(stack.id),
+            "metadata": monitor_metadata(stack),
             "spec": {
                 "selector": {"matchLabels": stack.selector()},
+                # portNumber: prometheus-operator v0.80+ (the CRD in ../shared/schemas
+                # accepts it); the pod declares the port, or Prometheus drops the target.
                 "podMetricsEndpoints": [{"portNumber": RUNTIME_PORT, "path": "/metrics"}],
             },
         }
@@ -120,6 +144,7 @@ def pod_monitor(stack: InferenceStack) -> list[Manifest]:
 def render_kserve(stack: InferenceStack) -> list[Manifest]:
     """Every object of a ``kserve``-mode stack, as fresh dicts."""
     return [
+        service_account(stack),
         inference_service(stack),
         *disruption_budget(stack),
         *pod_monitor(stack),
