@@ -27,7 +27,8 @@ def _rendered(quota: int | None, *stacks: dict[str, Any]) -> list[dict[str, Any]
     scope = Scope(namespace="llm")
     NamespaceGuardrails(scope, "fence", namespace="llm", gpu_quota=quota)
     for spec in stacks:
-        InferenceStack(scope, spec.pop("id"), model="m/x", image=IMAGE, **spec)
+        spec.setdefault("cache", {"access_mode": "ReadWriteMany"})  # one Deployment per stack
+        InferenceStack(scope, spec.pop("id"), model="m/x-1B", image=IMAGE, **spec)
     return scope.synth()
 
 

@@ -192,7 +192,7 @@ def test_the_table_covers_every_workload_kind_of_the_example(
     example: list[tuple[Environment, list[dict[str, Any]]]],
 ) -> None:
     loads = [load for _, manifests in example for load in workloads(manifests)]
-    assert {"Deployment", "InferenceService", "LeaderWorkerSet"} <= {
+    assert {"StatefulSet", "Deployment", "InferenceService", "LeaderWorkerSet"} <= {
         load.manifest["kind"] for load in loads
     }
     roles = {(load.name, group.role) for load in loads for group in load.groups}

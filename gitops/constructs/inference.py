@@ -50,6 +50,7 @@ from gitops.constructs.warmup import WarmUp
 from gitops.constructs.inference_resolve import (
     check_parallelism,
     resolve_cache,
+    resolve_drain,
     resolve_kserve,
     resolve_memory_options,
     secret_ref,
@@ -343,8 +344,7 @@ class InferenceStack(Construct):
         self.api_key_secret = secret_ref(owner, "api_key_secret", p["api_key_secret"], "api-key")
         self.security = coerce(owner, "security", Security, p["security"] or Security())
         self.security.check(owner)
-        self.drain = coerce(owner, "drain", Drain, p["drain"] or Drain())
-        self.drain.check(owner)
+        self.drain, self.shutdown_timeout = resolve_drain(owner, p, self.mode, self.image)
         self.lora, self.kv_offload = resolve_memory_options(owner, p, self.memory)
         self.tolerations = check_tolerations(owner, p["tolerations"], self.gpu_resource)
         self.priority_class = optional_subdomain(owner, "priority_class", p["priority_class"])

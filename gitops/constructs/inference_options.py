@@ -22,10 +22,11 @@ from gitops.constructs.inference_params import check_int, check_str, coerce, fai
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 #: KV-cache offload backends of vLLM's ``--kv-offloading-backend``.
 KV_BACKENDS = ("native", "lmcache")
-#: Attention-head counts of common open models (Llama 3 8B/70B, Qwen2.5, Mistral, Mixtral,
-#: Gemma, DeepSeek...): vLLM refuses a tensor parallel size that does not divide the head
-#: count, so a degree dividing none of them is very likely a mistake.
-COMMON_HEAD_COUNTS = (8, 16, 24, 28, 32, 40, 48, 64, 96, 128)
+#: Attention-head counts of common open models (Llama 3.x 8B/70B/405B: 32/64/128, Qwen2.5
+#: 7B/14B: 28/40, Mistral and Mixtral: 32, Gemma 2 9B: 16): vLLM refuses a tensor parallel
+#: size that does not divide the head count, so a degree dividing none of them (3, 6, 12...)
+#: is very likely a mistake.
+COMMON_HEAD_COUNTS = (16, 28, 32, 40, 64, 128)
 
 # "70B", "8b", "1.5B", "8x7B" in a model id: its parameter count in billions.
 _PARAMS = re.compile(r"(?<![A-Za-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)[Bb](?![A-Za-z0-9])")
@@ -39,35 +40,36 @@ class Drain:
 
     On deletion (rollout, scale-down, node drain) the pod leaves the Service's endpoints
     while its ``preStop`` pause runs, so no new request reaches it; then SIGTERM makes vLLM
-    stop accepting requests and finish those in flight for up to
-    ``shutdown_timeout_seconds`` (vLLM's ``--shutdown-timeout``; without it vLLM aborts
-    them at once). The grace period covers both with a margin.
+    stop accepting requests and finish those in flight for up to its ``--shutdown-timeout``
+    (without it vLLM aborts them at once). The grace period covers both with a margin.
 
     Attributes:
         pre_stop_seconds: pause before SIGTERM while endpoints and gateways stop routing.
-        shutdown_timeout_seconds: vLLM's ``--shutdown-timeout`` (vllm mode; vLLM releases
-            from v0.19 on); ``None`` for engines without the flag.
+        shutdown_timeout_seconds: vLLM's ``--shutdown-timeout`` (vllm mode). ``None``: 30 s
+            when the image is vLLM v0.19 or later or its tag names no version, left out for
+            older tags (they have no such flag and would exit); ``0``: left out (vLLM aborts
+            in-flight requests at once).
         grace_seconds: ``terminationGracePeriodSeconds``; defaults to the pause plus the
             shutdown timeout plus 20 s for the engine to exit.
     """
 
     pre_stop_seconds: int = 10
-    shutdown_timeout_seconds: int | None = 30
+    shutdown_timeout_seconds: int | None = None
     grace_seconds: int | None = None
 
-    def grace(self) -> int:
-        """The termination grace period in seconds."""
+    def grace(self, shutdown_timeout: int | None) -> int:
+        """The termination grace period in seconds, given the resolved shutdown timeout."""
         if self.grace_seconds is not None:
             return self.grace_seconds
-        return self.pre_stop_seconds + (self.shutdown_timeout_seconds or 0) + 20
+        return self.pre_stop_seconds + (shutdown_timeout or 0) + 20
 
-    def check(self, owner: str) -> None:
+    def check(self, owner: str, shutdown_timeout: int | None) -> None:
         """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
         check_int(owner, "drain.pre_stop_seconds", self.pre_stop_seconds, 1)
         if self.shutdown_timeout_seconds is not None:
-            check_int(owner, "drain.shutdown_timeout_seconds", self.shutdown_timeout_seconds, 1)
+            check_int(owner, "drain.shutdown_timeout_seconds", self.shutdown_timeout_seconds, 0)
         if self.grace_seconds is not None:
-            needed = self.pre_stop_seconds + (self.shutdown_timeout_seconds or 0)
+            needed = self.pre_stop_seconds + (shutdown_timeout or 0)
             check_int(owner, "drain.grace_seconds", self.grace_seconds, 1)
             if self.grace_seconds <= needed:
                 raise fail(

@@ -138,7 +138,7 @@ def scheduling(stack: InferenceStack) -> dict[str, Any]:
         "serviceAccountName": stack.id,
         # The engine never calls the Kubernetes API: no token to steal from it.
         "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": stack.drain.grace(),
+        "terminationGracePeriodSeconds": stack.drain.grace(stack.shutdown_timeout),
         "securityContext": pod_security(stack),
     }
     if stack.priority_class is not None:
@@ -194,8 +194,8 @@ def vllm_container(stack: InferenceStack, cache_volume: str | None) -> dict[str,
         mounts.append({"name": _HOME, "mountPath": "/home/vllm"})
     env += token_env(stack)
     args = ["--model", stack.model, "--port", str(stack.port)]
-    if stack.drain.shutdown_timeout_seconds is not None:
-        args += ["--shutdown-timeout", str(stack.drain.shutdown_timeout_seconds)]
+    if stack.shutdown_timeout is not None:
+        args += ["--shutdown-timeout", str(stack.shutdown_timeout)]
     args += engine_args(stack)
     container: dict[str, Any] = {
         "name": CONTAINER,

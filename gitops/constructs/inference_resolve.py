@@ -10,11 +10,14 @@ Purely data-manipulative: no I/O.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from gitops.constructs.inference_checks import split_image
 from gitops.constructs.inference_options import (
     COMMON_HEAD_COUNTS,
+    Drain,
     KvOffload,
     Lora,
     cache_size_for,
@@ -39,6 +42,9 @@ if TYPE_CHECKING:
 #: Headroom of the default progress deadline over the startup budget: scheduling, attaching
 #: the cache volume and pulling a multi-gigabyte engine image come before the first probe.
 PULL_ALLOWANCE = 600
+#: The first vLLM release with ``--shutdown-timeout`` (vllm-project/vllm#36666).
+SHUTDOWN_TIMEOUT_SINCE = (0, 19)
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 #: Memory the engine itself needs beside a KV offload buffer (Python, CUDA context, the
 #: tokenizer, pinned staging buffers).
 ENGINE_MEMORY_GIB = 8
@@ -197,3 +203,30 @@ def resolve_kserve(stack: InferenceStack, owner: str, p: dict[str, Any]) -> int 
             ref.key,
         )
     return None
+
+
+def resolve_drain(owner: str, p: dict[str, Any], mode: str, image: str) -> tuple[Drain, int | None]:
+    """The drain settings and vLLM's shutdown timeout (``None``: no flag rendered)."""
+    drain = coerce(owner, "drain", Drain, p["drain"] or Drain())
+    check_int(owner, "drain.pre_stop_seconds", drain.pre_stop_seconds, 1)
+    given = drain.shutdown_timeout_seconds
+    if given is not None:
+        check_int(owner, "drain.shutdown_timeout_seconds", given, 0)
+    _, tag, _ = split_image(image)
+    found = _VERSION.match(tag or "")
+    too_old = found is not None and (int(found[1]), int(found[2])) < SHUTDOWN_TIMEOUT_SINCE
+    if mode == "kserve" or given == 0 or (given is None and too_old):
+        timeout = None  # KServe's model server has no such flag
+    elif too_old:
+        since = ".".join(map(str, SHUTDOWN_TIMEOUT_SINCE))
+        raise fail(
+            owner,
+            "drain.shutdown_timeout_seconds",
+            f"unset or 0 for an image older than vLLM v{since} (it has no --shutdown-timeout "
+            "and would exit at start)",
+            given,
+        )
+    else:
+        timeout = 30 if given is None else given
+    drain.check(owner, timeout)
+    return drain, timeout
