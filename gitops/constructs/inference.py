@@ -44,9 +44,6 @@ from gitops.constructs.inference_params import (
     fail,
     snake_case,
 )
-from gitops.constructs.inferencepool import InferencePoolRouting
-from gitops.constructs.lws import MultiNode
-from gitops.constructs.warmup import WarmUp
 from gitops.constructs.inference_resolve import (
     check_parallelism,
     resolve_cache,
@@ -55,6 +52,9 @@ from gitops.constructs.inference_resolve import (
     resolve_memory_options,
     secret_ref,
 )
+from gitops.constructs.inferencepool import InferencePoolRouting
+from gitops.constructs.lws import MultiNode
+from gitops.constructs.warmup import WarmUp
 from gitops.errors import ValidationError
 from gitops.model import Manifest
 

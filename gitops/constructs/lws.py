@@ -18,23 +18,29 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gitops.constructs.inference_params import check_int, check_path, fail
-from gitops.constructs.inference_render import (
+from gitops.constructs.inference_pod import (
     CONTAINER,
     PORT_NAME,
+    cache_mount_path,
+    container_security,
+    engine_args,
+    lifecycle,
+    probes,
+    resources,
+    scheduling,
+    shm_mount,
+    shm_volume,
+    token_env,
+)
+from gitops.constructs.inference_render import (
     autoscaler,
     cache_claim,
     claim,
     default_query,
-    engine_args,
     http_route,
-    probes,
-    resources,
-    scheduling,
     service,
+    service_account,
     service_monitor,
-    shm_mount,
-    shm_volume,
-    token_env,
 )
 from gitops.model import Manifest
 
@@ -135,8 +141,13 @@ def _args(stack: InferenceStack, multi: MultiNode) -> list[str]:
         if flag in rest:
             at = rest.index(flag)
             del rest[at : at + 2]
+    shutdown = (
+        []
+        if stack.shutdown_timeout is None
+        else ["--shutdown-timeout", str(stack.shutdown_timeout)]
+    )
     return [
-        "--model", stack.model, "--port", str(stack.port),
+        "--model", stack.model, "--port", str(stack.port), *shutdown,
         "--tensor-parallel-size", str(stack.tensor_parallel_size),
         "--pipeline-parallel-size", str(multi.pipeline(stack)),
         "--distributed-executor-backend", "ray",
@@ -159,8 +170,8 @@ def _container(stack: InferenceStack, command: str) -> dict[str, Any]:
     env: list[dict[str, Any]] = []
     mounts = [shm_mount()]
     if stack.cache is not None and cache_claim(stack) is not None:
-        env.append({"name": "HF_HOME", "value": stack.cache.mount_path})
-        mounts.append({"name": _CACHE, "mountPath": stack.cache.mount_path})
+        env.append({"name": "HF_HOME", "value": cache_mount_path(stack)})
+        mounts.append({"name": _CACHE, "mountPath": cache_mount_path(stack)})
     env += token_env(stack)
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -173,6 +184,7 @@ def _container(stack: InferenceStack, command: str) -> dict[str, Any]:
         container["env"] = env
     container["resources"] = resources(stack)
     container["volumeMounts"] = mounts
+    container["securityContext"] = container_security(stack)
     return container
 
 
@@ -191,7 +203,8 @@ def leader_worker_set(stack: InferenceStack, multi: MultiNode) -> Manifest:
         {"name": PORT_NAME, "containerPort": stack.port, "protocol": "TCP"},
         {"name": RAY_PORT_NAME, "containerPort": multi.ray_port, "protocol": "TCP"},
     ]
-    leader.update(probes(stack))
+    leader["lifecycle"] = lifecycle(stack)
+    leader.update(probes(stack, PORT_NAME))
     worker = _container(
         stack,
         f"exec bash {launcher} worker --ray_port={multi.ray_port} "
@@ -258,6 +271,7 @@ def _group_budget(stack: InferenceStack) -> list[Manifest]:
 def render_lws(stack: InferenceStack, multi: MultiNode) -> list[Manifest]:
     """Every object of a multi-node stack, as fresh dicts."""
     return [
+        service_account(stack),
         *claim(stack),
         service(stack),
         leader_worker_set(stack, multi),

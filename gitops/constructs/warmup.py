@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitops.constructs.inference_checks import check_image, check_strings
 from gitops.constructs.inference_params import check_int, check_quantity, fail
+from gitops.constructs.inference_pod import CACHE_VOLUME, cache_mount_path, container_security
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class WarmUp:
 def init_container(stack: InferenceStack, warm: WarmUp) -> dict[str, Any]:
     """The ``model-download`` init container of the engine's pod."""
     assert stack.cache is not None  # checked by WarmUp.check
-    env: list[dict[str, Any]] = [{"name": "HF_HOME", "value": stack.cache.mount_path}]
+    path = cache_mount_path(stack)
+    env: list[dict[str, Any]] = [{"name": "HF_HOME", "value": path}]
     if stack.hf_token_secret is not None:
         ref = stack.hf_token_secret
         env.append(
@@ -89,16 +91,18 @@ def init_container(stack: InferenceStack, warm: WarmUp) -> dict[str, Any]:
             "requests": {"cpu": warm.cpu, "memory": warm.memory},
             "limits": {"memory": warm.memory},
         },
-        "volumeMounts": [{"name": "model-cache", "mountPath": stack.cache.mount_path}],
+        "volumeMounts": [{"name": CACHE_VOLUME, "mountPath": path}],
+        "securityContext": container_security(stack),
     }
 
 
 def add_warm_up(objects: list[Manifest], stack: InferenceStack, warm: WarmUp) -> list[Manifest]:
-    """Add the init container to the engine's Deployment or LeaderWorkerSet leader."""
+    """Add the init container to the engine's Deployment, StatefulSet (each replica fills its
+    own cache volume) or LeaderWorkerSet leader."""
     for obj in objects:
         if obj["metadata"]["name"] != stack.id:
             continue
-        if obj["kind"] == "Deployment":
+        if obj["kind"] in ("Deployment", "StatefulSet"):
             template = obj["spec"]["template"]
         elif obj["kind"] == "LeaderWorkerSet":
             template = obj["spec"]["leaderWorkerTemplate"]["leaderTemplate"]
