@@ -8,7 +8,9 @@ with ours by kubectl); Pod Security by the pod-security-admission checks of
 
 from __future__ import annotations
 
+import copy
 import json
+import shlex
 import time
 from functools import cache
 from pathlib import Path
@@ -27,7 +29,7 @@ from gitops.render import render_environments
 
 ROOT = Path(__file__).resolve().parents[1]
 Manifest = dict[str, Any]
-ENGINES = ("Deployment", "StatefulSet", "InferenceService")
+ENGINES = ("Deployment", "StatefulSet", "InferenceService", "LeaderWorkerSet")
 # A vLLM image runs as root: restricted minus running as non-root is what it allows.
 ROOT_IMAGE_EXEMPTION = [
     {"controlName": "Running as Non-root"},
@@ -72,7 +74,8 @@ def engines() -> list[tuple[str, Manifest, list[Manifest]]]:
     out = []
     for env, objects in {**example(), **extra_variants()}.items():
         for obj in objects:
-            if obj["kind"] in ENGINES:
+            component = obj["metadata"]["labels"].get("app.kubernetes.io/component")
+            if obj["kind"] in ENGINES and component == "engine":
                 out.append((f"{env}/{obj['metadata']['name']}", obj, objects))
     return out
 
@@ -83,24 +86,54 @@ IDS = [case[0] for case in ENGINE_CASES]
 
 def test_the_example_renders_each_mode_and_workload_kind() -> None:
     kinds = {obj["kind"] for _, obj, _ in ENGINE_CASES}
-    assert kinds == {"Deployment", "StatefulSet", "InferenceService"}
-    assert len([c for c in ENGINE_CASES if "/" in c[0] and c[0].split("/")[0] in example()]) == 9
+    assert kinds == {"Deployment", "StatefulSet", "InferenceService", "LeaderWorkerSet"}
+    stacks = {name.split("/")[1] for name, _, _ in ENGINE_CASES if name.split("/")[0] in example()}
+    blueprints = {"llama-8b", "llama-70b", "llama-405b", "bge-embed", "qwen-coder"}
+    assert blueprints <= stacks
+    for env in example():  # every stack renders in every environment
+        assert {n.split("/")[1] for n, _, _ in ENGINE_CASES if n.startswith(f"{env}/")} == stacks
+
+
+def _pod(template: Manifest) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": dict(template["metadata"]),
+            "spec": template["spec"]}  # fmt: skip
 
 
 @cache
-def pod_of(variant: str, tmp: Path) -> Manifest:
-    """The pod an engine's controller creates (KServe: merged with its runtime)."""
+def pods_of(variant: str, tmp: Path) -> tuple[Manifest, ...]:
+    """The pods an engine's controller creates, the serving one first (KServe: merged with
+    its runtime; LeaderWorkerSet: leader and worker)."""
     obj = next(obj for name, obj, _ in ENGINE_CASES if name == variant)
     if obj["kind"] == "InferenceService":
-        return predictor_pod(obj, tmp)
-    template = obj["spec"]["template"]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": dict(template["metadata"]),
-            "spec": template["spec"]}  # fmt: skip
+        return (predictor_pod(obj, tmp),)
+    if obj["kind"] == "LeaderWorkerSet":
+        group = obj["spec"]["leaderWorkerTemplate"]
+        return (_pod(group["leaderTemplate"]), _pod(group["workerTemplate"]))
+    pod = _pod(copy.deepcopy(obj["spec"]["template"]))
+    for template in obj["spec"].get("volumeClaimTemplates", []):
+        # the StatefulSet controller mounts replica N's own claim <template>-<name>-N
+        volume = template["metadata"]["name"]
+        claim = f"{volume}-{obj['metadata']['name']}-0"
+        pod["spec"]["volumes"].append(
+            {"name": volume, "persistentVolumeClaim": {"claimName": claim}}
+        )
+    return (pod,)
+
+
+def pod_of(variant: str, tmp: Path) -> Manifest:
+    """The serving pod of an engine."""
+    return pods_of(variant, tmp)[0]
 
 
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("merge")
+
+
+def command_line(container: Manifest) -> list[str]:
+    """The engine's arguments (a LeaderWorkerSet leader runs them through ``sh -c``)."""
+    args: list[str] = container.get("args") or shlex.split(container["command"][-1])
+    return args
 
 
 def engine_container(pod: Manifest) -> Manifest:
@@ -110,9 +143,15 @@ def engine_container(pod: Manifest) -> Manifest:
 
 @pytest.mark.parametrize("variant", IDS)
 def test_limits_are_at_least_requests_in_the_pod_that_runs(variant: str, tmp: Path) -> None:
-    pod = pod_of(variant, tmp)
-    validate(pod)
-    for container in pod["spec"]["containers"]:
+    for pod in pods_of(variant, tmp):
+        validate(pod)
+        spec = pod["spec"]
+        containers = [*spec["containers"], *spec.get("initContainers", [])]
+        _limits_cover_requests(variant, containers)
+
+
+def _limits_cover_requests(variant: str, containers: list[Manifest]) -> None:
+    for container in containers:
         resources = container["resources"]
         for name, limit in resources.get("limits", {}).items():
             request = resources.get("requests", {}).get(name)
@@ -134,7 +173,7 @@ def test_progress_deadline_exceeds_the_startup_budget(variant: str, tmp: Path) -
         assert obj["spec"]["progressDeadlineSeconds"] > budget
     elif obj["kind"] == "InferenceService":  # KServe keeps the default deadline
         assert budget < KSERVE_PROGRESS_DEADLINE
-    else:  # a StatefulSet has no progress deadline to exceed
+    else:  # a StatefulSet or LeaderWorkerSet has no progress deadline to exceed
         assert "progressDeadlineSeconds" not in obj["spec"]
 
 
@@ -143,7 +182,7 @@ def test_grace_period_outlasts_the_drain(variant: str, tmp: Path) -> None:
     pod = pod_of(variant, tmp)
     container = engine_container(pod)
     pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    args = container["args"]
+    args = command_line(container)
     drain = int(args[args.index("--shutdown-timeout") + 1]) if "--shutdown-timeout" in args else 0
     assert pause > 0
     assert pod["spec"]["terminationGracePeriodSeconds"] > pause + drain
@@ -168,17 +207,20 @@ def test_each_cache_holds_the_model_and_no_single_node_volume_is_shared(variant:
         return  # KServe's storage initializer downloads into the pod
     claims = {c["metadata"]["name"]: c for c in objects if c["kind"] == "PersistentVolumeClaim"}
     per_replica = obj["spec"].get("volumeClaimTemplates", [])
+    pods = pods_of(variant, Path("/nonexistent"))  # not a KServe one: no merge, no file
     shared = [
         v["persistentVolumeClaim"]["claimName"]
-        for v in obj["spec"]["template"]["spec"]["volumes"]
+        for pod in pods
+        for v in pod["spec"]["volumes"]
         if "persistentVolumeClaim" in v
     ]
-    replicas = obj["spec"].get("replicas", 2)  # autoscaled: assume several
+    # autoscaled: assume several; a LeaderWorkerSet group always spans several nodes
+    replicas = 2 if obj["kind"] == "LeaderWorkerSet" else obj["spec"].get("replicas", 2)
     for name in shared:
         if name in claims:
             modes = set(claims[name]["spec"]["accessModes"])
             assert replicas <= 1 or modes & {"ReadWriteMany", "ReadOnlyMany"}, variant
-    args = engine_container({"spec": obj["spec"]["template"]["spec"]})["args"]
+    args = command_line(engine_container(pods[0]))
     model = args[args.index("--model") + 1]
     weights = weights_bytes(model, None)
     for claim in [*per_replica, *(claims[n] for n in shared if n in claims)]:
@@ -251,10 +293,12 @@ def test_pods_are_admitted_by_the_api_server(
 
     restricted, baseline = [], []
     for variant, _, _ in ENGINE_CASES:
-        pod = json.loads(json.dumps(pod_of(variant, tmp)))
-        pod["metadata"] = {"name": variant.replace("/", "-"), "labels": pod["metadata"]["labels"]}
-        non_root = pod["spec"]["securityContext"].get("runAsNonRoot") is True
-        (restricted if non_root else baseline).append(pod)
+        for index, pod in enumerate(pods_of(variant, tmp)):
+            pod = json.loads(json.dumps(pod))
+            name = f"{variant.replace('/', '-')}-{index}"
+            pod["metadata"] = {"name": name, "labels": pod["metadata"]["labels"]}
+            non_root = pod["spec"]["securityContext"].get("runAsNonRoot") is True
+            (restricted if non_root else baseline).append(pod)
     assert restricted and baseline
     accounts = {pod["spec"]["serviceAccountName"] for pod in restricted + baseline}
     strict_ns = f"{cluster_namespace}-restricted"
