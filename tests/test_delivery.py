@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _stack(**kwargs: Any) -> list[dict[str, Any]]:
     scope = Scope(namespace="inference")
-    InferenceStack(scope, "chat", model="m/x", image="vllm/vllm-openai:v0.8.5", **kwargs)
+    InferenceStack(scope, "chat", model="m/x-1B", image="vllm/vllm-openai:v0.8.5", **kwargs)
     return scope.synth()
 
 

@@ -40,7 +40,7 @@ def test_every_object_is_valid_for_its_schema() -> None:
 def test_the_pool_selects_the_engine_pods_and_names_its_picker() -> None:
     objects = render()
     pool = one(objects, "InferencePool", "coder")["spec"]
-    engine = one(objects, "Deployment", "coder")
+    engine = one(objects, "StatefulSet", "coder")
     assert pool["selector"]["matchLabels"] == engine["spec"]["selector"]["matchLabels"]
     assert pool["targetPorts"] == [{"number": 8000}]
     assert pool["endpointPickerRef"] == {
@@ -83,7 +83,7 @@ def test_the_picker_passes_the_shipped_guardrails(engine: str) -> None:
 
     scope = Scope(namespace="inference")
     ClusterGuardrails(scope, "cluster", engine=engine, allowed_registries=["registry.example.com/"])
-    InferenceStack(scope, "coder", model="m/x", image=IMAGE, inference_pool={"epp_image": EPP})
+    InferenceStack(scope, "coder", model="m/x-1B", image=IMAGE, inference_pool={"epp_image": EPP})
     denied = [v for v in evaluate(scope.synth()) if "coder-epp" in v.key.name]
     assert denied == []
 
@@ -111,8 +111,8 @@ def test_invalid_routing_is_refused(kwargs: dict[str, Any], message: str) -> Non
 
 def _canary(weights: tuple[int, int] = (90, 10), **route: Any) -> list[dict[str, Any]]:
     scope = Scope(namespace="inference")
-    InferenceStack(scope, "coder", model="m/x", image=IMAGE, inference_pool={"epp_image": EPP})
-    InferenceStack(scope, "coder-next", model="m/y", image=IMAGE)
+    InferenceStack(scope, "coder", model="m/x-1B", image=IMAGE, inference_pool={"epp_image": EPP})
+    InferenceStack(scope, "coder-next", model="m/y-1B", image=IMAGE)
     InferenceCanary(
         scope, "code", route={"parent_refs": ["gw/public"], **route},
         backends=[{"stack": "coder", "weight": weights[0]},
@@ -161,8 +161,8 @@ def test_a_canary_splits_one_route_between_two_versions_by_weight() -> None:
 )
 def test_invalid_canaries_are_refused(backends: list[dict[str, Any]], message: str) -> None:
     scope = Scope(namespace="inference")
-    InferenceStack(scope, "coder", model="m/x", image=IMAGE)
-    InferenceStack(scope, "routed", model="m/x", image=IMAGE, route={"parent_refs": ["gw/a"]})
+    InferenceStack(scope, "coder", model="m/x-1B", image=IMAGE)
+    InferenceStack(scope, "routed", model="m/x-1B", image=IMAGE, route={"parent_refs": ["gw/a"]})
     with pytest.raises(ValidationError, match=r"InferenceCanary 'code': " + message):
         InferenceCanary(scope, "code", route={"parent_refs": ["gw/public"]}, backends=backends)
     assert [c.id for c in scope.children] == ["coder", "routed"]  # nothing joined the tree
@@ -170,7 +170,7 @@ def test_invalid_canaries_are_refused(backends: list[dict[str, Any]], message: s
 
 def test_warm_up_fills_the_cache_before_the_engine_starts() -> None:
     objects = render(warm_up=True, hf_token_secret="hf-token")
-    pod = one(objects, "Deployment", "coder")["spec"]["template"]["spec"]
+    pod = one(objects, "StatefulSet", "coder")["spec"]["template"]["spec"]
     (init,) = pod["initContainers"]
     engine = pod["containers"][0]
     assert init["command"] == ["huggingface-cli", "download", "Qwen/Qwen2.5-Coder-7B-Instruct"]
@@ -179,14 +179,17 @@ def test_warm_up_fills_the_cache_before_the_engine_starts() -> None:
     assert init["volumeMounts"] == [cache_mount]
     assert {"name": "HF_HOME", "value": cache_mount["mountPath"]} in init["env"]
     assert any(e["name"] == "HF_TOKEN" and "valueFrom" in e for e in init["env"])
-    assert "initContainers" not in one(render(), "Deployment", "coder")["spec"]["template"]["spec"]
+    assert "initContainers" not in one(render(), "StatefulSet", "coder")["spec"]["template"]["spec"]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"warm_up": True, "cache": None}, r"warm_up must be used with a cache"),
-        ({"warm_up": True, "model": "/models/coder"}, r"warm_up must be off for a model path"),
+        (
+            {"warm_up": True, "model": "/models/coder", "cache": {"size": "20Gi"}},
+            r"warm_up must be off for a model path",
+        ),
         ({"warm_up": {"command": []}}, r"warm_up.command must be a non-empty list"),
         ({"warm_up": {"memory": "0"}}, r"warm_up.memory must be a positive"),
     ],

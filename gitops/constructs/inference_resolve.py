@@ -28,6 +28,7 @@ from gitops.constructs.inference_params import (
     KSERVE_PROGRESS_DEADLINE,
     ModelCache,
     SecretKeyRef,
+    as_mapping,
     check_int,
     check_quantity,
     coerce,
@@ -133,6 +134,14 @@ def resolve_cache(
         return cache, None
     weights = _model_bytes(stack, owner, p["model_size"])
     if cache.size is None:
+        if weights is None and stack.model.startswith("/"):
+            raise fail(
+                owner,
+                "cache",
+                f"null for a model inside the image ({stack.model}: nothing is downloaded), "
+                "or a cache with a size",
+                as_mapping(cache),
+            )
         if weights is None:
             raise fail(
                 owner,
