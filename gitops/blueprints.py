@@ -63,8 +63,8 @@ class Blueprint:
         try:
             self.function(scope, env)
         except GitOpsError as err:
-            text = str(err)  # spec errors already start with the file name
-            if not text.startswith(self.source):
+            text = str(err)  # spec and override errors already start with their file
+            if not text.startswith((self.source, env.source)):
                 text = f"{self.source}: {text}"
             raise RenderError(f"{text} (environment {env.name})") from err
         except Exception as err:

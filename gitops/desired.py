@@ -135,13 +135,18 @@ def read_ref(repo_path: Path, ref: str, environment: str | None = None) -> list[
     from gitops import repo  # pygit2 is loaded only by commands that read Git
 
     prefix = ""
+    name, _, cluster = (environment or "").partition("/")
     if environment is not None:
         from gitops.layout import environment_dir
 
-        prefix = environment_dir(environment)
+        prefix = environment_dir(name)
     files = repo.read_files(repo_path, ref, prefix)
     if environment is not None and not files:
         raise InputError(f"{repo_path}@{ref}: environment {environment!r} has no {prefix}/")
+    if cluster:  # one cluster of a fleet: its base and overlay, as kustomize builds them
+        from gitops.fleet import cluster_manifests
+
+        return cluster_manifests(files, prefix, cluster)
     return manifests_from_files(files)
 
 

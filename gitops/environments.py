@@ -37,8 +37,38 @@ quotas, and per-stack overrides::
         - {pointer: /spec/replicas, kinds: [Deployment]}
         - {manager: kube-controller-manager}
 
-Unknown keys are errors naming the file and the key. Loading reads files; validating the
-loaded mapping (:func:`parse_environment`) is pure.
+Inheritance and fleets (see :mod:`gitops.inherit` for the merge rules)::
+
+    # environments/prod-base.yaml: only extended, never rendered
+    name: prod-base
+    abstract: true
+    namespaces: [inference]
+    guardrails: {engine: kyverno, action: Deny}
+
+    # environments/prod.yaml: one environment, many clusters
+    name: prod
+    extends: prod-base
+    clusters:                       # instead of cluster: one render target per entry
+      - name: us-east-1
+        server: https://us-east-1.k8s.example.com:6443   # or context: NAME
+        labels: {region: us-east, gpu: h100}
+      - name: eu-west-1
+        server: https://eu-west-1.k8s.example.com:6443
+        labels: {region: eu-west, gpu: a100}
+        overrides:                  # per cluster, merged over the environment's
+          llama-8b: {gpu_product: NVIDIA-A100-SXM4-80GB}
+        quotas: {gpu: 16}
+
+A fleet's clusters are addressed as ``prod/us-east-1`` (``--env prod`` means all of them).
+A cluster entry may set ``labels``, ``overrides``, ``quotas`` and ``guardrails``; they are
+merged over the environment's as ``extends`` merges. Blueprints see the cluster (and its
+labels) as ``env.cluster``.
+
+Override keys are the parameters of the stack they name (every ``InferenceStack``
+parameter, plus ``image_tag``); the values are checked by the stack's constructor when it
+is rendered, with the same checks as blueprint values, and an error names the environment
+file. Unknown keys are errors naming the file and the key, with the closest known key.
+Loading reads files; validating the loaded mapping (:func:`parse_environments`) is pure.
 """
 
 from __future__ import annotations
@@ -52,7 +82,7 @@ from typing import TYPE_CHECKING, Any
 from gitops.constructs.base import check_dns1123_label
 from gitops.constructs.network import NetworkSettings, parse_network
 from gitops.errors import InputError, ValidationError
-from gitops.model import load_yaml, read_capped
+from gitops.inherit import merge
 from gitops.quantity import is_quantity
 from gitops.suggest import did_you_mean
 
@@ -70,22 +100,24 @@ DEFAULT_REPO_URL = "https://git.example.com/platform/gitops.git"
 
 _TOP_KEYS = frozenset(
     {
-        "name",
-        "cluster",
-        "namespaces",
-        "guardrails",
-        "quotas",
-        "network",
-        "repo_url",
+        # What and where.
+        "name", "cluster", "namespaces", "repo_url",
+        # Policy.
+        "guardrails", "quotas", "network",
+        # Per-stack values.
         "overrides",
+        # Drift.
         "diff",
+        # Inheritance and fleets (gitops.inherit).
+        "extends", "abstract", "clusters",
     }
-)
+)  # fmt: skip
 _DIFF_KEYS = frozenset({"ignore"})
-_CLUSTER_KEYS = frozenset({"name", "server", "context"})
+_CLUSTER_KEYS = frozenset({"name", "server", "context", "labels"})
+#: What one entry of ``clusters`` may set: the cluster, plus values merged over the env's.
+_FLEET_CLUSTER_KEYS = _CLUSTER_KEYS | {"overrides", "quotas", "guardrails"}
 _GUARDRAIL_KEYS = frozenset({"engine", "action", "allowed_registries", "pod_security"})
 _QUOTA_KEYS = frozenset({"gpu", "cpu", "memory"})
-_OVERRIDE_KEYS = frozenset({"replicas", "gpu_product", "image_tag", "autoscaling"})
 _AUTOSCALING_KEYS = frozenset({"min_replicas", "max_replicas"})
 
 
@@ -96,14 +128,16 @@ class Cluster:
     Attributes:
         name: a short cluster name (used in Argo CD destinations).
         server: the API server URL (``https://...``); ``diff``, ``plan`` and ``apply``
-            refuse to talk to any other server (see :mod:`gitops.target`).
-        context: the kubeconfig context to use when none is given (``None``: the
-            kubeconfig's current context).
+            refuse to talk to any other server (see :mod:`gitops.target`). Empty when
+            only ``context`` is given (a fleet cluster known to Argo CD by name).
+        context: the kubeconfig context (and Argo CD cluster name) of the cluster, if any.
+        labels: labels of the cluster (region, GPU pool...), for blueprints and fleets.
     """
 
     name: str
-    server: str
+    server: str = ""
     context: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,6 +160,7 @@ class Environment:
         overrides: per-stack overrides keyed by stack id (read-only mappings).
         diff_ignore: drift ignore rules (``gitops.diff.IgnoreRule``) for this environment.
         source: the file the environment was read from.
+        fleet: ``True`` when the file declares ``clusters`` (this is one of them).
     """
 
     name: str
@@ -143,6 +178,7 @@ class Environment:
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     diff_ignore: tuple[IgnoreRule, ...] = ()
     source: str = "<memory>"
+    fleet: bool = False
 
     @property
     def namespace(self) -> str:
@@ -154,6 +190,11 @@ class Environment:
         """Whether the guardrails deny (``action: Deny``): risky openings are reported."""
         return self.action == "Deny"
 
+    @property
+    def target(self) -> str:
+        """What ``--env`` calls this: ``<name>``, or ``<name>/<cluster>`` in a fleet."""
+        return f"{self.name}/{self.cluster.name}" if self.fleet else self.name
+
 
 def load_environments(directory: Path) -> list[Environment]:
     """Load every ``*.yaml``/``*.yml`` file of ``directory``, sorted by environment name.
@@ -162,13 +203,19 @@ def load_environments(directory: Path) -> list[Environment]:
         InputError: the directory is missing or holds no environment, or a file is invalid.
         ValidationError: a value is invalid (the message names the file and key).
     """
+    from gitops.inherit import resolve_directory
+
     if not directory.is_dir():
         raise InputError(f"{directory}: environments directory not found")
-    paths = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
-    if not paths:
+    files = resolve_directory(directory)
+    if not files:
         raise InputError(f"{directory}: no environment files (*.yaml) found")
-    environments = [load_environment(path) for path in paths]
-    return sorted(environments, key=lambda env: env.name)
+    environments: list[Environment] = []
+    for stem, (source, data) in files.items():
+        environments.extend(_parse_file(data, source, stem))
+    if not environments:
+        raise InputError(f"{directory}: every environment file is abstract: nothing to render")
+    return sorted(environments, key=lambda env: env.target)
 
 
 def select_environments(
@@ -181,38 +228,111 @@ def select_environments(
     """
     if not names or "all" in names:
         return list(environments)
-    by_name = {env.name: env for env in environments}
+    known = {env.name for env in environments} | {env.target for env in environments}
     for name in names:
-        if name not in by_name:
+        if name not in known:
             raise InputError(
-                f"--env {name}: no such environment{did_you_mean(name, by_name)} "
-                f"(known: {', '.join(sorted(by_name))})"
+                f"--env {name}: no such environment{did_you_mean(name, known)} "
+                f"(known: {', '.join(sorted(known))})"
             )
-    return [env for env in environments if env.name in set(names)]
+    wanted = set(names)
+    return [env for env in environments if env.name in wanted or env.target in wanted]
 
 
 def load_environment(path: Path) -> Environment:
-    """Read and validate one environment file.
+    """Read and validate one environment file (its ``extends`` read from the same directory).
+
+    A fleet's file gives its first cluster; :func:`load_environments` gives them all.
 
     Raises:
-        InputError: the file cannot be read or is not valid YAML.
+        InputError: the file cannot be read or is not valid YAML, or it is abstract.
         ValidationError: a key is unknown or a value is invalid.
     """
-    data = load_yaml(read_capped(path), str(path))
-    env = parse_environment(data, str(path))
-    if env.name != path.stem:
+    from gitops.inherit import resolve_directory
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such environment file")
+    source, data = resolve_directory(path.parent)[path.stem]
+    environments = _parse_file(data, source, path.stem)
+    if not environments:
+        raise InputError(f"{path}: abstract environment (only extended, never rendered)")
+    return environments[0]
+
+
+def _parse_file(data: Any, source: str, stem: str) -> list[Environment]:
+    environments = parse_environments(data, source)
+    name = data.get("name") if isinstance(data, Mapping) else None
+    if name != stem:
+        raise ValidationError(f"{source}: name must match the file name {stem!r}, got {name!r}")
+    return environments
+
+
+def parse_environments(data: Any, source: str) -> list[Environment]:
+    """Validate an environment mapping, ``extends`` already resolved (pure).
+
+    Returns:
+        ``[]`` for an abstract environment, one environment per cluster of a fleet,
+        otherwise the one environment.
+
+    Raises:
+        ValidationError: a key is unknown, missing, or has an invalid value.
+    """
+    top = _mapping(data, source, "environment", _TOP_KEYS)
+    abstract = top.get("abstract", False)
+    if not isinstance(abstract, bool):
+        raise ValidationError(f"{source}: abstract must be true or false, got {abstract!r}")
+    if abstract:
+        _check_partial(top, source)
+        return []
+    if "clusters" not in top:
+        return [parse_environment(top, source)]
+    if "cluster" in top:
+        raise ValidationError(f"{source}: give either cluster or clusters, not both")
+    entries = top["clusters"]
+    if not isinstance(entries, list) or not entries:
         raise ValidationError(
-            f"{path}: name must match the file name {path.stem!r}, got {env.name!r}"
+            f"{source}: clusters must be a non-empty list of clusters, got {entries!r}"
         )
-    return env
+    shared = {k: v for k, v in top.items() if k != "clusters"}
+    members: dict[str, Environment] = {}
+    for index, entry in enumerate(entries):
+        where = f"clusters[{index}]"
+        values = _mapping(entry, source, where, _FLEET_CLUSTER_KEYS)
+        own = {k: values[k] for k in ("overrides", "quotas", "guardrails") if k in values}
+        merged = merge(shared, own)
+        merged["cluster"] = {k: values[k] for k in _CLUSTER_KEYS if k in values}
+        try:
+            env = parse_environment(merged, source, fleet=True)
+        except ValidationError as err:
+            text = str(err).removeprefix(f"{source}: ")
+            raise ValidationError(f"{source}: {where}: {text}") from None
+        if env.cluster.name in members:
+            raise ValidationError(
+                f"{source}: {where}.name {env.cluster.name!r} is listed twice in clusters"
+            )
+        members[env.cluster.name] = env
+    return list(members.values())
 
 
-def parse_environment(data: Any, source: str) -> Environment:
-    """Validate an environment mapping (pure).
+def _check_partial(top: Mapping[str, Any], source: str) -> None:
+    """Validate what an abstract environment gives, with placeholders for what it may omit."""
+    probe = dict(top)
+    probe.pop("abstract", None)
+    probe.setdefault("cluster", {"name": "abstract", "server": "https://abstract.invalid"})
+    probe.setdefault("namespaces", ["abstract"])
+    if "clusters" in probe:
+        parse_environments(probe, source)
+    else:
+        parse_environment(probe, source)
+
+
+def parse_environment(data: Any, source: str, *, fleet: bool = False) -> Environment:
+    """Validate a single-cluster environment mapping (pure).
 
     Args:
-        data: the loaded YAML document.
+        data: the loaded YAML document (``extends`` resolved, no ``clusters``).
         source: the file name used in error messages.
+        fleet: the mapping is one cluster of a fleet.
 
     Raises:
         ValidationError: a key is unknown, missing, or has an invalid value.
@@ -222,12 +342,7 @@ def parse_environment(data: Any, source: str) -> Environment:
         if required not in top:
             raise ValidationError(f"{source}: required key {required!r} is missing")
     name = check_dns1123_label(source, "name", top["name"])
-    cluster_data = _mapping(top["cluster"], source, "cluster", _CLUSTER_KEYS)
-    cluster = Cluster(
-        name=check_dns1123_label(source, "cluster.name", cluster_data.get("name")),
-        server=_url(source, "cluster.server", cluster_data.get("server")),
-        context=_optional_string(source, "cluster.context", cluster_data.get("context")),
-    )
+    cluster = _cluster(source, top["cluster"])
     namespaces = _string_list(source, "namespaces", top["namespaces"])
     if not namespaces:
         raise ValidationError(f"{source}: namespaces must list at least one namespace, got []")
@@ -262,7 +377,29 @@ def parse_environment(data: Any, source: str) -> Environment:
         overrides=_overrides(source, top.get("overrides", {})),
         diff_ignore=_diff_ignore(source, top.get("diff", {})),
         source=source,
+        fleet=fleet,
     )
+
+
+def _cluster(source: str, data: Any) -> Cluster:
+    values = _mapping(data, source, "cluster", _CLUSTER_KEYS)
+    name = check_dns1123_label(source, "cluster.name", values.get("name"))
+    context = values.get("context")
+    if context is not None and (not isinstance(context, str) or not context):
+        raise ValidationError(
+            f"{source}: cluster.context must be a kubeconfig context name, got {context!r}"
+        )
+    if "server" not in values and context is None:
+        raise ValidationError(
+            f"{source}: cluster {name!r} needs server (the API server URL) or context "
+            "(a kubeconfig context / Argo CD cluster name), got neither"
+        )
+    server = _url(source, "cluster.server", values["server"]) if "server" in values else ""
+    labels = _mapping(values.get("labels", {}), source, "cluster.labels", None)
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise ValidationError(f"{source}: cluster.labels.{key} must be a string, got {value!r}")
+    return Cluster(name=name, server=server, context=context, labels=MappingProxyType(dict(labels)))
 
 
 def _diff_ignore(source: str, data: Any) -> tuple[IgnoreRule, ...]:
@@ -281,7 +418,7 @@ def _overrides(source: str, data: Any) -> Mapping[str, Mapping[str, Any]]:
     for stack_id in sorted(stacks):
         where = f"overrides.{stack_id}"
         check_dns1123_label(source, "overrides key (a stack id)", stack_id)
-        values = dict(_mapping(stacks[stack_id], source, where, _OVERRIDE_KEYS))
+        values = dict(_mapping(stacks[stack_id], source, where, _override_keys()))
         if "replicas" in values:
             values["replicas"] = _count(source, f"{where}.replicas", values["replicas"])
         for key in ("gpu_product", "image_tag"):
@@ -304,6 +441,13 @@ def _overrides(source: str, data: Any) -> Mapping[str, Mapping[str, Any]]:
             values["autoscaling"] = MappingProxyType(bounds)
         out[stack_id] = MappingProxyType(values)
     return MappingProxyType(out)
+
+
+def _override_keys() -> frozenset[str]:
+    """Keys an override may set: the stack's parameters (snake_case) and ``image_tag``."""
+    from gitops.constructs.inference import PARAMETERS
+
+    return frozenset({*PARAMETERS, "image_tag"})
 
 
 def _mapping(
@@ -353,14 +497,6 @@ def _url(source: str, where: str, value: Any) -> str:
             f"{source}: {where} must not carry credentials, got {shown!r}: give Argo CD a "
             "repository Secret and Flux a secretRef instead"
         )
-    return value
-
-
-def _optional_string(source: str, where: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{source}: {where} must be a non-empty string, got {value!r}")
     return value
 
 

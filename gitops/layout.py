@@ -144,7 +144,7 @@ def argocd_objects(env: Environment, keys: Sequence[ResourceKey]) -> list[Manife
     project: Manifest = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AppProject",
-        "metadata": _metadata(env.name, ARGOCD_NAMESPACE, env.name),
+        "metadata": layout_metadata(env.name, ARGOCD_NAMESPACE, env.name),
         "spec": {
             "description": f"Environment {env.name} on cluster {env.cluster.name}",
             "sourceRepos": [env.repo_url],
@@ -159,7 +159,7 @@ def argocd_objects(env: Environment, keys: Sequence[ResourceKey]) -> list[Manife
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": {
-            **_metadata(env.name, ARGOCD_NAMESPACE, env.name),
+            **layout_metadata(env.name, ARGOCD_NAMESPACE, env.name),
             # Deleting the Application prunes what it deployed.
             "finalizers": ["resources-finalizer.argocd.argoproj.io"],
         },
@@ -180,15 +180,21 @@ def argocd_objects(env: Environment, keys: Sequence[ResourceKey]) -> list[Manife
     return [project, application]
 
 
-def flux_objects(env: Environment, layers: Sequence[str]) -> list[Manifest]:
-    """One Flux Kustomization per layer, each layer depending on the one before it."""
+def flux_objects(
+    env: Environment, layers: Sequence[str], *, paths: Mapping[str, str] | None = None
+) -> list[Manifest]:
+    """One Flux Kustomization per layer, each layer depending on the one before it.
+
+    ``paths`` gives each layer's directory (a fleet cluster's base or overlay); by default
+    ``envs/<env>/<layer>``.
+    """
     out: list[Manifest] = []
     previous: str | None = None
     for layer in layers:
         name = f"{env.name}-{layer}"
         spec: dict[str, Any] = {
             "interval": "10m",
-            "path": f"./{environment_dir(env.name)}/{layer}",
+            "path": f"./{(paths or {}).get(layer) or f'{environment_dir(env.name)}/{layer}'}",
             "prune": True,
             # Wait for readiness, so a layer depending on this one starts only when it is up.
             "wait": True,
@@ -201,7 +207,7 @@ def flux_objects(env: Environment, layers: Sequence[str]) -> list[Manifest]:
             {
                 "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
                 "kind": "Kustomization",
-                "metadata": _metadata(name, FLUX_NAMESPACE, env.name),
+                "metadata": layout_metadata(name, FLUX_NAMESPACE, env.name),
                 "spec": spec,
             }
         )
@@ -229,7 +235,7 @@ def environment_of(path: str) -> str | None:
         return parts[1]
     if len(parts) == 2 and parts[0] == "argocd":
         stem = parts[1].removesuffix(".yaml")
-        for prefix in ("appproject-", "application-"):
+        for prefix in ("appproject-", "applicationset-", "application-"):
             if stem.startswith(prefix):
                 return stem[len(prefix) :]
     return None
@@ -254,7 +260,8 @@ def describe_changes(
     return lines
 
 
-def _metadata(name: str, namespace: str, env: str) -> dict[str, Any]:
+def layout_metadata(name: str, namespace: str, env: str) -> dict[str, Any]:
+    """``metadata`` of an Argo CD or Flux object the layout generates for ``env``."""
     obj: Manifest = {"metadata": {"name": name, "namespace": namespace}}
     stamp(obj, f"layout/{env}", LAYOUT_BLUEPRINT, env)
     obj["metadata"]["labels"] = {"app.kubernetes.io/managed-by": MANAGED_BY}

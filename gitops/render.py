@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitops import delivery, layout
+from gitops import layout, layout_fleet
 from gitops.blueprints import Blueprint, load_blueprints
 from gitops.constructs.base import Construct, Scope, check_unique, provenance
 from gitops.environments import Environment, load_environments, select_environments
@@ -171,7 +171,7 @@ def render_environments(
     """
     envs = select_environments(load_environments(environments), only)
     loaded = load_blueprints(blueprints, kinds)
-    return {env.name: render_environment(env, loaded, guardrails=guardrails) for env in envs}
+    return {env.target: render_environment(env, loaded, guardrails=guardrails) for env in envs}
 
 
 def render_tree(
@@ -182,7 +182,9 @@ def render_tree(
 ) -> dict[str, bytes]:
     """Lay rendered environments out as a repository tree ``{path: bytes}`` (pure).
 
-    See :mod:`gitops.layout` for the paths. The generated-paths index is added by
+    ``rendered`` is keyed by :attr:`Environment.target` (``prod``, or ``prod/us-east-1``
+    for a cluster of a fleet). See :mod:`gitops.layout` for the paths and
+    :mod:`gitops.fleet` for fleets. The generated-paths index is added by
     :func:`gitops.repo.commit_tree`, not here. ``dump`` turns a document into its file's
     bytes (default: :func:`gitops.model.dump_one`; :func:`render_to_repo` passes its
     :class:`~gitops.render_cache.RenderCache`, which gives the same bytes).
@@ -193,48 +195,28 @@ def render_tree(
     """
     _yaml = dump or _dump_yaml
     files: dict[str, bytes] = {}
-    by_name = {env.name: env for env in environments}
-    argocd: list[str] = []
-    for name in sorted(rendered):
-        env = by_name.get(name)
+    by_target = {env.target: env for env in environments}
+    groups: dict[str, list[Environment]] = {}
+    for target in sorted(rendered):
+        env = by_target.get(target)
         if env is None:
-            raise RenderError(f"environment {name}: rendered but not among the environments given")
-        check_no_plaintext_secrets(rendered[name], f"environment {name}")
-        layers = layout.layered(name, rendered[name])
-        owners: dict[str, Manifest] = {}
-        for layer, objects in layers.items():
-            entries: list[str] = []
-            for obj in objects:
-                path = layout.object_path(name, layer, obj)
-                if path in owners:
-                    raise RenderError(
-                        f"{key_of(obj)} ({provenance(obj)}) and {key_of(owners[path])} "
-                        f"({provenance(owners[path])}) would both be written to {path}"
-                    )
-                owners[path] = obj
-                files[path] = _yaml(layout.with_sync_wave(obj, layer))
-                entries.append(path.removeprefix(f"{layout.environment_dir(name)}/{layer}/"))
-            files[f"{layout.environment_dir(name)}/{layer}/{layout.KUSTOMIZATION}"] = _yaml(
-                layout.kustomization(entries)
+            raise RenderError(
+                f"environment {target}: rendered but not among the environments given"
             )
-        files[f"{layout.environment_dir(name)}/{layout.KUSTOMIZATION}"] = _yaml(
-            layout.kustomization(list(layers))
-        )
-        keys = [key_of(obj) for obj in rendered[name]]
-        budget = delivery.startup_budget(rendered[name])
-        for obj in layout.argocd_objects(env, keys):
-            if obj["kind"] == "Application":
-                obj = delivery.tune_application(obj, budget, env.diff_ignore)
-            path = f"argocd/{obj['kind'].lower()}-{name}.yaml"
-            files[path] = _yaml(obj)
-            argocd.append(path.removeprefix("argocd/"))
-        flux_entries: list[str] = []
-        for layer, obj in zip(layers, layout.flux_objects(env, list(layers)), strict=True):
-            obj = delivery.tune_kustomization(obj, budget, layer == layout.WORKLOADS)
-            file_name = f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-            files[f"flux/{name}/{file_name}"] = _yaml(obj)
-            flux_entries.append(file_name)
-        files[f"flux/{name}/{layout.KUSTOMIZATION}"] = _yaml(layout.kustomization(flux_entries))
+        check_no_plaintext_secrets(rendered[target], f"environment {target}")
+        groups.setdefault(env.name, []).append(env)
+    argocd: list[str] = []
+    for name in sorted(groups):
+        members = groups[name]
+        if members[0].fleet:
+            objects = {env.cluster.name: rendered[env.target] for env in members}
+            layout_files = layout_fleet.fleet_files(name, members, objects)
+        else:
+            layout_files = layout_fleet.environment_files(members[0], rendered[name])
+        for path, document in layout_files:
+            files[path] = _yaml(document)
+            if path.startswith("argocd/"):
+                argocd.append(path.removeprefix("argocd/"))
     if argocd:
         files[f"argocd/{layout.KUSTOMIZATION}"] = _yaml(
             layout.kustomization(layout.argocd_index(argocd))
@@ -315,20 +297,23 @@ def render_to_repo(
 
     report = progress or (lambda _line: None)
     every = load_environments(environments)
-    envs = select_environments(every, only)
+    # A fleet is laid out from all its clusters (the base is what they share): naming
+    # one cluster renders its whole fleet.
+    fleets = {env.name for env in select_environments(every, only)}
+    envs = [env for env in every if env.name in fleets]
     loaded = load_blueprints(blueprints)
     rendered: dict[str, list[Manifest]] = {}
     for env in envs:
-        report(f"rendering {env.name} ({len(loaded)} blueprints)")
-        rendered[env.name] = render_environment(env, loaded, guardrails=guardrails)
-        report(f"rendered {env.name}: {len(rendered[env.name])} objects")
+        report(f"rendering {env.target} ({len(loaded)} blueprints)")
+        rendered[env.target] = render_environment(env, loaded, guardrails=guardrails)
+        report(f"rendered {env.target}: {len(rendered[env.target])} objects")
     # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
     cache = RenderCache(repo, dump_one)
     notes = _checked_notes(rendered, cache)
     notes += [
         f"{env.name}: {warning}"
         for env in envs
-        for warning in exposure_warnings(env, rendered[env.name])
+        for warning in exposure_warnings(env, rendered[env.target])
     ]
     for note in notes:
         report(f"guardrail: {note}")
@@ -406,14 +391,28 @@ def _checked_notes(rendered: Mapping[str, Sequence[Manifest]], cache: RenderCach
     if not _shipped_evaluator():
         return check_policies(rendered)
     keys = {name: cache.environment_key(rendered[name]) for name in rendered}
-    known = {name: cache.checked(key) for name, key in keys.items()}
-    fresh = check_policies({n: rendered[n] for n, notes in known.items() if notes is None})
+    # Notes are recorded without the environment's name: identical sets share them.
+    known: dict[str, list[str] | None] = {}
+    for name, key in keys.items():
+        recorded = cache.checked(key)
+        known[name] = None if recorded is None else [f"{name}: {n}" for n in recorded]
+    # Clusters of a fleet often render identical sets: each distinct set is checked once.
+    checked_as: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for name in sorted(rendered):
+        key = keys[name]
+        if known[name] is None:
+            checked_as[name] = name if key is None else first.setdefault(key, name)
+    fresh = check_policies({n: rendered[n] for n in sorted(set(checked_as.values()))})
     notes: list[str] = []
     for name in sorted(rendered):
         env_notes = known[name]
         if env_notes is None:
-            env_notes = [line for line in fresh if line.startswith(f"{name}: ")]
-            cache.record_check(keys[name], env_notes)
+            prefix = f"{checked_as[name]}: "
+            env_notes = [
+                f"{name}: {line.removeprefix(prefix)}" for line in fresh if line.startswith(prefix)
+            ]
+            cache.record_check(keys[name], [n.removeprefix(f"{name}: ") for n in env_notes])
         notes.extend(env_notes)
     return notes
 

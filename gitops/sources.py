@@ -6,8 +6,10 @@ Reads Git through :mod:`gitops.repo` (never the working directory).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from gitops import fleet
 from gitops.desired import manifests_from_files
 from gitops.layout import environment_dir
 from gitops.model import Manifest, load_yaml
@@ -23,7 +25,40 @@ def environment_at(repo_path: Path, ref: str, environment: str) -> list[Manifest
     """
     from gitops.repo import read_files  # pygit2 only for commands that read Git
 
-    return manifests_from_files(read_files(repo_path, ref, environment_dir(environment)))
+    name, _, cluster = environment.partition("/")
+    files = read_files(repo_path, ref, environment_dir(name))
+    if cluster:  # one cluster of a fleet: its base and overlay, as kustomize builds them
+        return fleet.cluster_manifests(files, environment_dir(name), cluster)
+    return manifests_from_files(files)
+
+
+def targets_at(repo_path: Path, refs: Sequence[str], names: Sequence[str]) -> list[str]:
+    """What ``--env`` names mean at ``refs``: ``all``, an environment, a fleet, or a cluster.
+
+    A fleet (``envs/<env>/base`` exists) stands for each of its clusters
+    (``<env>/<cluster>``, one per ``flux/<env>/<cluster>/``); ``all`` for every
+    environment under ``envs/`` at any of ``refs``.
+    """
+    from gitops.layout import ENVS_DIR
+    from gitops.repo import subdirectories
+
+    wanted = list(dict.fromkeys(names))
+    if "all" in wanted:
+        wanted = sorted({d for ref in refs for d in subdirectories(repo_path, ref, ENVS_DIR)})
+    out: list[str] = []
+    for name in wanted:
+        if "/" in name:
+            out.append(name)
+            continue
+        is_fleet = any(
+            fleet.BASE_DIR in subdirectories(repo_path, ref, environment_dir(name)) for ref in refs
+        )
+        if not is_fleet:
+            out.append(name)
+            continue
+        clusters = {c for ref in refs for c in subdirectories(repo_path, ref, f"flux/{name}")}
+        out.extend(f"{name}/{cluster}" for cluster in sorted(clusters))
+    return list(dict.fromkeys(out))
 
 
 def repository_name(repo_path: Path, ref: str, environment: str) -> str:
@@ -36,11 +71,17 @@ def repository_name(repo_path: Path, ref: str, environment: str) -> str:
     """
     from gitops.repo import read_files
 
-    path = f"argocd/application-{environment}.yaml"
+    name, _, cluster = environment.partition("/")
+    path = f"argocd/application-{name}.yaml"
+    if cluster:
+        path = f"argocd/applicationset-{name}.yaml"
     files = read_files(repo_path, ref, path)
     if path in files:
         document = load_yaml(files[path], f"{ref}:{path}")
-        source = (document.get("spec") or {}).get("source") if isinstance(document, dict) else None
+        spec = document.get("spec") if isinstance(document, dict) else None
+        if cluster and isinstance(spec, dict):
+            spec = (spec.get("template") or {}).get("spec")
+        source = spec.get("source") if isinstance(spec, dict) else None
         url = source.get("repoURL") if isinstance(source, dict) else None
         if isinstance(url, str) and url:
             return url
@@ -50,5 +91,10 @@ def repository_name(repo_path: Path, ref: str, environment: str) -> str:
 def identity_for(
     repo_path: Path, ref: str, environment: str, repository: str | None = None
 ) -> Identity:
-    """The ownership identity of ``environment``; ``repository`` overrides the name."""
-    return Identity(environment, repository or repository_name(repo_path, ref, environment))
+    """The ownership identity of ``environment``; ``repository`` overrides the name.
+
+    A fleet's clusters share their environment's identity: each is a separate cluster,
+    and the objects carry the environment's name.
+    """
+    name = environment.partition("/")[0]
+    return Identity(name, repository or repository_name(repo_path, ref, environment))

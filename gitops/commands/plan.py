@@ -133,23 +133,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _environments(args: argparse.Namespace) -> list[str]:
-    """The environments asked for; ``all`` is every one rendered at base or head."""
-    names: list[str] = list(dict.fromkeys(args.env))
-    if "all" not in names:
-        return names
-    from gitops import repo as git
+    """The environments asked for: ``all``, and a fleet, stand for each of its clusters."""
     from gitops.errors import InputError
-    from gitops.layout import ENVS_DIR
+    from gitops.sources import targets_at
 
     repo = default_repo(args)
-    found = sorted(
-        {
-            *git.subdirectories(repo, args.base, ENVS_DIR),
-            *git.subdirectories(repo, args.head, ENVS_DIR),
-        }
-    )
+    found = targets_at(repo, [args.base, args.head], args.env)
     if not found:
-        raise InputError(f"{repo}: no environments under {ENVS_DIR}/ at {args.base} or {args.head}")
+        raise InputError(f"{repo}: no environments under envs/ at {args.base} or {args.head}")
     return found
 
 
@@ -167,7 +158,7 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
     head = environment_at(repo, args.head, env)
     identity = identity_for(repo, args.head, env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
-    ignore = environment_ignore_rules(env, args.environments)
+    ignore = environment_ignore_rules(env.partition("/")[0], args.environments)
     # Parts 2 and 3 need live state: from a capture, from a cluster, or not at all.
     live: dict[str, Any] = {}
     if args.live:

@@ -217,8 +217,20 @@ class InferenceStack(Construct):
         }  # fmt: skip
         # Validate before Construct.__init__: under a cdk8s scope that call attaches a chart
         # to the App, which must not happen for invalid input.
-        _apply_overrides(owner, params, _overrides_for(scope, id))
-        self._resolve(owner, id, params)
+        overrides = _overrides_for(scope, id)
+        if not overrides:
+            self._resolve(owner, id, params)
+        else:
+            # The blueprint's own values first, so an error is blamed on the right file;
+            # then the same checks on the merged values, blamed on the environment.
+            self._resolve(owner, id, dict(params))
+            try:
+                _apply_overrides(owner, params, overrides)
+                self._resolve(owner, id, params)
+            except ValidationError as err:
+                raise ValidationError(
+                    f"{_overrides_source(scope)}: overrides.{id}: {err}"
+                ) from None
         super().__init__(scope, id)
         self._register()
 
@@ -415,6 +427,19 @@ def _overrides_for(scope: Any, id: str) -> Mapping[str, Any]:
         else None
     )
     return root.overrides.get(id, {}) if root is not None else {}
+
+
+def _overrides_source(scope: Any) -> str:
+    """The file the overrides came from (the environment's), for error messages."""
+    root = (
+        scope
+        if isinstance(scope, Scope)
+        else scope.root()
+        if isinstance(scope, Construct)
+        else None
+    )
+    env = root.context.get("environment") if root is not None else None
+    return str(getattr(env, "source", None) or "environment overrides")
 
 
 def _apply_overrides(owner: str, params: dict[str, Any], overrides: Mapping[str, Any]) -> None:
