@@ -161,3 +161,41 @@ def table(rows: Sequence[tuple[str, ...]]) -> None:
         cells = [row[0].ljust(widths[0])]
         cells.extend(cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))
         print(" | ".join(cells))
+
+
+def fleet_environment_text(clusters: int, differing: int) -> str:
+    """One environment on ``clusters`` clusters; the first ``differing`` have their own values.
+
+    A differing cluster has a smaller GPU quota and two replicas of stack 2 (a plain
+    Deployment), so it needs an overlay with two patches; the others share the base.
+    """
+    lines = [
+        "name: fleet",
+        "namespaces: [inference]",
+        f"guardrails: {{engine: vap, action: Warn, allowed_registries: [{REGISTRY}]}}",
+        "quotas: {gpu: 64, cpu: '100000', memory: 1000Ti}",
+        "clusters:",
+    ]
+    for index in range(clusters):
+        lines += [
+            f"  - name: gpu-{index:04d}",
+            f"    server: https://gpu-{index:04d}.k8s.example.com",
+            f"    labels: {{region: r{index % 5}}}",
+        ]
+        if index < differing:
+            lines += [
+                "    quotas: {gpu: 16}",
+                f"    overrides: {{{stack_name(2)}: {{replicas: 2}}}}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def make_cluster_fleet(root: Path, stacks: int, clusters: int, differing: int) -> Fleet:
+    """Write ``stacks`` blueprints and one fleet environment of ``clusters`` clusters."""
+    blueprints, environments = root / "blueprints", root / "environments"
+    blueprints.mkdir(parents=True)
+    environments.mkdir()
+    for index in range(stacks):
+        (blueprints / f"{stack_name(index)}.yaml").write_text(blueprint_text(index))
+    (environments / "fleet.yaml").write_text(fleet_environment_text(clusters, differing))
+    return Fleet(blueprints, environments, stacks, clusters)

@@ -12,7 +12,8 @@ same run are compared):
   ``App.synth()`` (one file per resource). At ~ms per object this runs on a sample of
   ``--cdk8s-sample`` objects; its per-object cost is extrapolated to the whole fleet.
 
-Prints a table, then the ratio lines last.
+Prints a table, then the ratio lines last. With ``--clusters N`` it runs the fleet mode
+instead (one environment on N clusters: see :mod:`benchmarks.fleet_clusters`).
 """
 
 from __future__ import annotations
@@ -119,7 +120,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cdk8s-sample", type=int, default=400, help="objects synthesized by cdk8s (default 400)"
     )
     parser.add_argument("--no-cdk8s", action="store_true", help="skip the cdk8s comparison")
+    parser.add_argument(
+        "--clusters",
+        type=int,
+        default=0,
+        help="fleet mode: one environment on this many clusters (see benchmarks.fleet_clusters)",
+    )
+    parser.add_argument(
+        "--differing",
+        type=int,
+        default=5,
+        help="fleet mode: clusters with values of their own (default 5)",
+    )
     args = parser.parse_args(argv)
+    if args.clusters > 0:
+        from benchmarks.fleet_clusters import run as run_clusters
+
+        return run_clusters(args)
     with tempfile.TemporaryDirectory(prefix="gitops-bench-fleet-") as tmp:
         work = Path(tmp)
         return run(make_fleet(work, args.stacks, args.envs), work, args)
