@@ -34,6 +34,7 @@ from gitops.model import (
 )
 from gitops.render_cache import RenderCache
 from gitops.secrets import check_no_plaintext_secrets
+from gitops.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from gitops.repo import CommitResult
@@ -108,7 +109,7 @@ def render_environment(
     if unknown:
         raise ValidationError(
             f"{env.source}: overrides.{unknown[0]}: no construct with this id in the "
-            f"blueprints (known: {', '.join(sorted(ids)) or 'none'})"
+            f"blueprints{did_you_mean(unknown[0], ids)} (known: {', '.join(sorted(ids)) or 'none'})"
         )
     check_unique(rendered)
     for obj in rendered:

@@ -785,3 +785,32 @@ def test_any_valid_stack_renders_schema_valid_objects(params: dict[str, Any]) ->
         assert one(objects, "InferenceService")["metadata"]["name"] == "llama"
     else:
         assert engine(objects)["metadata"]["name"] == "llama"
+
+
+# --- model revision ----------------------------------------------------------------------
+
+
+def test_model_revision_is_vllm_revision_argument() -> None:
+    objects = render(model_revision="0e9e39f")
+    container = engine(objects)["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:6] == [
+        "--model", container["args"][1], "--port", "8000", "--revision", "0e9e39f"
+    ]  # fmt: skip
+
+
+def test_model_revision_in_kserve_mode_is_the_storage_uri_suffix() -> None:
+    objects = render(mode="kserve", model_revision="main")
+    service = next(o for o in objects if o["kind"] == "InferenceService")
+    assert service["spec"]["predictor"]["model"]["storageUri"].endswith(":main")
+    assert "--revision" not in service["spec"]["predictor"]["model"]["args"]
+
+
+@pytest.mark.parametrize("revision", ["", "../x", "a b", "rev:1", 7])
+def test_model_revision_must_be_a_revision_name(revision: object) -> None:
+    with pytest.raises(ValidationError, match=r"model_revision must be a commit hash"):
+        render(model_revision=revision)
+
+
+def test_model_revision_is_refused_for_a_path_in_the_image() -> None:
+    with pytest.raises(ValidationError, match=r"model_revision must be set only for a Hugging"):
+        render(model="/models/llama", model_revision="main")

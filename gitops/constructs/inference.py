@@ -23,6 +23,7 @@ from gitops.constructs.inference_checks import (
     check_image,
     check_labels,
     check_model,
+    check_revision,
     check_strings,
     check_tolerations,
     optional_subdomain,
@@ -85,6 +86,9 @@ class InferenceStack(Construct):
         scope: a :class:`~gitops.constructs.base.Scope`, a construct, or a cdk8s App/Chart.
         id: the stack's name; base of every object name (``llama``, ``llama-cache``).
         model: Hugging Face id, ``hf://<id>`` or (vllm mode) an absolute path in the image.
+        model_revision: the hub revision to serve (a commit hash pins it; a branch or tag
+            follows it): vLLM's ``--revision``, or KServe's ``hf://<id>:<revision>``.
+            Default: the hub's default branch. ``gitops set model`` sets it per environment.
         image: engine image (vllm mode) or KServe Hugging Face runtime image (kserve mode).
         gpus: GPUs per pod (>= 1).
         replicas: pods when not autoscaled (>= 0; 0 parks the stack).
@@ -157,6 +161,7 @@ class InferenceStack(Construct):
         *,
         model: str,
         image: str,
+        model_revision: str | None = None,
         gpus: int = 1,
         replicas: int = 1,
         namespace: str | None = None,
@@ -199,7 +204,8 @@ class InferenceStack(Construct):
         owner = f"InferenceStack {id!r}"
         check_dns1123_label(owner, "name", id)
         params: dict[str, Any] = {
-            "model": model, "image": image, "gpus": gpus, "replicas": replicas,
+            "model": model, "image": image, "model_revision": model_revision, "gpus": gpus,
+            "replicas": replicas,
             "namespace": namespace, "gpu_resource": gpu_resource, "gpu_product": gpu_product,
             "tensor_parallel_size": tensor_parallel_size, "max_model_len": max_model_len,
             "gpu_memory_utilization": gpu_memory_utilization, "dtype": dtype,
@@ -327,6 +333,7 @@ class InferenceStack(Construct):
         self.strict = check_bool(owner, "strict", p["strict"])
         self.image = check_image(owner, p["image"], p.get("image_tag"), self.strict)
         self.model = check_model(owner, p["model"], self.mode)
+        self.model_revision = check_revision(owner, p["model_revision"], self.model, self.mode)
         self.gpus = check_int(owner, "gpus", p["gpus"], 1)
         self.replicas = check_int(owner, "replicas", p["replicas"], 0)
         self.tensor_parallel_size = check_parallelism(owner, self.gpus, p["tensor_parallel_size"])

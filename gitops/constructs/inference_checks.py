@@ -100,6 +100,26 @@ def check_model(owner: str, model: object, mode: str) -> str:
     return rest if sep else model
 
 
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+
+
+def check_revision(owner: str, revision: object, model: str, mode: str) -> str | None:
+    """A Hugging Face revision (commit hash, branch or tag) of a hub model, or ``None``."""
+    if revision is None:
+        return None
+    if not isinstance(revision, str) or not _REVISION.match(revision) or ".." in revision:
+        raise fail(
+            owner,
+            "model_revision",
+            "a commit hash, branch or tag (letters, digits, ._/-)",
+            revision,
+        )
+    hub = model.startswith("hf://") if mode == "kserve" else not model.startswith("/")
+    if not hub:
+        raise fail(owner, "model_revision", "set only for a Hugging Face hub model", revision)
+    return revision
+
+
 def check_tolerations(owner: str, value: object, gpu_resource: str) -> list[dict[str, Any]]:
     """Tolerations as fresh dicts; ``None`` tolerates the taint ``<gpu_resource>:NoSchedule``."""
     if value is None:

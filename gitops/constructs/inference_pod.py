@@ -194,6 +194,8 @@ def vllm_container(stack: InferenceStack, cache_volume: str | None) -> dict[str,
         mounts.append({"name": _HOME, "mountPath": "/home/vllm"})
     env += token_env(stack)
     args = ["--model", stack.model, "--port", str(stack.port)]
+    if stack.model_revision is not None:
+        args += ["--revision", stack.model_revision]
     if stack.shutdown_timeout is not None:
         args += ["--shutdown-timeout", str(stack.shutdown_timeout)]
     args += engine_args(stack)

@@ -69,7 +69,10 @@ def inference_service(stack: InferenceStack) -> Manifest:
     scaling = stack.autoscaling
     model: dict[str, Any] = {
         "modelFormat": {"name": "huggingface"},
-        "storageUri": stack.model,
+        # KServe's Hugging Face storage reads a revision after the id: hf://<id>:<revision>.
+        "storageUri": f"{stack.model}:{stack.model_revision}"
+        if stack.model_revision
+        else stack.model,
         "image": stack.image,
         # The runtime's args (--model_name={{.Name}}) are replaced by ours, not merged.
         "args": [f"--model_name={stack.id}", *engine_args(stack)],

@@ -146,8 +146,9 @@ def _args(stack: InferenceStack, multi: MultiNode) -> list[str]:
         if stack.shutdown_timeout is None
         else ["--shutdown-timeout", str(stack.shutdown_timeout)]
     )
+    revision = [] if stack.model_revision is None else ["--revision", stack.model_revision]
     return [
-        "--model", stack.model, "--port", str(stack.port), *shutdown,
+        "--model", stack.model, "--port", str(stack.port), *revision, *shutdown,
         "--tensor-parallel-size", str(stack.tensor_parallel_size),
         "--pipeline-parallel-size", str(multi.pipeline(stack)),
         "--distributed-executor-backend", "ray",
