@@ -7,9 +7,12 @@ the suffix (a DNS-1123 label), recorded on every object it renders.
   constructs to ``scope`` (a :class:`gitops.constructs.base.Scope`) for ``env`` (an
   :class:`gitops.environments.Environment`). The module is loaded from its file path with
   importlib, under a private module name, and is not left in ``sys.modules``.
-- ``<name>.yaml``: one or more documents, each ``kind: <Construct>`` plus that construct's
-  parameters (for example ``kind: InferenceStack``, ``id: llama-8b``, ``model: ...``),
-  validated by the construct's ``from_spec(scope, spec, source)``.
+- ``<name>.yaml``: one or more documents. A document with ``apiVersion`` is a plain
+  Kubernetes object (an ExternalSecret, a ConfigMap...), rendered as written through
+  :class:`gitops.constructs.raw.Manifest`. A document without one is a construct spec:
+  ``kind: <Construct>`` plus that construct's parameters (for example
+  ``kind: InferenceStack``, ``name: llama-8b``, ``model: ...``), validated by the
+  construct's ``from_spec(scope, spec, source)``.
 
 Files whose names start with ``_`` or ``.`` are ignored (helpers, editor files).
 """
@@ -28,6 +31,7 @@ from gitops.constructs.base import Scope, check_dns1123_label
 from gitops.environments import Environment
 from gitops.errors import GitOpsError, InputError, RenderError
 from gitops.model import load_yaml_all, read_capped
+from gitops.suggest import did_you_mean
 
 #: The function a Python blueprint must define.
 ENTRY_POINT = "blueprint"
@@ -148,7 +152,7 @@ def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> 
     documents = load_yaml_all(read_capped(path), str(path))
     if not documents:
         raise InputError(f"{path}: no stack specs found")
-    specs: list[tuple[type[Any], dict[str, Any], str]] = []
+    specs: list[tuple[type[Any] | None, dict[str, Any], str]] = []
     for index, document in enumerate(documents):
         source = f"{path}[{index}]" if len(documents) > 1 else str(path)
         if not isinstance(document, Mapping):
@@ -156,15 +160,27 @@ def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> 
                 f"{source}: expected a mapping with 'kind', got {type(document).__name__}"
             )
         kind = document.get("kind")
+        if "apiVersion" in document:  # a plain Kubernetes object, rendered as written
+            specs.append((None, dict(document), source))
+            continue
         if not isinstance(kind, str) or kind not in kinds:
             raise InputError(
-                f"{source}: unknown kind {kind!r} (expected one of {', '.join(sorted(kinds))})"
+                f"{source}: unknown kind {kind!r}{did_you_mean(kind, kinds)} (expected one of "
+                f"{', '.join(sorted(kinds))}, or a Kubernetes object with apiVersion)"
             )
         specs.append((_resolve(kinds[kind], source), dict(document), source))
 
     def function(scope: Scope, env: Environment) -> None:
-        for cls, spec, source in specs:
-            cls.from_spec(scope, spec, source)
+        from gitops.constructs.raw import Manifest
+
+        for index, (cls, spec, source) in enumerate(specs):
+            if cls is None:
+                try:
+                    Manifest(scope, f"manifest-{index}", spec)
+                except GitOpsError as err:
+                    raise InputError(f"{source}: {err}") from None
+            else:
+                cls.from_spec(scope, spec, source)
 
     return Blueprint(name=name, source=str(path), function=function)
 

@@ -58,6 +58,7 @@ from gitops.constructs.lws import MultiNode
 from gitops.constructs.warmup import WarmUp
 from gitops.errors import ValidationError
 from gitops.model import Manifest
+from gitops.suggest import did_you_mean
 
 #: The cache a stack gets unless told otherwise: a ReadWriteOnce PVC per replica, sized
 #: from the model.
@@ -272,7 +273,7 @@ class InferenceStack(Construct):
             if snake not in PARAMETERS:
                 raise ValidationError(
                     f"{source}: InferenceStack {name!r}: key must be one of the stack's "
-                    f"parameters, got {key!r}"
+                    f"parameters, got {key!r}{did_you_mean(snake, PARAMETERS)}"
                 )
             kwargs[snake] = value
         if "model" not in kwargs or "image" not in kwargs:
