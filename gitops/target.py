@@ -94,13 +94,22 @@ def environment_binding(
             of ``refs`` (the known environments are listed).
         ValidationError: its file is invalid.
     """
-    from gitops.environments import load_environment
+    from gitops.environments import load_environments
 
     directory = Path(environments_dir) if environments_dir is not None else None
-    path = directory / f"{environment}.yaml" if directory is not None else None
-    if path is not None and path.is_file():
-        env = load_environment(path)
-        return Binding(environment, env.cluster.server, env.cluster.context, str(path))
+    name = environment.partition("/")[0]  # <env>/<cluster> names one cluster of a fleet
+    path = directory / f"{name}.yaml" if directory is not None else None
+    if path is not None and directory is not None and path.is_file():
+        members = [env for env in load_environments(directory) if env.name == name]
+        chosen = [env for env in members if env.target == environment]
+        if not chosen:
+            clusters = ", ".join(env.target for env in members)
+            raise InputError(
+                f"--env {environment}: {path} is a fleet: name one of its clusters ({clusters})"
+            )
+        env = chosen[0]
+        server = env.cluster.server or None
+        return Binding(environment, server, env.cluster.context, str(path))
     known: set[str] = set()
     if directory is not None and directory.is_dir():
         known.update(p.stem for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
@@ -129,8 +138,11 @@ def _committed_binding(environment: str, repo: Path, ref: str, known: set[str]) 
     except RepositoryError:
         return None  # the command reading this ref reports it
     known.update(names)
-    if environment not in names:
+    name, _, cluster = environment.partition("/")
+    if name not in names:
         return None
+    if cluster:  # a fleet's cluster: its element of the ApplicationSet's list generator
+        return _committed_fleet_binding(environment, repo, ref)
     path = f"argocd/application-{environment}.yaml"
     files = git.read_files(repo, ref, path)
     server = None
@@ -219,3 +231,30 @@ def check_server(
         f"request (use the environment's context, or pass --override-cluster "
         f"{redact_url(actual)} to talk to that server anyway)"
     )
+
+
+def _committed_fleet_binding(environment: str, repo: Path, ref: str) -> Binding | None:
+    """The server a fleet's ApplicationSet at ``ref`` sends ``<env>/<cluster>`` to."""
+    from gitops import repo as git
+
+    name, _, cluster = environment.partition("/")
+    path = f"argocd/applicationset-{name}.yaml"
+    files = git.read_files(repo, ref, path)
+    if path not in files:
+        return None
+    document = load_yaml(files[path], f"{ref}:{path}")
+    generators = (
+        (document.get("spec") or {}).get("generators") if isinstance(document, dict) else None
+    )
+    for generator in generators or []:
+        elements = ((generator or {}).get("list") or {}).get("elements") or []
+        for element in elements:
+            if isinstance(element, dict) and element.get("cluster") == cluster:
+                server = element.get("server")
+                return Binding(
+                    environment,
+                    server if isinstance(server, str) and server else None,
+                    None,
+                    f"{repo}@{ref}:{path}",
+                )
+    return None
