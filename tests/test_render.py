@@ -252,7 +252,7 @@ def test_override_for_an_unknown_stack_is_an_error(tiny: Path) -> None:
     with pytest.raises(
         ValidationError,
         match=r"alpha\.yaml: overrides\.wbe: no construct with "
-        r"this id in the blueprints \(known: web\)",
+        r"this id in the blueprints \(did you mean 'web'\?\) \(known: web\)",
     ):
         render_environments(tiny / "blueprints", tiny / "environments")
 
