@@ -112,3 +112,20 @@ def test_fleet_has_one_blueprint_per_stack_and_one_file_per_environment(tmp_path
 def test_fleet_refuses_more_environments_than_it_can_name(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="--envs must be between 1 and 8, got 9"):
         make_fleet(tmp_path, 1, 9)
+
+
+def test_fleet_mode_reports_floor_exponent_layout_growth_and_rss(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = ratio_lines(
+        fleet.main, ["--clusters", "8", "--stacks", "2", "--differing", "1"], capsys
+    )
+    assert list(lines) == [
+        "clusters_render_vs_floor",
+        "clusters_time_exponent",
+        "clusters_layout_growth",
+        "clusters_peak_rss_mb",
+    ]
+    # Correctness, not timing: with a fixed number of differing clusters, envs/ does not
+    # grow from 1 to 8 clusters.
+    assert lines["clusters_layout_growth"].startswith("clusters_layout_growth: 1.00x")
