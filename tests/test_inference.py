@@ -814,3 +814,12 @@ def test_model_revision_must_be_a_revision_name(revision: object) -> None:
 def test_model_revision_is_refused_for_a_path_in_the_image() -> None:
     with pytest.raises(ValidationError, match=r"model_revision must be set only for a Hugging"):
         render(model="/models/llama", model_revision="main")
+
+
+def test_unknown_nested_and_override_keys_suggest_the_closest() -> None:
+    with pytest.raises(
+        ValidationError, match=r"got 'min_replica' \(did you mean 'min_replicas'\?\)"
+    ):
+        render(autoscaling={"min_replica": 1})
+    with pytest.raises(ValidationError, match=r"got 'replica' \(did you mean 'replicas'\?\)"):
+        render(overrides={"replica": 2})

@@ -455,7 +455,9 @@ def _apply_overrides(owner: str, params: dict[str, Any], overrides: Mapping[str,
     for key, value in overrides.items():
         name = snake_case(key) if isinstance(key, str) else key
         if name not in PARAMETERS and name != "image_tag":
-            raise fail(owner, "environment override key", "a stack parameter or image_tag", key)
+            hint = did_you_mean(name, [*PARAMETERS, "image_tag"])
+            error = fail(owner, "environment override key", "a stack parameter or image_tag", key)
+            raise ValidationError(f"{error}{hint}")
         if name == "autoscaling" and value is not None:
             if not isinstance(value, Mapping):
                 raise fail(owner, "autoscaling override", "a mapping", value)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from gitops.errors import ValidationError
 from gitops.quantity import is_quantity, parse_quantity
+from gitops.suggest import did_you_mean
 
 #: Where the Hugging Face libraries keep downloaded models (``HF_HOME``).
 HF_CACHE_PATH = "/root/.cache/huggingface"
@@ -451,7 +452,8 @@ def coerce(owner: str, name: str, cls: type[_T], value: object) -> _T:
     for key, item in value.items():
         snake = snake_case(key) if isinstance(key, str) else key
         if snake not in known:
-            raise fail(owner, name, f"a mapping with keys {', '.join(known)} (unknown key)", key)
+            expected = f"a mapping with keys {', '.join(known)} (unknown key)"
+            raise ValidationError(f"{fail(owner, name, expected, key)}{did_you_mean(snake, known)}")
         kwargs[snake] = item
     try:
         return cls(**kwargs)
