@@ -166,14 +166,15 @@ def table(rows: Sequence[tuple[str, ...]]) -> None:
 def fleet_environment_text(clusters: int, differing: int) -> str:
     """One environment on ``clusters`` clusters; the first ``differing`` have their own values.
 
-    A differing cluster has a smaller GPU quota and two replicas of stack 2 (a plain
-    Deployment), so it needs an overlay with two patches; the others share the base.
+    A differing cluster has a smaller GPU quota (still above what the stacks need) and two
+    replicas of stack 2 (a plain Deployment), so it needs an overlay with two patches; the
+    others share the base.
     """
     lines = [
         "name: fleet",
         "namespaces: [inference]",
         f"guardrails: {{engine: vap, action: Warn, allowed_registries: [{REGISTRY}]}}",
-        "quotas: {gpu: 64, cpu: '100000', memory: 1000Ti}",
+        "quotas: {gpu: 4096, cpu: '100000', memory: 1000Ti}",
         "clusters:",
     ]
     for index in range(clusters):
@@ -184,7 +185,7 @@ def fleet_environment_text(clusters: int, differing: int) -> str:
         ]
         if index < differing:
             lines += [
-                "    quotas: {gpu: 16}",
+                "    quotas: {gpu: 2048}",
                 f"    overrides: {{{stack_name(2)}: {{replicas: 2}}}}",
             ]
     return "\n".join(lines) + "\n"

@@ -297,7 +297,7 @@ def evaluate_cost(engine: str, objects: Sequence[Manifest], repeat: int) -> floa
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the comparison and print the table and ratio lines."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--objects", type=int, default=200, help="Deployments per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs (best is kept)")
     args = parser.parse_args(argv)

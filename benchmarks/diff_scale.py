@@ -327,7 +327,7 @@ def control_plane(kubeconfig: str | None, work: Path) -> Iterator[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the diff benchmark; return 1 if a target is missed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--objects", type=int, default=10_000, help="live objects (10,000)")
     parser.add_argument("--drift", type=float, default=0.01, help="fraction drifted (0.01)")
     parser.add_argument("--repeat", type=int, default=3, help="runs, best kept (default 3)")

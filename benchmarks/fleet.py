@@ -112,7 +112,7 @@ def stages(fleet: Fleet, work: Path) -> list[tuple[str, float]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the fleet benchmark; return 1 if a target is missed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--stacks", type=int, default=300, help="stacks (default 300)")
     parser.add_argument("--envs", type=int, default=3, help="environments (default 3)")
     parser.add_argument("--repeat", type=int, default=3, help="runs, best kept (default 3)")

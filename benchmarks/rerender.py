@@ -45,7 +45,7 @@ def belongs_to(path: str, stack: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the re-render benchmark; return 1 if a target is missed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--stacks", type=int, default=300, help="stacks (default 300)")
     parser.add_argument("--envs", type=int, default=3, help="environments (default 3)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, best kept (default 3)")

@@ -62,7 +62,7 @@ def gitops_command() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the start-up benchmark; return 1 if a target is missed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--repeat", type=int, default=10, help="runs, best kept (default 10)")
     parser.add_argument("--limit", type=float, default=0.3, help="seconds allowed (default 0.3)")
     args = parser.parse_args(argv)
