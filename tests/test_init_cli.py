@@ -31,11 +31,12 @@ def test_the_starter_project_renders_and_checks_clean(
     # Two clusters differing in one GPU product: one base, one overlay with one patch.
     overlays = list((repo / "envs" / "prod" / "clusters").iterdir())
     assert len(overlays) == 1
-    assert [p.name for p in overlays[0].rglob("patches/*")] == ["deployment-inference-chat.yaml"]
+    patches = [p.name for p in overlays[0].rglob("patches/*")]
+    assert patches in (["deployment-inference-chat.yaml"], ["statefulset-inference-chat.yaml"])
     capsys.readouterr()
     assert main(["build", "--env", "dev"]) == 0
     kinds = {d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)}
-    assert {"Deployment", "ConfigMap", "ValidatingAdmissionPolicy"} <= kinds
+    assert {"StatefulSet", "ConfigMap", "ValidatingAdmissionPolicy"} <= kinds
 
 
 def test_init_never_overwrites_and_writes_nothing_then(

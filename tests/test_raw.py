@@ -125,7 +125,7 @@ def test_a_yaml_blueprint_holds_plain_objects_beside_stacks(
     (work / "blueprints" / "llama.yaml").write_text(PLAIN)
     assert main(["build", "--env", "prod"]) == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)]
-    assert "ExternalSecret" in kinds and "Deployment" in kinds
+    assert "ExternalSecret" in kinds and ({"Deployment", "StatefulSet"} & set(kinds))
     assert main(["check", "--env", "prod"]) == 0
 
 

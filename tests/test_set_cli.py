@@ -60,7 +60,7 @@ def deployment(capsys: pytest.CaptureFixture[str], env: str) -> dict[str, object
     capsys.readouterr()
     assert main(["build", "--env", env]) == 0
     documents = yaml.safe_load_all(capsys.readouterr().out)
-    return next(d for d in documents if d["kind"] == "Deployment")
+    return next(d for d in documents if d["kind"] in ("Deployment", "StatefulSet"))
 
 
 def test_set_image_changes_one_line_and_keeps_comments_and_order(
