@@ -64,9 +64,7 @@ def risk_markdown(plan: Plan, *, level: int = 4) -> list[str]:
             status = "**over budget**" if use.refused else "within budget"
             if use.over and use.override:
                 status = f"over budget, overridden: {_cell(use.override)}"
-            lines.append(
-                f"| `{use.name}` | {_cell(use.limit)} | {_cell(use.used)} | {status} |"
-            )
+            lines.append(f"| `{use.name}` | {_cell(use.limit)} | {_cell(use.used)} | {status} |")
     return [*lines, ""]
 
 

@@ -126,6 +126,7 @@ class Setup:
                 "pr",
                 "--environments",
                 str(self.envs),
+                "--exit-code",
                 *extra,
             ]
         )

@@ -146,6 +146,7 @@ def test_plan_says_when_prod_changes_ahead_of_staging(
         "pr",
         "--environments",
         str(ws.root / "environments"),
+        "--exit-code",
     ]
     assert main(args) == 1
     out = capsys.readouterr().out
@@ -173,6 +174,7 @@ def test_plan_reports_promotion_ok_when_staging_went_first(
         "pr",
         "--environments",
         str(ws.root / "environments"),
+        "--exit-code",
         "-o",
         "json",
     ]
