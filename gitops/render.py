@@ -54,6 +54,13 @@ def environment_guardrails(scope: Scope, env: Environment) -> None:
         engine=env.engine,
         action=env.action,
         allowed_registries=env.allowed_registries,
+        failure_modes={
+            "gpu_namespaces": env.gpu_allowed_namespaces,
+            "min_startup_seconds": env.min_startup_seconds,
+            "gang_schedulers": env.gang_scheduling.schedulers,
+            "gang_queues": env.gang_scheduling.queues,
+            "kubernetes_version": env.cluster.kubernetes_version,
+        },
     )
     for namespace in env.namespaces:
         NamespaceGuardrails(

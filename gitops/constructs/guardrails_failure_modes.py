@@ -1,0 +1,323 @@
+"""Inference failure-mode rules: admission policies for the incidents that take inference down.
+
+Each rule names the incident class it prevents (also in the policy's
+``gitops.dev/incident`` annotation):
+
+- ``gpu-startup-probe``: a GPU container without a startup probe, or whose startup budget
+  (``initialDelaySeconds + periodSeconds x failureThreshold``, with the API defaults 0, 10
+  and 3) is below the environment's ``min_startup_seconds``: the liveness probe (or the
+  startup probe itself) kills the engine while it still loads weights, and it restarts
+  forever (kserve#5062).
+- ``gpu-parallelism``: an engine whose ``--tensor-parallel-size`` x
+  ``--pipeline-parallel-size`` (``-tp``/``-pp``, ``--flag=N`` or ``--flag N``, also
+  inside ``sh -c`` strings) differs from the GPUs its pod group holds (per pod x the
+  LeaderWorkerSet size): vLLM fails to start, or leaves GPUs idle (llm-d-modelservice#140).
+- ``lws-gang-scheduling``: a LeaderWorkerSet of size > 1 that names neither a gang
+  scheduler nor a queue the environment allows: its group is placed partially and holds
+  GPUs idle while waiting for the rest (lws#167, lws#810).
+- ``gpu-namespaces``: GPU workloads outside the namespaces the environment allows GPUs
+  in (quota and isolation live there).
+- ``deprecated-api-versions``: apiVersions deprecated or removed in the environment's
+  Kubernetes version, from Kubernetes' deprecated API migration guide (what pluto and
+  kubent report): the apply fails at the cluster upgrade, not at review.
+
+``spec.replicas`` on a workload an autoscaler targets cannot be judged at admission (the
+API server defaults ``spec.replicas``, so every admitted Deployment has one): that rule is
+evaluated on the rendered set, at render and in ``plan`` (:mod:`gitops.policy.set_rules`).
+
+Rendered as ValidatingAdmissionPolicies (the ``vap`` engine). Purely data-manipulative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gitops.constructs.guardrails_rules import POLICY_PREFIX, RuleConfig, common_labels
+from gitops.constructs.guardrails_vap import VALIDATION_ACTIONS
+from gitops.model import Manifest
+
+_API = "admissionregistration.k8s.io/v1"
+_LWS = "leaderworkerset.x-k8s.io"
+_OPERATIONS = ["CREATE", "UPDATE"]
+_WORKLOADS = [
+    {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]},
+    {"apiGroups": ["apps"], "apiVersions": ["v1"],
+     "resources": ["deployments", "statefulsets", "daemonsets"]},
+    {"apiGroups": ["batch"], "apiVersions": ["v1"], "resources": ["jobs", "cronjobs"]},
+    {"apiGroups": [_LWS], "apiVersions": ["v1"], "resources": ["leaderworkersets"]},
+]  # fmt: skip
+_GROUP = "object.spec.leaderWorkerTemplate"
+_TEMPLATE = (
+    "(object.kind == 'Pod' ? object : object.kind == 'CronJob' ? "
+    "object.spec.jobTemplate.spec.template : object.spec.template)"
+)
+#: The pod specs of any workload: one for most kinds, the worker and leader of an LWS.
+_VARIABLES = [
+    {
+        "name": "podSpecs",
+        "expression": f"object.kind == 'LeaderWorkerSet' ? [{_GROUP}.workerTemplate.spec] + "
+        f"(has({_GROUP}.leaderTemplate) ? [{_GROUP}.leaderTemplate.spec] : []) : "
+        f"[{_TEMPLATE}.spec]",
+    },
+    {
+        "name": "containers",
+        "expression": f"object.kind == 'LeaderWorkerSet' ? "
+        f"{_GROUP}.workerTemplate.spec.containers + (has({_GROUP}.leaderTemplate) ? "
+        f"{_GROUP}.leaderTemplate.spec.containers : []) : {_TEMPLATE}.spec.containers",
+    },
+    {
+        "name": "groupSize",
+        "expression": f"object.kind == 'LeaderWorkerSet' && has({_GROUP}.size) ? {_GROUP}.size : 1",
+    },
+]
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """One apiVersion of a kind that Kubernetes deprecated, then removed."""
+
+    api_version: str
+    kind: str
+    resource: str
+    deprecated_in: str
+    removed_in: str
+    replacement: str
+
+
+def _d(api: str, kind: str, resource: str, dep: str, rem: str, new: str) -> Deprecation:
+    return Deprecation(api, kind, resource, dep, rem, new)
+
+
+#: From https://kubernetes.io/docs/reference/using-api/deprecation-guide/ (the table pluto
+#: and kubent report from), for the kinds platforms render.
+DEPRECATIONS = (
+    _d("extensions/v1beta1", "Deployment", "deployments", "1.9", "1.16", "apps/v1"),
+    _d("extensions/v1beta1", "DaemonSet", "daemonsets", "1.9", "1.16", "apps/v1"),
+    _d("extensions/v1beta1", "NetworkPolicy", "networkpolicies", "1.9", "1.16",
+       "networking.k8s.io/v1"),
+    _d("apps/v1beta1", "Deployment", "deployments", "1.9", "1.16", "apps/v1"),
+    _d("apps/v1beta2", "Deployment", "deployments", "1.9", "1.16", "apps/v1"),
+    _d("apps/v1beta1", "StatefulSet", "statefulsets", "1.9", "1.16", "apps/v1"),
+    _d("apps/v1beta2", "StatefulSet", "statefulsets", "1.9", "1.16", "apps/v1"),
+    _d("extensions/v1beta1", "Ingress", "ingresses", "1.14", "1.22", "networking.k8s.io/v1"),
+    _d("networking.k8s.io/v1beta1", "Ingress", "ingresses", "1.19", "1.22",
+       "networking.k8s.io/v1"),
+    _d("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition",
+       "customresourcedefinitions", "1.16", "1.22", "apiextensions.k8s.io/v1"),
+    _d("rbac.authorization.k8s.io/v1beta1", "Role", "roles", "1.17", "1.22",
+       "rbac.authorization.k8s.io/v1"),
+    _d("rbac.authorization.k8s.io/v1beta1", "RoleBinding", "rolebindings", "1.17", "1.22",
+       "rbac.authorization.k8s.io/v1"),
+    _d("scheduling.k8s.io/v1beta1", "PriorityClass", "priorityclasses", "1.14", "1.22",
+       "scheduling.k8s.io/v1"),
+    _d("batch/v1beta1", "CronJob", "cronjobs", "1.21", "1.25", "batch/v1"),
+    _d("policy/v1beta1", "PodDisruptionBudget", "poddisruptionbudgets", "1.21", "1.25",
+       "policy/v1"),
+    _d("autoscaling/v2beta1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "1.22",
+       "1.25", "autoscaling/v2"),
+    _d("autoscaling/v2beta2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "1.23",
+       "1.26", "autoscaling/v2"),
+    _d("storage.k8s.io/v1beta1", "CSIStorageCapacity", "csistoragecapacities", "1.24", "1.27",
+       "storage.k8s.io/v1"),
+    _d("flowcontrol.apiserver.k8s.io/v1beta2", "FlowSchema", "flowschemas", "1.26", "1.29",
+       "flowcontrol.apiserver.k8s.io/v1"),
+    _d("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema", "flowschemas", "1.29", "1.32",
+       "flowcontrol.apiserver.k8s.io/v1"),
+    _d("flowcontrol.apiserver.k8s.io/v1beta3", "PriorityLevelConfiguration",
+       "prioritylevelconfigurations", "1.29", "1.32", "flowcontrol.apiserver.k8s.io/v1"),
+)  # fmt: skip
+
+
+def _minor(version: str) -> int:
+    return int(version.split(".")[1])
+
+
+def deprecated_for(version: str) -> list[Deprecation]:
+    """The entries deprecated (or removed) at Kubernetes ``version`` (``"1.32"``)."""
+    return [d for d in DEPRECATIONS if _minor(d.deprecated_in) <= _minor(version)]
+
+
+def _gpu(config: RuleConfig, var: str = "c") -> str:
+    name = config.gpu_resource
+    return f"(has({var}.resources) && has({var}.resources.limits) && '{name}' in " \
+        f"{var}.resources.limits)"  # fmt: skip
+
+
+def _degree(flags: str) -> str:
+    """CEL: the parallel degree set by ``flags`` (a regex) in container ``c``'s words, or 1."""
+    words = "((has(c.command) ? c.command : []) + (has(c.args) ? c.args : [])).join(' ')"
+    found = f"{words}.find('(^| )({flags})[= ][0-9]+')"
+    return f"({found} != '' ? int({found}.find('[0-9]+$')) : 1)"
+
+
+def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
+    """(rule, title, incident, [(CEL, message)]) of every failure-mode rule."""
+    gpu = _gpu(config)
+    probe = "c.startupProbe"
+    budget = (
+        f"((has({probe}.initialDelaySeconds) ? {probe}.initialDelaySeconds : 0) + "
+        f"(has({probe}.periodSeconds) ? {probe}.periodSeconds : 10) * "
+        f"(has({probe}.failureThreshold) ? {probe}.failureThreshold : 3))"
+    )
+    minimum = config.min_startup_seconds
+    tp = _degree("--tensor-parallel-size|-tp")
+    pp = _degree("--pipeline-parallel-size|-pp")
+    has_flags = (
+        "((has(c.command) ? c.command : []) + (has(c.args) ? c.args : [])).join(' ')"
+        ".matches('(^| )(--tensor-parallel-size|-tp|--pipeline-parallel-size|-pp)[= ]')"
+    )
+    schedulers = "[" + ", ".join(f"'{s}'" for s in config.gang_schedulers) + "]"
+    queues = "[" + ", ".join(f"'{q}'" for q in config.gang_queues) + "]"
+    allowed = "[" + ", ".join(f"'{n}'" for n in config.gpu_namespaces) + "]"
+    queue_label = "kueue.x-k8s.io/queue-name"
+    return [
+        (
+            "gpu-startup-probe",
+            "GPU Containers Need a Startup Budget",
+            "liveness probes killing models before they load (kserve#5062)",
+            [
+                (
+                    f"variables.containers.all(c, !{gpu} || has(c.startupProbe))",
+                    "GPU containers must define a startupProbe: without one the liveness "
+                    "probe kills the engine while it loads weights",
+                ),
+                (
+                    f"variables.containers.all(c, !{gpu} || !has(c.startupProbe) || "
+                    f"{budget} >= {minimum})",
+                    f"the startupProbe of a GPU container must allow at least {minimum}s "
+                    "(initialDelaySeconds + periodSeconds x failureThreshold) for the model "
+                    "to load",
+                ),
+            ],
+        ),  # fmt: skip
+        (
+            "gpu-parallelism",
+            "GPUs Must Match Tensor x Pipeline Parallelism",
+            "a GPU limit that does not match tensor x pipeline parallelism "
+            "(llm-d-modelservice#140)",
+            [
+                (
+                    f"variables.containers.all(c, !{gpu} || !{has_flags} || "
+                    f"{tp} * {pp} == int(string(c.resources.limits['{config.gpu_resource}'])) "
+                    "* variables.groupSize)",
+                    f"{config.gpu_resource} per pod x pods per group must equal "
+                    "--tensor-parallel-size x --pipeline-parallel-size",
+                ),
+            ],
+        ),  # fmt: skip
+        (
+            "lws-gang-scheduling",
+            "Multi-Node Groups Need Gang Scheduling",
+            "multi-node groups placed partially, holding GPUs idle (lws#167, lws#810)",
+            [
+                (
+                    f"object.kind != 'LeaderWorkerSet' || !has({_GROUP}.size) || "
+                    f"{_GROUP}.size <= 1 || variables.podSpecs.all(s, has(s.schedulerName) && "
+                    f"s.schedulerName in {schedulers}) || (has(object.metadata.labels) && "
+                    f"'{queue_label}' in object.metadata.labels && "
+                    f"object.metadata.labels['{queue_label}'] in {queues})",
+                    "a LeaderWorkerSet of size > 1 must be gang-scheduled: schedulerName one of "
+                    f"{', '.join(config.gang_schedulers) or '(none allowed)'} in its pod "
+                    f"templates, or the label {queue_label} one of "
+                    f"{', '.join(config.gang_queues) or '(none allowed)'}",
+                ),
+            ],
+        ),  # fmt: skip
+        (
+            "gpu-namespaces",
+            "GPU Workloads Only Where GPUs Are Allowed",
+            "GPU workloads outside the namespaces that carry GPU quota and isolation",
+            [
+                (
+                    f"!variables.containers.exists(c, {gpu}) || request.namespace in {allowed}",
+                    "GPU workloads may only run in the namespaces "
+                    + ", ".join(config.gpu_namespaces),
+                ),
+            ],
+        ),  # fmt: skip
+    ]
+
+
+def _policy(
+    config: RuleConfig, rule: str, title: str, incident: str, spec: dict[str, Any]
+) -> list[Manifest]:
+    name = POLICY_PREFIX + rule
+    labels = common_labels(config, rule)
+    binding: dict[str, Any] = {
+        "policyName": name,
+        "validationActions": list(VALIDATION_ACTIONS[config.action]),
+    }
+    if config.exclude_namespaces:
+        binding["matchResources"] = {"namespaceSelector": {"matchExpressions": [{
+            "key": "kubernetes.io/metadata.name", "operator": "NotIn",
+            "values": list(config.exclude_namespaces)}]}}  # fmt: skip
+    return [
+        {
+            "apiVersion": _API,
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {
+                "name": name,
+                "labels": labels,
+                "annotations": {"gitops.dev/description": title, "gitops.dev/incident": incident},
+            },
+            "spec": spec,
+        },
+        {
+            "apiVersion": _API,
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name, "labels": dict(labels)},
+            "spec": binding,
+        },
+    ]
+
+
+def failure_mode_policies(config: RuleConfig) -> list[Manifest]:
+    """One ValidatingAdmissionPolicy and binding per failure-mode rule."""
+    out: list[Manifest] = []
+    for rule, title, incident, checks in _policies(config):
+        spec = {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [{**r, "operations": _OPERATIONS} for r in _WORKLOADS]
+            },
+            "variables": [dict(v) for v in _VARIABLES],
+            "validations": [
+                {"expression": expression, "message": message, "reason": "Invalid"}
+                for expression, message in checks
+            ],
+        }
+        out.extend(_policy(config, rule, title, incident, spec))
+    entries = deprecated_for(config.kubernetes_version)
+    if entries:
+        spec = {
+            "failurePolicy": "Fail",
+            # Exact: only requests made through the deprecated version itself.
+            "matchConstraints": {
+                "matchPolicy": "Exact",
+                "resourceRules": [
+                    {
+                        "apiGroups": [d.api_version.split("/")[0]],
+                        "apiVersions": [d.api_version.split("/")[1]],
+                        "resources": [d.resource],
+                        "operations": _OPERATIONS,
+                    }
+                    for d in entries
+                ],
+            },  # fmt: skip
+            "validations": [
+                {
+                    "expression": f"object.apiVersion != '{d.api_version}' || "
+                    f"object.kind != '{d.kind}'",
+                    "message": f"{d.api_version} {d.kind} is deprecated since Kubernetes "
+                    f"{d.deprecated_in} and removed in {d.removed_in}: use {d.replacement}",
+                    "reason": "Invalid",
+                }
+                for d in entries
+            ],
+        }
+        out.extend(
+            _policy(config, "deprecated-api-versions", "No Deprecated API Versions",
+                    "manifests that stop applying when the cluster is upgraded", spec)
+        )  # fmt: skip
+    return out
