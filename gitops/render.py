@@ -323,8 +323,8 @@ def render_to_repo(
             at an earlier commit, or Git failed.
     """
     from gitops import repo as git
-    from gitops.exposure import exposure_warnings
     from gitops.budgets import override_trailers
+    from gitops.exposure import exposure_warnings
 
     trailers = override_trailers(overrides or {})
     report = progress or (lambda _line: None)

@@ -111,9 +111,9 @@ def test_replicas_on_an_autoscaled_workload_fire_on_the_rendered_set() -> None:
 
 
 def test_invalid_failure_mode_options_name_the_option() -> None:
-    with pytest.raises(ValidationError, match="failure_modes.gang_schedulers must list names"):
+    with pytest.raises(ValidationError, match=r"failure_modes\.gang_schedulers must list names"):
         guardrails(gang_schedulers=["x' || true || '"])
-    with pytest.raises(ValidationError, match="kubernetes_version must look like '1.32'"):
+    with pytest.raises(ValidationError, match=r"kubernetes_version must look like '1\.32'"):
         guardrails(kubernetes_version="v1.32")
 
 

@@ -38,11 +38,11 @@ def test_plan_all_is_one_markdown_report_with_a_row_per_environment(
     text = capsys.readouterr().out
     assert text.startswith("### gitops plan: 2 environments (1 with changes)\n")
     assert "| environment | added | changed | removed | drift |" in text
-    assert "| `alpha` | 5 | 0 | 0 | — | — | — | — | 0 |" in text
+    assert "| `alpha` | 5 | 1 | 0 | — | — | — | — | 0 |" in text
     assert "| `beta` | 0 | 0 | 0 | — | — | — | — | 0 |" in text
     assert "Drift and apply were not computed where the table shows —" in text
     assert "### `alpha` (changes)" in text and "### `beta` (nothing to do)" in text
-    assert text.count("<details>") == 5  # alpha's batch Namespace and its guardrails
+    assert text.count("<details>") == 6  # batch: Namespace, 4 guardrails; the GPU policy
 
 
 def test_several_env_flags_are_the_same_report_as_all(
@@ -60,7 +60,7 @@ def test_exit_code_is_opt_in_like_git_diff(work: Path, capsys: pytest.CaptureFix
     assert main(plan("--env", "all", "--exit-code")) == 1
     assert main(plan("--env", "beta", "--exit-code")) == 0  # nothing to do
     out = capsys.readouterr().out
-    assert "summary:\n  alpha: added 5, changed 0, removed 0, drift —" in out
+    assert "summary:\n  alpha: added 5, changed 1, removed 0, drift —" in out
 
 
 def test_the_caps_hold_across_environments(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,7 +68,7 @@ def test_the_caps_hold_across_environments(work: Path, capsys: pytest.CaptureFix
     assert main(plan("--env", "all", "-o", "markdown", "--max-objects", "1")) == 0
     text = capsys.readouterr().out
     assert text.count("<details>") == 1
-    assert "_4 more objects not shown (size limit)._" in text
+    assert "_5 more objects not shown (size limit)._" in text
     assert "| `beta` |" in text  # the table always fits
 
 

@@ -269,7 +269,7 @@ class ClusterGuardrails(Construct):
         max_gpus_per_pod: most GPUs the containers of one pod may request together.
         gpu_resource: the extended resource name of the GPUs.
         exclude_namespaces: namespaces the rules do not apply to.
-        failure_modes: enables the inference failure-mode rules (``vap`` engine; see
+        failure_modes: enables the inference failure-mode rules (both engines; see
             :mod:`gitops.constructs.guardrails_failure_modes`) with ``gpu_namespaces``,
             ``min_startup_seconds``, ``gang_schedulers``, ``gang_queues`` and
             ``kubernetes_version``; None leaves them out.
@@ -345,7 +345,14 @@ class ClusterGuardrails(Construct):
         if self.engine == "kyverno":
             from gitops.constructs.guardrails_kyverno import cluster_policies
 
-            return cluster_policies(self.config)
+            kyverno = cluster_policies(self.config)
+            if self.config.failure_modes:
+                from gitops.constructs.guardrails_failure_modes import (
+                    failure_mode_cluster_policies,
+                )
+
+                kyverno += failure_mode_cluster_policies(self.config)
+            return kyverno
         from gitops.constructs.guardrails_vap import admission_policies
 
         policies = admission_policies(self.config)

@@ -25,7 +25,10 @@ Each rule names the incident class it prevents (also in the policy's
 API server defaults ``spec.replicas``, so every admitted Deployment has one): that rule is
 evaluated on the rendered set, at render and in ``plan`` (:mod:`gitops.policy.set_rules`).
 
-Rendered as ValidatingAdmissionPolicies (the ``vap`` engine). Purely data-manipulative.
+Rendered as ValidatingAdmissionPolicies (the ``vap`` engine) or as Kyverno ClusterPolicies
+whose rules carry the same CEL (``validate.cel``; they match the workload kinds
+explicitly, so Kyverno's Pod auto-generation stays off and ``object`` is the workload, as
+in a VAP). Purely data-manipulative.
 """
 
 from __future__ import annotations
@@ -42,11 +45,14 @@ _LWS = "leaderworkerset.x-k8s.io"
 _OPERATIONS = ["CREATE", "UPDATE"]
 _WORKLOADS = [
     {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]},
-    {"apiGroups": ["apps"], "apiVersions": ["v1"],
-     "resources": ["deployments", "statefulsets", "daemonsets"]},
+    {
+        "apiGroups": ["apps"],
+        "apiVersions": ["v1"],
+        "resources": ["deployments", "statefulsets", "daemonsets"],
+    },
     {"apiGroups": ["batch"], "apiVersions": ["v1"], "resources": ["jobs", "cronjobs"]},
     {"apiGroups": [_LWS], "apiVersions": ["v1"], "resources": ["leaderworkersets"]},
-]  # fmt: skip
+]
 _GROUP = "object.spec.leaderWorkerTemplate"
 _TEMPLATE = (
     "(object.kind == 'Pod' ? object : object.kind == 'CronJob' ? "
@@ -94,39 +100,105 @@ def _d(api: str, kind: str, resource: str, dep: str, rem: str, new: str) -> Depr
 DEPRECATIONS = (
     _d("extensions/v1beta1", "Deployment", "deployments", "1.9", "1.16", "apps/v1"),
     _d("extensions/v1beta1", "DaemonSet", "daemonsets", "1.9", "1.16", "apps/v1"),
-    _d("extensions/v1beta1", "NetworkPolicy", "networkpolicies", "1.9", "1.16",
-       "networking.k8s.io/v1"),
+    _d(
+        "extensions/v1beta1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "1.9",
+        "1.16",
+        "networking.k8s.io/v1",
+    ),
     _d("apps/v1beta1", "Deployment", "deployments", "1.9", "1.16", "apps/v1"),
     _d("apps/v1beta2", "Deployment", "deployments", "1.9", "1.16", "apps/v1"),
     _d("apps/v1beta1", "StatefulSet", "statefulsets", "1.9", "1.16", "apps/v1"),
     _d("apps/v1beta2", "StatefulSet", "statefulsets", "1.9", "1.16", "apps/v1"),
     _d("extensions/v1beta1", "Ingress", "ingresses", "1.14", "1.22", "networking.k8s.io/v1"),
-    _d("networking.k8s.io/v1beta1", "Ingress", "ingresses", "1.19", "1.22",
-       "networking.k8s.io/v1"),
-    _d("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition",
-       "customresourcedefinitions", "1.16", "1.22", "apiextensions.k8s.io/v1"),
-    _d("rbac.authorization.k8s.io/v1beta1", "Role", "roles", "1.17", "1.22",
-       "rbac.authorization.k8s.io/v1"),
-    _d("rbac.authorization.k8s.io/v1beta1", "RoleBinding", "rolebindings", "1.17", "1.22",
-       "rbac.authorization.k8s.io/v1"),
-    _d("scheduling.k8s.io/v1beta1", "PriorityClass", "priorityclasses", "1.14", "1.22",
-       "scheduling.k8s.io/v1"),
+    _d("networking.k8s.io/v1beta1", "Ingress", "ingresses", "1.19", "1.22", "networking.k8s.io/v1"),
+    _d(
+        "apiextensions.k8s.io/v1beta1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "1.16",
+        "1.22",
+        "apiextensions.k8s.io/v1",
+    ),
+    _d(
+        "rbac.authorization.k8s.io/v1beta1",
+        "Role",
+        "roles",
+        "1.17",
+        "1.22",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    _d(
+        "rbac.authorization.k8s.io/v1beta1",
+        "RoleBinding",
+        "rolebindings",
+        "1.17",
+        "1.22",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    _d(
+        "scheduling.k8s.io/v1beta1",
+        "PriorityClass",
+        "priorityclasses",
+        "1.14",
+        "1.22",
+        "scheduling.k8s.io/v1",
+    ),
     _d("batch/v1beta1", "CronJob", "cronjobs", "1.21", "1.25", "batch/v1"),
-    _d("policy/v1beta1", "PodDisruptionBudget", "poddisruptionbudgets", "1.21", "1.25",
-       "policy/v1"),
-    _d("autoscaling/v2beta1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "1.22",
-       "1.25", "autoscaling/v2"),
-    _d("autoscaling/v2beta2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "1.23",
-       "1.26", "autoscaling/v2"),
-    _d("storage.k8s.io/v1beta1", "CSIStorageCapacity", "csistoragecapacities", "1.24", "1.27",
-       "storage.k8s.io/v1"),
-    _d("flowcontrol.apiserver.k8s.io/v1beta2", "FlowSchema", "flowschemas", "1.26", "1.29",
-       "flowcontrol.apiserver.k8s.io/v1"),
-    _d("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema", "flowschemas", "1.29", "1.32",
-       "flowcontrol.apiserver.k8s.io/v1"),
-    _d("flowcontrol.apiserver.k8s.io/v1beta3", "PriorityLevelConfiguration",
-       "prioritylevelconfigurations", "1.29", "1.32", "flowcontrol.apiserver.k8s.io/v1"),
-)  # fmt: skip
+    _d(
+        "policy/v1beta1", "PodDisruptionBudget", "poddisruptionbudgets", "1.21", "1.25", "policy/v1"
+    ),
+    _d(
+        "autoscaling/v2beta1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "1.22",
+        "1.25",
+        "autoscaling/v2",
+    ),
+    _d(
+        "autoscaling/v2beta2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "1.23",
+        "1.26",
+        "autoscaling/v2",
+    ),
+    _d(
+        "storage.k8s.io/v1beta1",
+        "CSIStorageCapacity",
+        "csistoragecapacities",
+        "1.24",
+        "1.27",
+        "storage.k8s.io/v1",
+    ),
+    _d(
+        "flowcontrol.apiserver.k8s.io/v1beta2",
+        "FlowSchema",
+        "flowschemas",
+        "1.26",
+        "1.29",
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    _d(
+        "flowcontrol.apiserver.k8s.io/v1beta3",
+        "FlowSchema",
+        "flowschemas",
+        "1.29",
+        "1.32",
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    _d(
+        "flowcontrol.apiserver.k8s.io/v1beta3",
+        "PriorityLevelConfiguration",
+        "prioritylevelconfigurations",
+        "1.29",
+        "1.32",
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+)
 
 
 def _minor(version: str) -> int:
@@ -140,8 +212,10 @@ def deprecated_for(version: str) -> list[Deprecation]:
 
 def _gpu(config: RuleConfig, var: str = "c") -> str:
     name = config.gpu_resource
-    return f"(has({var}.resources) && has({var}.resources.limits) && '{name}' in " \
-        f"{var}.resources.limits)"  # fmt: skip
+    return (
+        f"(has({var}.resources) && has({var}.resources.limits) && '{name}' in "
+        f"{var}.resources.limits)"
+    )
 
 
 def _degree(flags: str) -> str:
@@ -190,7 +264,7 @@ def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, s
                     "to load",
                 ),
             ],
-        ),  # fmt: skip
+        ),
         (
             "gpu-parallelism",
             "GPUs Must Match Tensor x Pipeline Parallelism",
@@ -205,7 +279,7 @@ def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, s
                     "--tensor-parallel-size x --pipeline-parallel-size",
                 ),
             ],
-        ),  # fmt: skip
+        ),
         (
             "lws-gang-scheduling",
             "Multi-Node Groups Need Gang Scheduling",
@@ -223,7 +297,7 @@ def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, s
                     f"{', '.join(config.gang_queues) or '(none allowed)'}",
                 ),
             ],
-        ),  # fmt: skip
+        ),
         (
             "gpu-namespaces",
             "GPU Workloads Only Where GPUs Are Allowed",
@@ -235,7 +309,7 @@ def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, s
                     + ", ".join(config.gpu_namespaces),
                 ),
             ],
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -249,9 +323,17 @@ def _policy(
         "validationActions": list(VALIDATION_ACTIONS[config.action]),
     }
     if config.exclude_namespaces:
-        binding["matchResources"] = {"namespaceSelector": {"matchExpressions": [{
-            "key": "kubernetes.io/metadata.name", "operator": "NotIn",
-            "values": list(config.exclude_namespaces)}]}}  # fmt: skip
+        binding["matchResources"] = {
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "NotIn",
+                        "values": list(config.exclude_namespaces),
+                    }
+                ]
+            }
+        }
     return [
         {
             "apiVersion": _API,
@@ -272,11 +354,11 @@ def _policy(
     ]
 
 
-def failure_mode_policies(config: RuleConfig) -> list[Manifest]:
-    """One ValidatingAdmissionPolicy and binding per failure-mode rule."""
-    out: list[Manifest] = []
+def _specs(config: RuleConfig) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(rule, title, incident, ValidatingAdmissionPolicy spec) of every rule enabled."""
+    out: list[tuple[str, str, str, dict[str, Any]]] = []
     for rule, title, incident, checks in _policies(config):
-        spec = {
+        spec: dict[str, Any] = {
             "failurePolicy": "Fail",
             "matchConstraints": {
                 "resourceRules": [{**r, "operations": _OPERATIONS} for r in _WORKLOADS]
@@ -287,7 +369,7 @@ def failure_mode_policies(config: RuleConfig) -> list[Manifest]:
                 for expression, message in checks
             ],
         }
-        out.extend(_policy(config, rule, title, incident, spec))
+        out.append((rule, title, incident, spec))
     entries = deprecated_for(config.kubernetes_version)
     if entries:
         spec = {
@@ -304,7 +386,7 @@ def failure_mode_policies(config: RuleConfig) -> list[Manifest]:
                     }
                     for d in entries
                 ],
-            },  # fmt: skip
+            },
             "validations": [
                 {
                     "expression": f"object.apiVersion != '{d.api_version}' || "
@@ -316,8 +398,84 @@ def failure_mode_policies(config: RuleConfig) -> list[Manifest]:
                 for d in entries
             ],
         }
-        out.extend(
-            _policy(config, "deprecated-api-versions", "No Deprecated API Versions",
-                    "manifests that stop applying when the cluster is upgraded", spec)
-        )  # fmt: skip
+        incident = "manifests that stop applying when the cluster is upgraded"
+        out.append(("deprecated-api-versions", "No Deprecated API Versions", incident, spec))
     return out
+
+
+def failure_mode_policies(config: RuleConfig) -> list[Manifest]:
+    """One ValidatingAdmissionPolicy and binding per failure-mode rule."""
+    out: list[Manifest] = []
+    for rule, title, incident, spec in _specs(config):
+        out.extend(_policy(config, rule, title, incident, spec))
+    return out
+
+
+def failure_mode_cluster_policies(config: RuleConfig) -> list[Manifest]:
+    """One Kyverno ClusterPolicy per failure-mode rule, with the VAP's CEL."""
+    out: list[Manifest] = []
+    for rule, title, incident, vap in _specs(config):
+        kinds = sorted(
+            _kyverno_kind(group, version, resource)
+            for entry in vap["matchConstraints"]["resourceRules"]
+            for group in entry["apiGroups"]
+            for version in entry["apiVersions"]
+            for resource in entry["resources"]
+        )
+        kyverno_rule: dict[str, Any] = {
+            "name": rule,
+            "match": {"any": [{"resources": {"kinds": kinds}}]},
+        }
+        if config.exclude_namespaces:
+            kyverno_rule["exclude"] = {
+                "any": [{"resources": {"namespaces": list(config.exclude_namespaces)}}]
+            }
+        cel: dict[str, Any] = {}
+        if vap.get("variables"):
+            cel["variables"] = [dict(v) for v in vap["variables"]]
+        cel["expressions"] = [
+            {"expression": v["expression"], "message": v["message"]} for v in vap["validations"]
+        ]
+        kyverno_rule["validate"] = {"cel": cel}
+        spec: dict[str, Any] = {
+            "validationFailureAction": "Enforce" if config.action == "Deny" else "Audit",
+            "background": True,
+        }
+        if config.action == "Warn":
+            spec["emitWarning"] = True
+        spec["rules"] = [kyverno_rule]
+        annotations = {
+            "policies.kyverno.io/title": title,
+            "policies.kyverno.io/category": "Inference Guardrails",
+            "policies.kyverno.io/description": incident,
+            "gitops.dev/incident": incident,
+            # The rule names its kinds; auto-generation would rewrite the CEL.
+            "pod-policies.kyverno.io/autogen-controllers": "none",
+        }
+        metadata = {
+            "name": POLICY_PREFIX + rule,
+            "labels": common_labels(config, rule),
+            "annotations": annotations,
+        }
+        policy = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy"}
+        out.append({**policy, "metadata": metadata, "spec": spec})
+    return out
+
+
+#: Kinds of the resources the rules match, by plural resource name.
+_RESOURCE_KINDS = {
+    "pods": "Pod",
+    "deployments": "Deployment",
+    "statefulsets": "StatefulSet",
+    "daemonsets": "DaemonSet",
+    "jobs": "Job",
+    "cronjobs": "CronJob",
+    "leaderworkersets": "LeaderWorkerSet",
+    **{d.resource: d.kind for d in DEPRECATIONS},
+}
+
+
+def _kyverno_kind(group: str, version: str, resource: str) -> str:
+    """Kyverno's ``group/version/Kind`` (``version/Kind`` for the core group)."""
+    kind = _RESOURCE_KINDS[resource]
+    return f"{group}/{version}/{kind}" if group else f"{version}/{kind}"

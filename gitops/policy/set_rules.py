@@ -9,7 +9,7 @@ and in ``plan`` with the guardrails' action.
   admitted Deployment has one; only the manifest shows whether Git sets it.
 
 Enabled when the set holds the gitops failure-mode guardrails (the
-``gitops-gpu-startup-probe`` policy), with that policy's binding action.
+``gitops-gpu-startup-probe`` policy, either engine), with that policy's action.
 
 Purely data-manipulative: no I/O.
 """
