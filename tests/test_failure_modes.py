@@ -16,35 +16,41 @@ from gitops.model import Manifest, dump_yaml
 from gitops.policy import evaluate
 
 
-def guardrails(**options: object) -> list[Manifest]:
-    """The vap rule set with the failure-mode rules (OPTIONS, then ``options``)."""
+def guardrails(engine: str = "vap", **options: object) -> list[Manifest]:
+    """The rule set with the failure-mode rules (OPTIONS, then ``options``)."""
     scope = Scope()
-    ClusterGuardrails(scope, "platform", failure_modes={**OPTIONS, **options})
+    ClusterGuardrails(scope, "platform", engine=engine, failure_modes={**OPTIONS, **options})
     return list(scope.synth())
 
 
-def fired(objects: list[Manifest], **options: object) -> set[tuple[str, str]]:
+def fired(objects: list[Manifest], engine: str = "vap", **options: object) -> set[tuple[str, str]]:
     """(object name, rule) of every failure-mode violation."""
     rules = ("gpu-startup-probe", "gpu-parallelism", "lws-gang-scheduling", "gpu-namespaces",
              "deprecated-api-versions", "no-replicas-under-autoscaler")  # fmt: skip
     return {
         (v.key.name, v.policy.removeprefix("gitops-"))
-        for v in evaluate([*guardrails(**options), *objects])
+        for v in evaluate([*guardrails(engine, **options), *objects])
         if v.policy.removeprefix("gitops-") in rules
     }
 
 
+ENGINES = pytest.mark.parametrize("engine", ["vap", "kyverno"])
+
+
+@ENGINES
 @pytest.mark.parametrize(("case", "rule", "obj"), cases("inference"), ids=lambda v: str(v)[:20])
 def test_each_rule_fires_on_its_incident_and_only_there(
-    case: str, rule: str | None, obj: Manifest
+    engine: str, case: str, rule: str | None, obj: Manifest
 ) -> None:
     expected = {(obj["metadata"]["name"], rule)} if rule else set()
-    assert fired([obj]) == expected
+    assert fired([obj], engine) == expected
 
 
-def test_gpu_workloads_outside_the_allowed_namespaces_fire() -> None:
-    assert fired([gpu_outside("batch")]) == {("elsewhere", "gpu-namespaces")}
-    assert fired([gpu_outside("batch")], gpu_namespaces=["inference", "batch"]) == set()
+@ENGINES
+def test_gpu_workloads_outside_the_allowed_namespaces_fire(engine: str) -> None:
+    assert fired([gpu_outside("batch")], engine) == {("elsewhere", "gpu-namespaces")}
+    allowed = ["inference", "batch"]
+    assert fired([gpu_outside("batch")], engine, gpu_namespaces=allowed) == set()
 
 
 def test_the_startup_budget_follows_the_environment() -> None:
@@ -63,12 +69,13 @@ def test_the_startup_budget_follows_the_environment() -> None:
         ("policy/v1", "PodDisruptionBudget", "1.32", False),
     ],
 )
+@ENGINES
 def test_deprecated_api_versions_fire_for_the_declared_kubernetes_version(
-    api_version: str, kind: str, version: str, fires: bool
+    engine: str, api_version: str, kind: str, version: str, fires: bool
 ) -> None:
     obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "a"}}
     expected = {("x", "deprecated-api-versions")} if fires else set()
-    assert fired([obj], kubernetes_version=version) == expected
+    assert fired([obj], engine, kubernetes_version=version) == expected
 
 
 def test_gitops_check_exits_1_and_names_rule_and_incident(
@@ -107,7 +114,12 @@ def test_replicas_on_an_autoscaled_workload_fire_on_the_rendered_set() -> None:
     assert fired([autoscaled, hpa]) == set()
     pinned = {**autoscaled, "spec": {**autoscaled["spec"], "replicas": 2}}
     assert fired([pinned, hpa]) == {("scaled", "no-replicas-under-autoscaler")}
+    assert fired([pinned, hpa], "kyverno") == {("scaled", "no-replicas-under-autoscaler")}
     assert fired([pinned]) == set()  # no autoscaler: replicas are Git's to set
+    keda = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+            "metadata": {"name": "k", "namespace": "inference"},
+            "spec": {"maxReplicaCount": 4, "scaleTargetRef": {"name": "scaled"}}}  # fmt: skip
+    assert fired([pinned, keda]) == {("scaled", "no-replicas-under-autoscaler")}
 
 
 def test_invalid_failure_mode_options_name_the_option() -> None:

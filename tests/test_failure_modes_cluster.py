@@ -129,3 +129,21 @@ def test_the_server_and_gitops_check_agree_on_every_case(
     assert disagree == {}
     assert wrong == {}
     assert fired >= 5  # the corpus makes every rule fire, not only pass
+
+
+def test_the_kyverno_renderings_are_valid_cluster_policies(cluster_kubeconfig: Path) -> None:
+    """Kyverno is not running here, but its CRD's schema judges the policies (dry run)."""
+    from kubernetes import config, dynamic
+
+    scope = Scope()
+    ClusterGuardrails(scope, "platform", engine="kyverno", failure_modes=OPTIONS)
+    rendered = [o for o in scope.synth() if o["metadata"]["name"].removeprefix("gitops-") in
+                (*RULES, "deprecated-api-versions")]  # fmt: skip
+    assert len(rendered) == 5
+    with config.new_client_from_config(str(cluster_kubeconfig)) as api:
+        resource = dynamic.DynamicClient(api).resources.get(
+            api_version="kyverno.io/v1", kind="ClusterPolicy"
+        )
+        for policy in rendered:
+            created = resource.create(body=policy, dry_run="All", field_validation="Strict")
+            assert created.spec.rules[0].validate.cel.expressions

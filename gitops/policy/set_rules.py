@@ -52,9 +52,13 @@ def evaluate_set_rules(manifests: Sequence[Manifest]) -> list[Violation]:
 def _action(manifests: Sequence[Manifest]) -> str | None:
     for obj in manifests:
         metadata = obj.get("metadata") or {}
-        if (
-            obj.get("kind") == "ValidatingAdmissionPolicyBinding"
-            and metadata.get("name") == _MARKER
-        ):
-            return strongest(tuple((obj.get("spec") or {}).get("validationActions") or ()))
+        if metadata.get("name") != _MARKER:
+            continue
+        spec = obj.get("spec") or {}
+        if obj.get("kind") == "ValidatingAdmissionPolicyBinding":
+            return strongest(tuple(spec.get("validationActions") or ()))
+        if obj.get("kind") == "ClusterPolicy":  # Kyverno, as gitops.policy.kyverno maps it
+            if str(spec.get("validationFailureAction", "Audit")).lower() == "enforce":
+                return "Deny"
+            return "Warn" if spec.get("emitWarning") else "Audit"
     return None
