@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gitops.constructs.base import provenance
-from gitops.gpu_demand import autoscaled
 from gitops.model import Manifest, key_of
 from gitops.policy.violation import Violation, strongest
 
@@ -46,6 +45,24 @@ def evaluate_set_rules(manifests: Sequence[Manifest]) -> list[Violation]:
                 "sync, restarting GPU pods)"
             )
             out.append(Violation(key, REPLICAS_RULE, "set", action, message, provenance(obj)))
+    return out
+
+
+#: Autoscaler kinds, by (group, kind).
+_AUTOSCALERS = frozenset({("autoscaling", "HorizontalPodAutoscaler"), ("keda.sh", "ScaledObject")})
+
+
+def autoscaled(manifests: Sequence[Manifest]) -> set[tuple[str, str, str]]:
+    """``(namespace, kind, name)`` of every workload an autoscaler of the set targets."""
+    out: set[tuple[str, str, str]] = set()
+    for obj in manifests:
+        key = key_of(obj)
+        if (key.group, key.kind) not in _AUTOSCALERS:
+            continue
+        target = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+        # A ScaledObject's target kind defaults to Deployment.
+        kind = str(target.get("kind") or "Deployment")
+        out.add((key.namespace, kind, str(target.get("name", ""))))
     return out
 
 
