@@ -137,3 +137,29 @@ def test_the_example_stays_clean_under_the_failure_mode_rules(project_root: Path
         name: [] for name in rendered
     }
     assert any(o["metadata"]["name"] == "gitops-gpu-parallelism" for o in rendered["staging"])
+
+
+def test_plan_lists_the_failure_modes_a_change_introduces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gitops.repo import commit_tree
+
+    def files(objects: list[Manifest]) -> dict[str, bytes]:
+        return {f"envs/dev/all/{i:03d}.yaml": dump_yaml([o]).encode()
+                for i, o in enumerate(objects)}  # fmt: skip
+
+    good = next(o for c, _, o in cases("inference") if c == "tp-matches")
+    bad = next(o for c, _, o in cases("inference") if c == "tp-mismatch")
+    repo = tmp_path / "repo"
+    commit_tree(repo, files([*guardrails(), good]), branch="main")
+    commit_tree(repo, files([*guardrails(), good, bad]), branch="pr", base="main")
+    args = ["plan", "--env", "dev", "--repo", str(repo), "--base", "main", "--head", "pr",
+            "--environments", str(tmp_path / "none"), "--exit-code"]  # fmt: skip
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "dev.yaml").write_text(
+        "name: dev\ncluster: {name: d, server: 'https://d.example.com'}\nnamespaces: [inference]\n"
+    )
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "new policy violations: 3" in out  # also the labels and requests rules
+    assert "Deployment inference/tp-bad: gitops-gpu-parallelism" in out

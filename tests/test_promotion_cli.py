@@ -230,3 +230,13 @@ def test_only_what_the_change_introduces_is_judged() -> None:
     assert status.introduced == ("image img:new",) and status.missing == ("image img:new",)
     assert check_promotion("prod", "staging", [old], [new], [[new]]).ok
     assert check_promotion("prod", "staging", [new], [new], []).ok
+
+
+def test_an_override_of_no_budget_is_refused_naming_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = Workspace(tmp_path)
+    assert space.render("--override", "max-deletes=typo") == 2
+    err = capsys.readouterr().err.strip()
+    assert "override 'max-deletes': not a budget (expected one of max-deletions," in err
+    assert not space.repo.exists()
