@@ -76,14 +76,21 @@ def cases(ns: str) -> list[tuple[str, str | None, Manifest]]:
     short = container(1)
     short["startupProbe"] = {"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": 10,
                              "failureThreshold": 6}  # fmt: skip
-    no_probe = container(1)
+    no_probe = container(1, livenessProbe={"httpGet": {"path": "/health", "port": 8000}})
     del no_probe["startupProbe"]
+    worker = container(1)  # a Ray worker: no liveness probe, so nothing kills it early
+    del worker["startupProbe"]
+    patient = container(1, livenessProbe={"httpGet": {"path": "/h", "port": 8000},
+                                          "initialDelaySeconds": 600})  # fmt: skip
+    del patient["startupProbe"]
     defaults = container(1)
     defaults["startupProbe"] = {"httpGet": {"path": "/", "port": 8000}, "initialDelaySeconds": 270}
     return [
         ("tp-matches", None, deployment(ns, "ok-tp", container(4))),
         ("no-gpu-no-probe", None, deployment(ns, "cpu", {"name": "c", "image": "r/c:v1"})),
         ("no-startup-probe", "gpu-startup-probe", deployment(ns, "no-probe", no_probe)),
+        ("no-liveness-worker", None, deployment(ns, "worker", worker)),
+        ("late-liveness", None, deployment(ns, "patient", patient)),
         ("short-startup", "gpu-startup-probe", deployment(ns, "short", short)),
         ("defaults-300s", None, deployment(ns, "defaults", defaults)),
         ("tp-mismatch", "gpu-parallelism",

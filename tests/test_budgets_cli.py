@@ -58,13 +58,13 @@ def files_for(manifests: list[Manifest]) -> dict[str, bytes]:
     return files
 
 
-def environments(tmp_path: Path, budget: dict[str, Any]) -> Path:
-    """An environments directory whose ``dev.yaml`` declares ``budget``."""
+def environments(tmp_path: Path, budget: dict[str, Any], server: str) -> Path:
+    """An environments directory whose ``dev.yaml`` declares ``budget`` (bound to ``server``)."""
     folder = tmp_path / "environments"
     folder.mkdir()
     env = {
         "name": "dev",
-        "cluster": {"name": "dev", "server": "https://dev.example.com"},
+        "cluster": {"name": "dev", "server": server},
         "namespaces": ["inference"],
         "change_budget": budget,
     }
@@ -77,7 +77,8 @@ class Setup:
 
     def __init__(self, tmp_path: Path, kubeconfig: Path, budget: dict[str, Any]) -> None:
         self.repo = tmp_path / "repo"
-        self.envs = environments(tmp_path, budget)
+        config = yaml.safe_load(kubeconfig.read_text())
+        self.envs = environments(tmp_path, budget, config["clusters"][0]["cluster"]["server"])
         self.kubeconfig = kubeconfig
         self.client = ClusterClient.from_kubeconfig(str(kubeconfig), None)
 

@@ -2,9 +2,9 @@
 
 The rules are installed as ValidatingAdmissionPolicies with a binding limited to a fresh
 namespace; every object of the corpus is created with ``dryRun=All`` and the server's
-verdict (admitted, or denied by which policy) is compared with ``gitops check``'s. Needs
-a real API server (``GITOPS_TEST_KUBECONFIG`` or the control-plane fixture): the test API
-server does not run admission policies.
+verdict (admitted, or denied by which policy) is compared with ``gitops check``'s, on the
+real control plane (``cluster_kubeconfig``: kube-apiserver 1.36 with the CRDs of
+``../shared/schemas``) or the cluster ``GITOPS_TEST_KUBECONFIG`` names.
 """
 
 from __future__ import annotations
@@ -16,17 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REAL_KUBECONFIG
 from failure_mode_corpus import OPTIONS, cases, gpu_outside
 
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails
 from gitops.model import Manifest
 from gitops.policy import evaluate
-
-pytestmark = pytest.mark.skipif(
-    not REAL_KUBECONFIG, reason="admission policies need a real API server"
-)
 
 RULES = ("gpu-startup-probe", "gpu-parallelism", "lws-gang-scheduling", "gpu-namespaces")
 

@@ -3,11 +3,12 @@
 Each rule names the incident class it prevents (also in the policy's
 ``gitops.dev/incident`` annotation):
 
-- ``gpu-startup-probe``: a GPU container without a startup probe, or whose startup budget
+- ``gpu-startup-probe``: a GPU container with a liveness probe that can fire before the
+  environment's ``min_startup_seconds`` and no startup probe, or whose startup budget
   (``initialDelaySeconds + periodSeconds x failureThreshold``, with the API defaults 0, 10
-  and 3) is below the environment's ``min_startup_seconds``: the liveness probe (or the
-  startup probe itself) kills the engine while it still loads weights, and it restarts
-  forever (kserve#5062).
+  and 3) is below it: the kubelet kills the engine while it still loads weights, and it
+  restarts forever (kserve#5062). A GPU container without a liveness probe (a Ray worker of
+  a multi-node group) cannot be killed that way.
 - ``gpu-parallelism``: an engine whose ``--tensor-parallel-size`` x
   ``--pipeline-parallel-size`` (``-tp``/``-pp``, ``--flag=N`` or ``--flag N``, also
   inside ``sh -c`` strings) differs from the GPUs its pod group holds (per pod x the
@@ -94,15 +95,19 @@ def _degree(flags: str) -> str:
     return f"({found} != '' ? int({found}.find('[0-9]+$')) : 1)"
 
 
-def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
-    """(rule, title, incident, [(CEL, message)]) of every failure-mode rule."""
-    gpu = _gpu(config)
-    probe = "c.startupProbe"
-    budget = (
+def _budget(probe: str) -> str:
+    """CEL: seconds before ``probe`` gives up (API defaults: delay 0, period 10, threshold 3)."""
+    return (
         f"((has({probe}.initialDelaySeconds) ? {probe}.initialDelaySeconds : 0) + "
         f"(has({probe}.periodSeconds) ? {probe}.periodSeconds : 10) * "
         f"(has({probe}.failureThreshold) ? {probe}.failureThreshold : 3))"
     )
+
+
+def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
+    """(rule, title, incident, [(CEL, message)]) of every failure-mode rule."""
+    gpu = _gpu(config)
+    budget, liveness = _budget("c.startupProbe"), _budget("c.livenessProbe")
     minimum = config.min_startup_seconds
     tp = _degree("--tensor-parallel-size|-tp")
     pp = _degree("--pipeline-parallel-size|-pp")
@@ -121,9 +126,11 @@ def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, s
             "liveness probes killing models before they load (kserve#5062)",
             [
                 (
-                    f"variables.containers.all(c, !{gpu} || has(c.startupProbe))",
-                    "GPU containers must define a startupProbe: without one the liveness "
-                    "probe kills the engine while it loads weights",
+                    f"variables.containers.all(c, !{gpu} || !has(c.livenessProbe) || "
+                    f"has(c.startupProbe) || {liveness} >= {minimum})",
+                    "a GPU container with a livenessProbe must define a startupProbe: without "
+                    f"one the liveness probe can kill the engine before {minimum}s, while it "
+                    "loads weights",
                 ),
                 (
                     f"variables.containers.all(c, !{gpu} || !has(c.startupProbe) || "
