@@ -34,8 +34,8 @@ from gitops.live import namespaced_heuristic
 from gitops.model import Manifest, ResourceKey, dump_one, key_of, sort_key
 from gitops.ownership import Identity, stamp_where_applied
 from gitops.policy.violation import Violation
-from gitops.prune import Kept, identity_of, is_content, select_prune
 from gitops.promotion import PromotionStatus
+from gitops.prune import Kept, identity_of, is_content, select_prune
 
 
 class Change(enum.StrEnum):

@@ -133,8 +133,9 @@ class Setup:
         )
 
     def exists(self, manifest: Manifest) -> bool:
-        key = key_of(manifest)
-        return self.client.get(ResourceKey(*key)) is not None
+        """Whether the object is live and not being deleted (a PVC waits for its finalizer)."""
+        live = self.client.get(ResourceKey(*key_of(manifest)))
+        return live is not None and not live["metadata"].get("deletionTimestamp")
 
 
 @pytest.fixture

@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from gitops.budgets import ChangeBudget
     from gitops.commands import environment_settings
     from gitops.reconcile import apply_environment
     from gitops.sources import applied_overrides, environment_at, identity_for
@@ -99,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
     manifests = environment_at(repo, args.ref, args.env)
     identity = identity_for(repo, args.ref, args.env, args.repository_id)
     env = environment_settings(args.env, args.environments)
-    budget = {}
-    if env is not None:
-        budget = {"budget": env.change_budget, "overrides": applied_overrides(repo, args.ref)}
+    # Without an environment file the default budget still protects Namespaces, PVCs, CRDs
+    # and model caches from prune.
+    budget = env.change_budget if env is not None else ChangeBudget()
+    overrides = applied_overrides(repo, args.ref)
     client = cluster_client(args, binding)
 
     def progress(line: str) -> None:
@@ -119,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         timing=Timing(wait_timeout=args.timeout),
         delete_namespace_contents=args.prune_namespace_contents,
-        **budget,
+        budget=budget,
+        overrides=overrides,
     )
     if args.output == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -188,6 +188,7 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
     from dataclasses import replace
     from pathlib import Path
 
+    from gitops.budgets import ChangeBudget
     from gitops.plan import build_plan
     from gitops.policy import evaluate
     from gitops.sources import (
@@ -204,14 +205,11 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
     identity = identity_for(repo, args.head, env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
     settings = environment_settings(env, args.environments)
-    risk: dict[str, Any] = {}
+    overrides = recorded_overrides(repo, args.base, args.head)
+    # Without an environment file the default budget (protected kinds) still applies.
+    risk: dict[str, Any] = {"budget": ChangeBudget(), "overrides": overrides}
     if settings is not None:
-        overrides = recorded_overrides(repo, args.base, args.head)
-        risk = {
-            "ignore": settings.diff_ignore,
-            "budget": settings.change_budget,
-            "overrides": overrides,
-        }
+        risk.update(ignore=settings.diff_ignore, budget=settings.change_budget)
         if settings.promotion_after:
             # Only what the upstream rendered before head counts, never head itself.
             status = promotion_status(
