@@ -255,7 +255,7 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
         }
         # The server judges every object (--server-side) or what local mode cannot tell.
         live["judge"] = _server_judge(
-            client, state.objects, identity.field_manager, ignore, args.server_side
+            client, state.objects, identity.field_manager, risk.get("ignore", ()), args.server_side
         )
     return build_plan(
         env,
