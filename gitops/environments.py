@@ -8,12 +8,25 @@ quotas, and per-stack overrides::
       name: prod-gpu-1
       server: https://prod.k8s.example.com:6443   # every cluster command refuses any other
       context: prod-admin           # kubeconfig context to use (optional)
+      kubernetes_version: "1.32"    # deprecated/removed apiVersions are judged for it
     namespaces: [inference]         # the first one is the default namespace
     guardrails:
       engine: vap                   # vap | kyverno
       action: Deny                  # Deny | Warn | Audit
       allowed_registries: [registry.example.com/]
       pod_security: baseline        # enforced Pod Security level (optional)
+      gpu_namespaces: [inference]   # where GPU workloads may run (default: namespaces)
+      min_startup_seconds: 300      # startup-probe budget of GPU containers (model load)
+      gang_scheduling:              # what a multi-node LeaderWorkerSet must use (any one)
+        schedulers: [volcano]       #   a gang scheduler in its pod templates' schedulerName
+        queues: [gpu-queue]         #   a Kueue queue (label kueue.x-k8s.io/queue-name)
+    change_budget:                  # what one change may do (see gitops.budgets)
+      max_deletions: 10
+      max_deletion_percent: 25
+      max_gpu_delta: 16
+      protected_kinds: [Namespace, PersistentVolumeClaim]
+    promotion:
+      after: staging                # take only images and models staging rendered before
     quotas:                         # per namespace (all optional)
       gpu: 16
       cpu: "256"
@@ -73,12 +86,14 @@ Loading reads files; validating the loaded mapping (:func:`parse_environments`) 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from gitops.budgets import ChangeBudget, parse_budget
 from gitops.constructs.base import check_dns1123_label
 from gitops.constructs.network import NetworkSettings, parse_network
 from gitops.errors import InputError, ValidationError
@@ -98,6 +113,13 @@ POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
 #: Git URL Argo CD and Flux read the rendered repository from, unless the file names one.
 DEFAULT_REPO_URL = "https://git.example.com/platform/gitops.git"
 
+#: Kubernetes version whose deprecated and removed apiVersions are refused, unless the
+#: environment declares ``cluster.kubernetes_version``.
+DEFAULT_KUBERNETES_VERSION = "1.32"
+#: Startup-probe budget (seconds) GPU containers need unless the environment says otherwise:
+#: loading weights takes minutes, and a container killed before it serves starts over.
+DEFAULT_MIN_STARTUP_SECONDS = 300
+
 _TOP_KEYS = frozenset(
     {
         # What and where.
@@ -110,13 +132,27 @@ _TOP_KEYS = frozenset(
         "diff",
         # Inheritance and fleets (gitops.inherit).
         "extends", "abstract", "clusters",
+        "change_budget",
+        "promotion",
     }
 )  # fmt: skip
 _DIFF_KEYS = frozenset({"ignore"})
-_CLUSTER_KEYS = frozenset({"name", "server", "context", "labels"})
+_CLUSTER_KEYS = frozenset({"name", "server", "context", "labels", "kubernetes_version"})
 #: What one entry of ``clusters`` may set: the cluster, plus values merged over the env's.
 _FLEET_CLUSTER_KEYS = _CLUSTER_KEYS | {"overrides", "quotas", "guardrails"}
-_GUARDRAIL_KEYS = frozenset({"engine", "action", "allowed_registries", "pod_security"})
+_GUARDRAIL_KEYS = frozenset(
+    {
+        "engine",
+        "action",
+        "allowed_registries",
+        "pod_security",
+        "gpu_namespaces",
+        "min_startup_seconds",
+        "gang_scheduling",
+    }
+)
+_GANG_KEYS = frozenset({"schedulers", "queues"})
+_PROMOTION_KEYS = frozenset({"after"})
 _QUOTA_KEYS = frozenset({"gpu", "cpu", "memory"})
 _AUTOSCALING_KEYS = frozenset({"min_replicas", "max_replicas"})
 
@@ -132,12 +168,30 @@ class Cluster:
             only ``context`` is given (a fleet cluster known to Argo CD by name).
         context: the kubeconfig context (and Argo CD cluster name) of the cluster, if any.
         labels: labels of the cluster (region, GPU pool...), for blueprints and fleets.
+        context: the kubeconfig context to use when none is given (``None``: the
+            kubeconfig's current context).
+        kubernetes_version: the cluster's minor version (``"1.32"``); the
+            ``deprecated-api-versions`` guardrail refuses what it deprecated or removed.
     """
 
     name: str
     server: str = ""
     context: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+
+
+@dataclass(frozen=True)
+class GangScheduling:
+    """What makes a multi-node LeaderWorkerSet gang-scheduled in this environment.
+
+    Attributes:
+        schedulers: gang schedulers a pod template may name in ``schedulerName``.
+        queues: Kueue queues the LeaderWorkerSet may name (``kueue.x-k8s.io/queue-name``).
+    """
+
+    schedulers: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +213,12 @@ class Environment:
         repo_url: Git URL of the rendered repository, for Argo CD and Flux.
         overrides: per-stack overrides keyed by stack id (read-only mappings).
         diff_ignore: drift ignore rules (``gitops.diff.IgnoreRule``) for this environment.
+        gpu_namespaces: namespaces GPU workloads may run in (default: :attr:`namespaces`).
+        min_startup_seconds: the startup-probe budget GPU containers must have.
+        gang_scheduling: what a multi-node LeaderWorkerSet must use.
+        change_budget: what one change may delete and how many GPUs it may move.
+        promotion_after: the environment whose earlier renders this one must follow
+            (its images and model revisions), or "".
         source: the file the environment was read from.
         fleet: ``True`` when the file declares ``clusters`` (this is one of them).
     """
@@ -177,6 +237,11 @@ class Environment:
     repo_url: str = DEFAULT_REPO_URL
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     diff_ignore: tuple[IgnoreRule, ...] = ()
+    gpu_namespaces: tuple[str, ...] = ()
+    min_startup_seconds: int = DEFAULT_MIN_STARTUP_SECONDS
+    gang_scheduling: GangScheduling = field(default_factory=GangScheduling)
+    change_budget: ChangeBudget = field(default_factory=ChangeBudget)
+    promotion_after: str = ""
     source: str = "<memory>"
     fleet: bool = False
 
@@ -194,6 +259,11 @@ class Environment:
     def target(self) -> str:
         """What ``--env`` calls this: ``<name>``, or ``<name>/<cluster>`` in a fleet."""
         return f"{self.name}/{self.cluster.name}" if self.fleet else self.name
+
+    @property
+    def gpu_allowed_namespaces(self) -> tuple[str, ...]:
+        """Namespaces GPU workloads may run in: ``gpu_namespaces``, else every namespace."""
+        return self.gpu_namespaces or self.namespaces
 
 
 def load_environments(directory: Path) -> list[Environment]:
@@ -215,7 +285,15 @@ def load_environments(directory: Path) -> list[Environment]:
         environments.extend(_parse_file(data, source, stem))
     if not environments:
         raise InputError(f"{directory}: every environment file is abstract: nothing to render")
-    return sorted(environments, key=lambda env: env.target)
+    environments.sort(key=lambda env: env.target)
+    names = {env.name for env in environments}
+    for env in environments:
+        if env.promotion_after and env.promotion_after not in names:
+            raise ValidationError(
+                f"{env.source}: promotion.after: no environment named "
+                f"{env.promotion_after!r} (known: {', '.join(sorted(names))})"
+            )
+    return environments
 
 
 def select_environments(
@@ -352,6 +430,23 @@ def parse_environment(data: Any, source: str, *, fleet: bool = False) -> Environ
         raise ValidationError(f"{source}: namespaces must be unique, got {namespaces}")
     guardrails = _mapping(top.get("guardrails", {}), source, "guardrails", _GUARDRAIL_KEYS)
     quotas = _mapping(top.get("quotas", {}), source, "quotas", _QUOTA_KEYS)
+    gpu_namespaces = _string_list(
+        source, "guardrails.gpu_namespaces", guardrails.get("gpu_namespaces", [])
+    )
+    for index, namespace in enumerate(gpu_namespaces):
+        check_dns1123_label(source, f"guardrails.gpu_namespaces[{index}]", namespace)
+    gang = _mapping(
+        guardrails.get("gang_scheduling", {}), source, "guardrails.gang_scheduling", _GANG_KEYS
+    )
+    promotion = _mapping(top.get("promotion", {}), source, "promotion", _PROMOTION_KEYS)
+    after = promotion.get("after", "")
+    if after:
+        check_dns1123_label(source, "promotion.after", after)
+        if after == name:
+            raise ValidationError(
+                f"{source}: promotion.after must name another environment, "
+                f"got its own name {after!r}"
+            )
     return Environment(
         name=name,
         cluster=cluster,
@@ -376,6 +471,24 @@ def parse_environment(data: Any, source: str, *, fleet: bool = False) -> Environ
         repo_url=_url(source, "repo_url", top.get("repo_url", DEFAULT_REPO_URL)),
         overrides=_overrides(source, top.get("overrides", {})),
         diff_ignore=_diff_ignore(source, top.get("diff", {})),
+        gpu_namespaces=tuple(gpu_namespaces),
+        min_startup_seconds=_count(
+            source,
+            "guardrails.min_startup_seconds",
+            guardrails.get("min_startup_seconds", DEFAULT_MIN_STARTUP_SECONDS),
+        ),
+        gang_scheduling=GangScheduling(
+            schedulers=tuple(
+                _string_list(
+                    source, "guardrails.gang_scheduling.schedulers", gang.get("schedulers", [])
+                )
+            ),
+            queues=tuple(
+                _string_list(source, "guardrails.gang_scheduling.queues", gang.get("queues", []))
+            ),
+        ),
+        change_budget=parse_budget(source, top.get("change_budget", {})),
+        promotion_after=str(after or ""),
         source=source,
         fleet=fleet,
     )
@@ -399,7 +512,15 @@ def _cluster(source: str, data: Any) -> Cluster:
     for key, value in labels.items():
         if not isinstance(value, str):
             raise ValidationError(f"{source}: cluster.labels.{key} must be a string, got {value!r}")
-    return Cluster(name=name, server=server, context=context, labels=MappingProxyType(dict(labels)))
+    return Cluster(
+        name=name,
+        server=server,
+        context=context,
+        labels=MappingProxyType(dict(labels)),
+        kubernetes_version=_version(
+            source, values.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)
+        ),
+    )
 
 
 def _diff_ignore(source: str, data: Any) -> tuple[IgnoreRule, ...]:
@@ -496,6 +617,23 @@ def _url(source: str, where: str, value: Any) -> str:
         raise ValidationError(
             f"{source}: {where} must not carry credentials, got {shown!r}: give Argo CD a "
             "repository Secret and Flux a secretRef instead"
+        )
+    return value
+
+
+def _optional_string(source: str, where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{source}: {where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _version(source: str, value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"1\.[0-9]{1,3}", value):
+        raise ValidationError(
+            f'{source}: cluster.kubernetes_version must be a minor version like "1.32" '
+            f"(quoted), got {value!r}"
         )
     return value
 

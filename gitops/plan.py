@@ -12,7 +12,9 @@ Three parts:
 3. **Apply**: what applying head would do: create, update (with the diff), delete (the
    prune set, with the same rules as :mod:`gitops.prune`).
 
-Plus the policy violations head has that base did not.
+Plus the policy violations head has that base did not, and the change risk: each change
+budget and its use (:mod:`gitops.budgets`), the GPU delta, and the promotion status
+(:mod:`gitops.promotion`).
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonpatch
 
 from gitops import diff, redact
+from gitops.budgets import BudgetReport, ChangeBudget, assess
+from gitops.gpu_demand import total_gpus
 from gitops.live import namespaced_heuristic
 from gitops.model import Manifest, ResourceKey, dump_one, key_of, sort_key
 from gitops.ownership import Identity, stamp_where_applied
 from gitops.policy.violation import Violation
+from gitops.promotion import PromotionStatus
 from gitops.prune import Kept, identity_of, is_content, select_prune
 
 
@@ -73,6 +78,8 @@ class Plan:
         violations: policy violations at head that base does not have.
         live_source: where the live objects came from ("" when none were given).
         delete_takes: per Namespace in ``deletes``, the objects deleted with it.
+        budgets: each change budget and its use (None: no budget given).
+        promotion: whether head follows the environment's upstream (None: no order).
     """
 
     environment: str
@@ -88,6 +95,13 @@ class Plan:
     violations: tuple[Violation, ...] = ()
     live_source: str = ""
     delete_takes: tuple[tuple[ResourceKey, tuple[ResourceKey, ...]], ...] = ()
+    budgets: BudgetReport | None = None
+    promotion: PromotionStatus | None = None
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether apply would refuse the change (a budget exceeded with no override)."""
+        return bool(self.budgets and self.budgets.refused)
 
     @property
     def has_live(self) -> bool:
@@ -109,6 +123,7 @@ class Plan:
             "update": len(self.updates),
             "delete": len(self.deletes),
             "violations": len(self.violations),
+            "over_budget": len(self.budgets.refused) if self.budgets else 0,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +159,10 @@ class Plan:
                 }
                 for v in self.violations
             ],
+            "risk": {
+                **(self.budgets.to_dict() if self.budgets else {"budgets": [], "gpus": None}),
+                "promotion": self.promotion.to_dict() if self.promotion else None,
+            },
         }
 
 
@@ -219,6 +238,9 @@ def build_plan(
     namespace_contents: Mapping[str, Sequence[ResourceKey]] | None = None,
     delete_namespace_contents: bool = False,
     judge: Callable[[diff.DiffReport, Sequence[Manifest]], diff.DiffReport] | None = None,
+    budget: ChangeBudget | None = None,
+    overrides: Mapping[str, str] | None = None,
+    promotion: PromotionStatus | None = None,
 ) -> Plan:
     """Build the plan of a change. Pure.
 
@@ -245,6 +267,9 @@ def build_plan(
         delete_namespace_contents: plan as ``apply --prune-namespace-contents``.
         judge: judges a local report again given the manifests it compared (the
             server-side mode: :func:`gitops.server_diff.judge`); None keeps it local.
+        budget: the environment's change budget; None measures none.
+        overrides: budget overrides recorded in the change's commits ``{budget: reason}``.
+        promotion: the promotion status of head (see :mod:`gitops.promotion`).
 
     Objects ``gitops apply`` never applied (delivered by Argo CD or Flux, or made by hand)
     are compared without the ownership stamps, in the drift and in what applying head
@@ -252,9 +277,16 @@ def build_plan(
     """
     changes = manifest_changes(base, head)
     introduced = tuple(introduced_violations(*violations)) if violations else ()
-    plan = Plan(environment, base_ref, head_ref, tuple(changes), violations=introduced)
+    gpus = (total_gpus(base), total_gpus(head))
+    removed = {key_of(m): m for m in base}
+    plan = Plan(
+        environment, base_ref, head_ref, tuple(changes), violations=introduced, promotion=promotion
+    )
     if live is None:
-        return plan
+        # Without the cluster, what the change removes from Git is what prune would delete.
+        gone = [c.key for c in changes if c.change is Change.REMOVED]
+        report = _budgets(budget, gone, removed, len(base), gpus, overrides)
+        return replace(plan, budgets=report)
     who = identity or Identity(environment, "")
     is_namespaced = namespaced or namespaced_heuristic
     options: dict[str, Any] = {
@@ -298,11 +330,18 @@ def build_plan(
         contents=namespace_contents,
         delete_namespace_contents=delete_namespace_contents,
     )
+    live_objects = {key_of(m): m for m in live}
+    owned = sum(1 for m in live if who.claims(m))
+    # A Namespace deleted takes its contents with it: they count against the budget too.
+    doomed = [*pruned.delete, *(key for _, held in pruned.takes for key in held)]
+    report = _budgets(budget, doomed, live_objects, owned, gpus, overrides)
     return Plan(
         environment,
         base_ref,
         head_ref,
         tuple(changes),
+        budgets=report,
+        promotion=promotion,
         drift=tuple(drifted),
         creates=tuple(creates),
         updates=tuple(updates),
@@ -312,4 +351,25 @@ def build_plan(
         delete_takes=pruned.takes,
         violations=introduced,
         live_source=live_source,
+    )
+
+
+def _budgets(
+    budget: ChangeBudget | None,
+    deletes: Sequence[ResourceKey],
+    objects: Mapping[ResourceKey, Mapping[str, Any]],
+    count: int,
+    gpus: tuple[int, int],
+    overrides: Mapping[str, str] | None,
+) -> BudgetReport | None:
+    if budget is None:
+        return None
+    return assess(
+        budget,
+        deletes=deletes,
+        deleted_objects=objects,
+        live_count=count,
+        gpus_before=gpus[0],
+        gpus_after=gpus[1],
+        overrides=overrides,
     )

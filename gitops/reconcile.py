@@ -16,19 +16,27 @@ Orchestration; the I/O goes through :class:`gitops.cluster.ClusterClient`.
    bounded. Prune runs only once they are, so replaced stacks stay until new ones serve.
 6. **Prune** (``prune=True``): owned orphans (see :mod:`gitops.prune`), reverse order.
 
+With a change budget (:mod:`gitops.budgets`), the change is measured after step 1 (what
+prune would delete, against the live objects; GPUs desired against GPUs live) and refused
+before anything is dry-run or written when it exceeds a budget the applied commit does not
+override.
+
 Running it again converges: server-side apply is idempotent and a refused delete is
 simply found again by the next run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from gitops import diff, prune
+from gitops.apply_result import ApplyResult, Failure, Outcome
+from gitops.budgets import BudgetReport, ChangeBudget, assess
 from gitops.cluster_errors import ConflictError
 from gitops.errors import ClusterError, InputError
+from gitops.gpu_demand import total_gpus
 from gitops.model import (
     Manifest,
     ResourceKey,
@@ -41,7 +49,7 @@ from gitops.readiness import WAITED_KINDS
 from gitops.wait import Timing, wait_established, wait_ready
 
 if TYPE_CHECKING:
-    from gitops.cluster import ClusterClient, Conflict
+    from gitops.cluster import ClusterClient
 
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _NAMESPACE = ("", "Namespace")
@@ -49,136 +57,6 @@ Progress = Callable[[str], None]
 #: How many times an apply answered 409 without field-manager conflicts is retried.
 CONFLICT_RETRIES = 3
 __all__ = ["ApplyResult", "Failure", "Outcome", "Timing", "apply_environment"]
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One object the run could not check, dry-run, apply or see ready.
-
-    Attributes:
-        key: the object.
-        phase: ``check``, ``dry-run``, ``apply``, ``establish`` or ``wait``.
-        message: what the cluster answered (one line).
-        conflicts: for a 409, the field managers and fields in the way.
-    """
-
-    key: ResourceKey
-    phase: str
-    message: str
-    conflicts: tuple[Conflict, ...] = ()
-
-    def __str__(self) -> str:
-        text = f"{self.key}: {self.phase} failed: {self.message}"
-        if self.conflicts:
-            owners = ", ".join(f"{c.manager} owns {c.field}" for c in self.conflicts)
-            text += f" (conflicts: {owners}; --force-conflicts takes ownership)"
-        return text
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one applied object: ``created``, ``configured`` or ``unchanged``."""
-
-    key: ResourceKey
-    action: str
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    """Everything one apply did (or, with ``dry_run``, would do).
-
-    Attributes:
-        applyset: the ApplySet id the objects are labelled with.
-        dry_run: nothing was written.
-        applied: applied objects in apply order (dry-run: what would happen).
-        failures: what stopped the run (empty when it went through).
-        unverified: dry-run only: objects that could not be dry-run, and why.
-        pruned: objects deleted (dry-run: that would be), in delete order.
-        prune_failures: deletes the cluster refused (retried on the next run).
-        prune_kept: labelled objects prune left alone, with the reason.
-        prune_note: why prune did not run or did nothing ("" if it ran normally).
-        prune_takes: per deleted Namespace, the objects deleted with it.
-    """
-
-    applyset: str
-    dry_run: bool
-    applied: tuple[Outcome, ...] = ()
-    failures: tuple[Failure, ...] = ()
-    unverified: tuple[tuple[ResourceKey, str], ...] = ()
-    pruned: tuple[ResourceKey, ...] = ()
-    prune_failures: tuple[prune.DeleteFailure, ...] = ()
-    prune_kept: tuple[prune.Kept, ...] = ()
-    prune_note: str = ""
-    prune_takes: tuple[tuple[ResourceKey, tuple[ResourceKey, ...]], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """Whether everything asked for was done."""
-        return not self.failures and not self.prune_failures
-
-    def counts(self) -> dict[str, int]:
-        """Objects per action: created, configured, unchanged, deleted, failed."""
-        out = {"created": 0, "configured": 0, "unchanged": 0}
-        for outcome in self.applied:
-            out[outcome.action] += 1
-        out["deleted"] = len(self.pruned)
-        out["failed"] = len(self.failures) + len(self.prune_failures)
-        return out
-
-    @property
-    def changed(self) -> bool:
-        """Whether anything was (or would be) created, configured or deleted."""
-        counts = self.counts()
-        return bool(counts["created"] or counts["configured"] or counts["deleted"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Deterministic JSON form."""
-        return {
-            "applyset": self.applyset,
-            "dryRun": self.dry_run,
-            "summary": self.counts(),
-            "applied": [{"object": str(o.key), "action": o.action} for o in self.applied],
-            "unverified": [{"object": str(k), "reason": why} for k, why in self.unverified],
-            "failures": [
-                {
-                    "object": str(f.key),
-                    "phase": f.phase,
-                    "message": f.message,
-                    "conflicts": [{"manager": c.manager, "field": c.field} for c in f.conflicts],
-                }
-                for f in self.failures
-            ],
-            "pruned": [str(k) for k in self.pruned],
-            "pruneFailures": [
-                {"object": str(f.key), "message": f.message} for f in self.prune_failures
-            ],
-            "pruneKept": [{"object": str(k.key), "reason": k.reason} for k in self.prune_kept],
-            "pruneNote": self.prune_note,
-            "pruneTakes": [
-                {"object": str(ns), "contents": [str(k) for k in inside]}
-                for ns, inside in self.prune_takes
-            ],
-        }
-
-    def to_text(self) -> str:
-        """One line per change, failure and kept object, then the counts."""
-        suffix = " (dry run: nothing was changed)" if self.dry_run else ""
-        lines = [f"applyset {self.applyset}{suffix}"]
-        lines.extend(f"{o.action} {o.key}" for o in self.applied if o.action != "unchanged")
-        lines.extend(f"not verified {key}: {why}" for key, why in self.unverified)
-        takes = dict(self.prune_takes)
-        for key in self.pruned:
-            inside = takes.get(key, ())
-            lines.append(
-                f"deleted {key}" + (f" with {len(inside)} object(s) in it" if inside else "")
-            )
-        lines.extend(f"kept {k.key}: {k.reason}" for k in self.prune_kept)
-        lines.extend(f"FAILED {failure}" for failure in self.failures)
-        lines.extend(f"FAILED delete {f.key}: {f.message}" for f in self.prune_failures)
-        if self.prune_note:
-            lines.append(f"prune: {self.prune_note}")
-        lines.append(", ".join(f"{count} {what}" for what, count in self.counts().items()))
-        return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -347,6 +225,8 @@ def apply_environment(
     timing: Timing | None = None,
     prune_kinds: Sequence[tuple[str, str, str]] | None = None,
     delete_namespace_contents: bool = False,
+    budget: ChangeBudget | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> ApplyResult:
     """Apply ``manifests`` (one environment's desired set) to the cluster; see the module doc.
 
@@ -364,6 +244,9 @@ def apply_environment(
         prune_kinds: kinds to look for orphans in (default: every served kind).
         delete_namespace_contents: prune a Namespace even when it holds objects prune
             would not delete (by default it is kept and the objects are named).
+        budget: the environment's change budget; a change over it is refused (nothing is
+            dry-run, applied or pruned) unless ``overrides`` names the budget.
+        overrides: overrides recorded in the applied commit, ``{budget: reason}``.
 
     Raises:
         InputError: the set defines an object twice.
@@ -374,6 +257,19 @@ def apply_environment(
     timing = timing or Timing()
     result = ApplyResult(identity.id, dry_run)
     items, failures = _prepare(client, manifests, identity)
+    selection = _Selection(allow_empty, prune_kinds, delete_namespace_contents)
+    orphans: _Orphans | None = None
+    if budget is not None and not failures:
+        if prune_orphans:  # chosen once: what is measured is what is deleted
+            orphans = _select(client, items, identity, selection)
+        measured = _measure(budget, items, identity, orphans, overrides)
+        result = _with(result, budgets=measured)
+        if measured.refused:
+            report(f"refused: {measured.refusal()}")
+            return _with(result, refusal=measured.refusal())
+        for use in measured.uses:
+            if use.over:
+                report(f"budget {use.name} overridden: {use.override}")
     ready_now = [item for item in items if not item.deferred]
     failures += _dry_run(client, ready_now, identity, force_conflicts)
     if failures:
@@ -385,14 +281,7 @@ def apply_environment(
         result = _with(result, applied=applied, unverified=unverified)
         if prune_orphans:
             result = _prune(
-                client,
-                result,
-                items,
-                identity,
-                allow_empty,
-                prune_kinds,
-                report,
-                delete_namespace_contents,
+                client, result, report, orphans or _select(client, items, identity, selection)
             )
         return result
 
@@ -431,16 +320,41 @@ def apply_environment(
             )
     if prune_orphans:
         result = _prune(
-            client,
-            result,
-            items,
-            identity,
-            allow_empty,
-            prune_kinds,
-            report,
-            delete_namespace_contents,
+            client, result, report, orphans or _select(client, items, identity, selection)
         )
     return result
+
+
+def _measure(
+    budget: ChangeBudget,
+    items: Sequence[_Item],
+    identity: Identity,
+    orphans: _Orphans | None,
+    overrides: Mapping[str, str] | None,
+) -> BudgetReport:
+    """The change against the budget: prune's deletions (a Namespace's contents with it),
+    GPUs desired against GPUs live."""
+    live = [item.live for item in items if item.live is not None]
+    deletes: tuple[ResourceKey, ...] = ()
+    doomed: dict[ResourceKey, Manifest] = {}
+    owned = sum(1 for obj in live if identity.claims(obj))
+    if orphans is not None:
+        listing, selected = orphans.listing, orphans.selected
+        deletes = (*selected.delete, *(key for _, held in selected.takes for key in held))
+        by_key = {key_of(obj): obj for obj in listing.objects}
+        doomed = {key: by_key[key] for key in deletes if key in by_key}
+        owned = sum(1 for obj in listing.objects if identity.claims(obj))
+    before = total_gpus([*live, *doomed.values()])
+    after = total_gpus([item.body for item in items])
+    return assess(
+        budget,
+        deletes=deletes,
+        deleted_objects=doomed,
+        live_count=owned,
+        gpus_before=before,
+        gpus_after=after,
+        overrides=overrides,
+    )
 
 
 def _settle_foundation(
@@ -465,32 +379,51 @@ def _settle_foundation(
     return failures
 
 
-def _prune(
-    client: ClusterClient,
-    result: ApplyResult,
-    items: Sequence[_Item],
-    identity: Identity,
-    allow_empty: bool,
-    kinds: Sequence[tuple[str, str, str]] | None,
-    report: Progress,
-    delete_namespace_contents: bool = False,
-) -> ApplyResult:
-    listing = prune.list_labelled(client, identity, kinds)
+@dataclass(frozen=True)
+class _Selection:
+    """How prune chooses (``allow_empty``, kinds, namespace contents)."""
+
+    allow_empty: bool
+    kinds: Sequence[tuple[str, str, str]] | None
+    delete_namespace_contents: bool
+
+
+@dataclass(frozen=True)
+class _Orphans:
+    """The labelled live objects, what prune would delete of them, and kinds not listed."""
+
+    listing: prune.Listing
+    selected: prune.PruneSet
+    unlisted: tuple[str, ...]
+
+
+def _select(
+    client: ClusterClient, items: Sequence[_Item], identity: Identity, how: _Selection
+) -> _Orphans:
+    """List our labelled objects and choose what prune deletes (see :mod:`gitops.prune`)."""
+    listing = prune.list_labelled(client, identity, how.kinds)
     desired = [item.key for item in items]
-    selected = prune.select_prune(listing.objects, desired, identity, allow_empty=allow_empty)
+    selected = prune.select_prune(listing.objects, desired, identity, allow_empty=how.allow_empty)
     namespaces = [k.name for k in selected.delete if (k.group, k.kind) == ("", "Namespace")]
-    unlisted = listing.unlisted
+    unlisted = tuple(listing.unlisted)
     if namespaces:  # what deleting them would take along decides whether they go
         contents, missed = prune.namespace_contents(client, namespaces)
-        unlisted += missed
+        unlisted += tuple(missed)
         selected = prune.select_prune(
             listing.objects,
             desired,
             identity,
-            allow_empty=allow_empty,
+            allow_empty=how.allow_empty,
             contents=contents,
-            delete_namespace_contents=delete_namespace_contents,
+            delete_namespace_contents=how.delete_namespace_contents,
         )
+    return _Orphans(listing, selected, unlisted)
+
+
+def _prune(
+    client: ClusterClient, result: ApplyResult, report: Progress, orphans: _Orphans
+) -> ApplyResult:
+    selected, unlisted = orphans.selected, orphans.unlisted
     if selected.note:
         report(f"prune: {selected.note}")
     deleted, refused = prune.delete_objects(

@@ -55,6 +55,13 @@ def environment_guardrails(scope: Scope, env: Environment) -> None:
         engine=env.engine,
         action=env.action,
         allowed_registries=env.allowed_registries,
+        failure_modes={
+            "gpu_namespaces": env.gpu_allowed_namespaces,
+            "min_startup_seconds": env.min_startup_seconds,
+            "gang_schedulers": env.gang_scheduling.schedulers,
+            "gang_queues": env.gang_scheduling.queues,
+            "kubernetes_version": env.cluster.kubernetes_version,
+        },
     )
     for namespace in env.namespaces:
         NamespaceGuardrails(
@@ -270,6 +277,7 @@ def render_to_repo(
     progress: Progress | None = None,
     guardrails: GuardrailsFunction | None = None,
     only: Sequence[str] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> CommitResult:
     """Render the inputs and commit them to ``branch`` of ``repo`` (the ``gitops render`` command).
 
@@ -289,13 +297,19 @@ def render_to_repo(
         guardrails: replaces :func:`environment_guardrails`.
         only: render only these environments; the files of the others stay as committed
             on ``branch`` (``None``, empty or ``all``: every environment).
+        overrides: change-budget overrides ``{budget: reason}`` to record in the commit
+            message as ``Gitops-Override`` trailers (see :mod:`gitops.budgets`).
 
     Raises:
-        GitOpsError: an input is invalid, a Deny guardrail is violated, or Git failed.
+        GitOpsError: an input is invalid, a Deny guardrail is violated, an environment
+            takes an image or model its ``promotion.after`` environment has not rendered
+            at an earlier commit, or Git failed.
     """
     from gitops import repo as git
+    from gitops.budgets import override_trailers
     from gitops.exposure import exposure_warnings
 
+    trailers = override_trailers(overrides or {})
     report = progress or (lambda _line: None)
     every = load_environments(environments)
     # A fleet is laid out from all its clusters (the base is what they share): naming
@@ -308,6 +322,8 @@ def render_to_repo(
         report(f"rendering {env.target} ({len(loaded)} blueprints)")
         rendered[env.target] = render_environment(env, loaded, guardrails=guardrails)
         report(f"rendered {env.target}: {len(rendered[env.target])} objects")
+    if "promotion" not in (overrides or {}):
+        check_promotions(repo, branch, base, envs, rendered, report)
     # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
     cache = RenderCache(repo, dump_one)
     notes = _checked_notes(rendered, cache)
@@ -330,6 +346,7 @@ def render_to_repo(
         message=message,
         notes=notes,
         signature=git.identity(author),
+        trailers=trailers,
     )
     cache.save()
     if push is not None:
@@ -380,6 +397,52 @@ def _with_other_environments(
             layout.kustomization(layout.argocd_index(argocd))
         )
     return dict(sorted(out.items()))
+
+
+def check_promotions(
+    repo: Path,
+    branch: str,
+    base: str | None,
+    envs: Sequence[Environment],
+    rendered: Mapping[str, Sequence[Manifest]],
+    report: Progress,
+) -> None:
+    """Refuse a render whose environments take what their ``promotion.after`` has not run.
+
+    Compares each such environment's new objects with its objects on ``branch`` now, and
+    looks the new images and model revisions up in what the upstream environment rendered
+    on ``branch`` (``base`` for a new branch) at this or any earlier commit (never in this
+    render: it has not run).
+
+    Raises:
+        ValidationError: every environment and artefact not promoted yet, in one line.
+    """
+    from gitops.errors import RepositoryError
+    from gitops.sources import promotion_status
+
+    refused: list[str] = []
+    for env in envs:
+        if not env.promotion_after:
+            continue
+        before: list[Manifest] = []
+        upstream = branch
+        for ref in (branch, base):
+            if ref is None:
+                continue
+            try:
+                before = manifests_at_ref(repo, ref, env.name)
+            except RepositoryError:
+                continue  # no repository or branch yet: everything is new
+            upstream = ref
+            break
+        status = promotion_status(
+            repo, env.name, env.promotion_after, before, rendered[env.name], upstream
+        )
+        report(str(status))
+        if not status.ok:
+            refused.append(f"{env.source}: {status}")
+    if refused:
+        raise ValidationError("; ".join(refused) + "; nothing committed")
 
 
 def _checked_notes(rendered: Mapping[str, Sequence[Manifest]], cache: RenderCache) -> list[str]:

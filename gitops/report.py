@@ -1,9 +1,11 @@
 """Plan reports as text (terminal), JSON (machines) and Markdown (pull-request comments).
 
 Purely data-manipulative: no I/O. Everything shown comes from the plan's already-redacted
-texts. Markdown is bounded: at most ``max_objects`` per-object sections and about
-``max_bytes`` bytes (GitHub comments stop at 65,536 characters); what does not fit is
-counted in an "N more objects not shown" line. The summary table always fits.
+texts. Every format opens with the change risk (:mod:`gitops.report_risk`). Markdown is
+either bounded (:func:`to_markdown`: at most ``max_objects`` per-object sections and about
+``max_bytes`` bytes, what does not fit counted in an "N more objects not shown" line) or
+complete and split into numbered comments of at most 65,536 characters, GitHub's limit
+(:func:`to_markdown_parts`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 
 from gitops.diff import ObjectDiff, Status
 from gitops.plan import Change, ObjectChange, Plan
+from gitops.report_risk import COMMENT_LIMIT, risk_markdown, risk_text, split_parts
 
 #: Default cap on per-object sections in Markdown.
 MAX_OBJECTS = 50
@@ -42,7 +45,8 @@ def _apply_line(plan: Plan) -> str:
 
 def to_text(plan: Plan) -> str:
     """The plan for a terminal: one line per object, diffs indented, counts at the end."""
-    lines = [f"plan for {plan.environment}: {plan.base} -> {plan.head}", "", "rendered changes:"]
+    lines = [f"plan for {plan.environment}: {plan.base} -> {plan.head}", ""]
+    lines += [*risk_text(plan), "", "rendered changes:"]
     if not plan.changes:
         lines.append("  none")
     for change in plan.changes:
@@ -147,13 +151,23 @@ def _summary_table(plan: Plan) -> list[str]:
 
 
 def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = MAX_BYTES) -> str:
-    """The plan as a pull-request comment: summary table, then collapsible sections.
+    """The plan as a pull-request comment: change risk, summary table, collapsible sections.
 
     Args:
         plan: the plan.
         max_objects: most object entries (sections and list lines) shown, all parts together.
         max_bytes: approximate size limit of the whole comment.
     """
+    return _markdown(plan, max_objects, max_bytes).finish()
+
+
+def to_markdown_parts(plan: Plan, *, max_chars: int = COMMENT_LIMIT) -> list[str]:
+    """The whole plan as comments of at most ``max_chars`` characters: split, never cut."""
+    out = _markdown(plan, 1 << 62, 1 << 62)
+    return split_parts(out.lines, f"gitops plan `{plan.environment}`", max_chars)
+
+
+def _markdown(plan: Plan, max_objects: int, max_bytes: int) -> Output:
     verdict = "changes" if plan.has_changes else "nothing to do"
     source = f"; live objects from {escape(plan.live_source)}" if plan.live_source else ""
     head = [
@@ -161,12 +175,13 @@ def to_markdown(plan: Plan, *, max_objects: int = MAX_OBJECTS, max_bytes: int = 
         "",
         f"Base `{plan.base}` → head `{plan.head}`{source}",
         "",
+        *risk_markdown(plan),
         *_summary_table(plan),
         "",
     ]
     out = Output(head, max_objects, max_bytes - len("\n".join(head).encode()) - 200)
     markdown_sections(plan, out, level=4)
-    return out.finish()
+    return out
 
 
 #: Shown where parts 2 and 3 would be when no live objects were given.

@@ -2,7 +2,9 @@
 
 A per-environment summary table first (always shown: it is what a reviewer reads), then
 each environment's parts as in :mod:`gitops.report`, all sharing one ``max_objects`` and
-``max_bytes`` budget, so a change to 200 clusters still fits in one comment.
+``max_bytes`` budget, so a change to 200 clusters still fits in one comment; or, with
+:func:`to_markdown_parts`, every environment in full over numbered comments. Each
+environment's section opens with its change risk.
 
 Purely data-manipulative: no I/O.
 """
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 from gitops import report
 from gitops.plan import Plan
+from gitops.report_risk import COMMENT_LIMIT, risk_markdown, split_parts
 
 #: Columns of the summary table: (heading, summary key, needs live objects).
 _COLUMNS = (
@@ -57,6 +60,18 @@ def to_markdown(
     """The plans of several environments as one pull-request comment."""
     if len(plans) == 1:
         return report.to_markdown(plans[0], max_objects=max_objects, max_bytes=max_bytes)
+    return _markdown(plans, max_objects, max_bytes).finish()
+
+
+def to_markdown_parts(plans: Sequence[Plan], *, max_chars: int = COMMENT_LIMIT) -> list[str]:
+    """Every plan in full, split into numbered comments of at most ``max_chars`` characters."""
+    if len(plans) == 1:
+        return report.to_markdown_parts(plans[0], max_chars=max_chars)
+    out = _markdown(plans, 1 << 62, 1 << 62)
+    return split_parts(out.lines, f"gitops plan: {len(plans)} environments", max_chars)
+
+
+def _markdown(plans: Sequence[Plan], max_objects: int, max_bytes: int) -> report.Output:
     changed = sum(1 for p in plans if p.has_changes)
     base, head = plans[0].base, plans[0].head
     lines = [
@@ -75,11 +90,13 @@ def to_markdown(
         source = f"; live objects from {plan.live_source}" if plan.live_source else ""
         out.line(f"### `{plan.environment}` ({verdict}{report.escape(source)})")
         out.line("")
+        for line in risk_markdown(plan, level=4):
+            out.line(line)
         if plan.has_changes or plan.violations or plan.drift:
             report.markdown_sections(plan, out, level=4)
         else:
             out.line("Nothing to do.\n")
-    return out.finish()
+    return out
 
 
 def to_text(plans: Sequence[Plan]) -> str:

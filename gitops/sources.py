@@ -1,19 +1,24 @@
 """What ``apply`` and ``plan`` read from the rendered repository: an environment's objects
-at a ref, and the repository's identity for the environment's ApplySet id.
+at a ref (and at earlier commits, for promotion order), the repository's identity for the
+environment's ApplySet id, and the budget overrides recorded in commit messages.
 
 Reads Git through :mod:`gitops.repo` (never the working directory).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitops import fleet
 from gitops.desired import manifests_from_files
 from gitops.layout import environment_dir
 from gitops.model import Manifest, load_yaml
 from gitops.ownership import Identity
+
+if TYPE_CHECKING:
+    from gitops.promotion import PromotionStatus
 
 
 def environment_at(repo_path: Path, ref: str, environment: str) -> list[Manifest]:
@@ -98,3 +103,58 @@ def identity_for(
     """
     name = environment.partition("/")[0]
     return Identity(name, repository or repository_name(repo_path, ref, environment))
+
+
+def environment_history(repo_path: Path, ref: str, environment: str) -> Iterator[list[Manifest]]:
+    """``environment``'s objects at ``ref`` and at every commit before it, newest first.
+
+    Each distinct version of its directory is read once; a missing repository or ref
+    yields nothing.
+    """
+    from gitops.repo.history import past_files
+
+    for files in past_files(repo_path, ref, environment_dir(environment)):
+        yield manifests_from_files(files)
+
+
+def promotion_status(
+    repo_path: Path,
+    environment: str,
+    after: str,
+    before: Sequence[Manifest],
+    head: Sequence[Manifest],
+    upstream_ref: str,
+) -> PromotionStatus:
+    """Judge a change of ``environment`` against what ``after`` rendered up to ``upstream_ref``."""
+    from gitops.promotion import check_promotion
+
+    history = environment_history(repo_path, upstream_ref, after)
+    return check_promotion(environment, after, before, head, history)
+
+
+def recorded_overrides(repo_path: Path, base: str | None, head: str) -> dict[str, str]:
+    """Budget overrides recorded in the commits of a change (``base..head``, or ``head``).
+
+    Older commits first, so the newest recording of a budget wins.
+    """
+    from gitops.budgets import parse_overrides
+    from gitops.repo.history import commit_message, messages_between
+
+    messages = (
+        messages_between(repo_path, base, head) if base else [commit_message(repo_path, head)]
+    )
+    found: dict[str, str] = {}
+    for message in reversed(messages):
+        found.update(parse_overrides(message))
+    return found
+
+
+def applied_overrides(repo_path: Path, ref: str) -> dict[str, str]:
+    """Budget overrides recorded by the commit ``ref`` brings: ``ref`` itself, or for a
+    merge commit every commit it merges (``ref^1..ref``)."""
+    from gitops.errors import RepositoryError
+
+    try:
+        return recorded_overrides(repo_path, f"{ref}^1", ref)
+    except RepositoryError:  # a root commit has no first parent
+        return recorded_overrides(repo_path, None, ref)

@@ -121,7 +121,11 @@ def test_apply_prune_of_an_empty_environment_needs_allow_empty(
     repo: Path, kubeconfig: Path, cluster: ClusterUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(*apply_args(repo, kubeconfig))
-    commit_tree(repo, {"README.md": b"nothing\n"}, branch="empty", base="main")
+    # Emptying an environment deletes its Namespace: a protected kind, so recorded.
+    override = "Gitops-Override: protected-kinds: retiring dev"
+    commit_tree(
+        repo, {"README.md": b"nothing\n"}, branch="empty", base="main", trailers=[override]
+    )
     args = [
         "apply",
         "--env",
@@ -143,6 +147,7 @@ def test_apply_prune_of_an_empty_environment_needs_allow_empty(
     assert "--env dev: no such environment" in capsys.readouterr().err
     assert cluster.get_object("v1", "Namespace", None, NS) is not None
     assert cli(*args, "--allow-empty") == 0
+    assert "budget protected-kinds overridden (" in capsys.readouterr().out
     assert cluster.deleted("v1", "Namespace", None, NS)
 
 
@@ -418,7 +423,11 @@ def test_plan_of_an_emptied_environment_prunes_only_with_allow_empty(
     repo: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(*apply_args(repo, kubeconfig))
-    commit_tree(repo, {"README.md": b"nothing\n"}, branch="empty", base="main")
+    # Emptying an environment deletes its Namespace: a protected kind, so recorded.
+    override = "Gitops-Override: protected-kinds: retiring dev"
+    commit_tree(
+        repo, {"README.md": b"nothing\n"}, branch="empty", base="main", trailers=[override]
+    )
     args = [
         "plan",
         "--env",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,34 @@ def test_invalid_diff_ignore_rule_names_file_and_key(tmp_path: Path) -> None:
 def test_unknown_diff_key_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"qa\.yaml: unknown key 'strict' in diff"):
         load_environment(write(tmp_path, VALID + "diff: {strict: true}\n"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("guardrails: {gpu_namespaces: [Inference]}", "guardrails.gpu_namespaces[0]"),
+        ("guardrails: {min_startup_seconds: -5}", "guardrails.min_startup_seconds must be"),
+        ("guardrails: {gang_scheduling: {schedulers: volcano}}",
+         "guardrails.gang_scheduling.schedulers must be a list"),
+        ("guardrails: {gang_scheduling: {queue: [a]}}", "unknown key 'queue'"),
+        ("promotion: {after: qa}", "promotion.after must name another environment"),
+        ("promotion: {before: x}", "unknown key 'before' in promotion"),
+    ],
+)  # fmt: skip
+def test_failure_mode_and_promotion_settings_are_validated(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        load_environment(write(tmp_path, VALID + extra + "\n"))
+
+
+def test_kubernetes_version_must_be_a_quoted_minor_version(tmp_path: Path) -> None:
+    text = VALID.replace('6443"}', '6443", kubernetes_version: 1.30}')  # a float: 1.3
+    with pytest.raises(ValidationError, match=r"cluster\.kubernetes_version must be a minor"):
+        load_environment(write(tmp_path, text))
+
+
+def test_promotion_after_an_unknown_environment_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, VALID + "promotion: {after: staging}\n")
+    with pytest.raises(ValidationError, match=r"promotion\.after: no environment named .staging."):
+        load_environments(tmp_path)

@@ -242,6 +242,29 @@ def test_markdown_is_bounded_by_size() -> None:
     assert "more objects not shown" in text
 
 
+def test_markdown_parts_split_a_large_plan_into_numbered_comments_without_losing_any() -> None:
+    from gitops.budgets import ChangeBudget
+
+    base = [configmap(f"cm-{i:03d}", value="x" * 2000) for i in range(100)]
+    head = [configmap(f"cm-{i:03d}", value="y" * 2000) for i in range(100)]
+    plan = build_plan("dev", "a", "b", base, head, budget=ChangeBudget(max_deletions=1))
+    parts = report.to_markdown_parts(plan, max_chars=65_536)
+    assert len(parts) > 1
+    assert all(len(part) <= 65_536 for part in parts)
+    assert [p.splitlines()[0] for p in parts] == [
+        f"_gitops plan `dev`, part {n} of {len(parts)}_" for n in range(1, len(parts) + 1)
+    ]
+    assert "#### Change risk" in parts[0]  # the risk opens the first comment
+    joined = "".join(parts)
+    assert all(f"ConfigMap ml/cm-{i:03d}" in joined for i in range(100))
+    assert "not shown" not in joined
+
+
+def test_markdown_parts_is_one_unnumbered_comment_when_it_fits() -> None:
+    parts = report.to_markdown_parts(build_plan("dev", "main", "pr", base_set(), head_set()))
+    assert len(parts) == 1 and parts[0].startswith("### gitops plan: `dev`")
+
+
 def test_markdown_fence_survives_backticks_in_values() -> None:
     head = [configmap("a", value="```\nbreakout")]
     text = report.to_markdown(build_plan("dev", "a", "b", [configmap("a")], head))
@@ -322,6 +345,9 @@ def test_plan_lists_only_the_violations_the_change_introduces() -> None:
 
 def test_markdown_matches_the_golden_file() -> None:
     """The PR comment for the example change; regenerate by writing to_markdown's output."""
+    from gitops.budgets import ChangeBudget
+
     golden = Path(__file__).parent / "fixtures" / "plan" / "pr.md"
-    plan = build_plan("dev", "main", "pr", base_set(), head_set())
+    budget = ChangeBudget(max_deletions=5, max_deletion_percent=50, max_gpu_delta=4)
+    plan = build_plan("dev", "main", "pr", base_set(), head_set(), budget=budget)
     assert report.to_markdown(plan) == golden.read_text()

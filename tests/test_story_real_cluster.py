@@ -70,14 +70,16 @@ class Story:
         return code, json.loads(capsys.readouterr().out)
 
     def written_by_us(self) -> dict[str, Any]:
-        """Per object: generation and our managedFields entry. Controllers keep writing
-        status (new resourceVersions); what an unchanged apply must not touch is this."""
+        """Per object: its generation and the fields our manager owns. Controllers keep
+        writing status (new resourceVersions); an unchanged apply must not touch these."""
         out = {}
         for m in self.manifests():
             key = key_of(m)
             live = self.cluster.get_object(key.api_version, key.kind, key.namespace, key.name)
             assert live is not None, key
-            ours = [f for f in live["metadata"]["managedFields"] if f["manager"] == "gitops"]
+            ours = [
+                f["fieldsV1"] for f in live["metadata"]["managedFields"] if f["manager"] == "gitops"
+            ]
             out[str(key)] = (live["metadata"].get("generation"), ours)
         return out
 

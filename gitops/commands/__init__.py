@@ -201,14 +201,15 @@ def cluster_client(args: argparse.Namespace, binding: Any) -> Any:
 
 
 def add_environments_argument(parser: argparse.ArgumentParser) -> None:
-    """``--environments DIR``: where an environment's cluster and ``diff.ignore`` are read."""
+    """``--environments DIR``: where an environment's file is read (cluster, budgets...)."""
     parser.add_argument(
         "--environments",
         metavar="DIR",
         default=None,
-        help="where <env>.yaml is read for its cluster (server, context) and diff.ignore "
-        "rules (default: environments of the project, when the file exists; else the "
-        "Argo CD Application committed for the environment names its server)",
+        help="where <env>.yaml is read for its cluster (server, context), diff.ignore "
+        "rules, change_budget and promotion order (default: environments of the project, "
+        "when the file exists; else the Argo CD Application committed for the environment "
+        "names its server)",
     )
 
 
@@ -218,12 +219,38 @@ def environment_ignore_rules(environment: str | None, directory: str | None) -> 
     With no ``directory`` the default ``environments/`` is read if it holds the file; a
     directory named explicitly must hold it.
     """
-    if not environment:
-        return ()
+    settings = environment_settings(environment, directory) if environment else None
+    return settings.diff_ignore if settings is not None else ()
+
+
+def parse_override_arguments(values: list[str]) -> dict[str, str]:
+    """``--override BUDGET=REASON`` values as ``{budget: reason}``.
+
+    Raises:
+        InputError: a value has no ``=`` or an empty reason.
+    """
+    from gitops.errors import InputError
+
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, reason = value.partition("=")
+        if not sep or not name.strip() or not reason.strip():
+            raise InputError(f"--override: expected BUDGET=REASON, got {value!r}")
+        out[name.strip()] = reason.strip()
+    return out
+
+
+def environment_settings(environment: str, directory: str | None) -> Any:
+    """The validated ``<directory>/<environment>.yaml`` (an Environment), or None.
+
+    Its ``diff.ignore`` rules, ``change_budget`` and ``promotion`` are what diff, plan and
+    apply read. With no ``directory`` the project's ``environments/`` is read if it holds
+    the file; a directory named explicitly must hold it.
+    """
     from gitops.environments import load_environment
 
     root = project_root() or Path.cwd()
     path = Path(directory or root / PROJECT_MARKER) / f"{environment}.yaml"
     if directory is None and not path.is_file():
-        return ()
-    return load_environment(path).diff_ignore
+        return None
+    return load_environment(path)

@@ -29,7 +29,10 @@ def register(
         "(field manager 'gitops'), labelled with the environment's ApplySet id. Every object "
         "is dry-run on the server first: if any is refused, nothing is applied. Order: CRDs "
         "(until Established), Namespaces, cluster-scoped policy, the rest; prune last. "
-        "Exit 0 done, 2 something failed.",
+        "A change over the environment's change_budget (deletions, protected kinds, GPU "
+        "delta) is refused before anything is written unless the applied commit records "
+        "an override (gitops render --override BUDGET=REASON). "
+        "Exit 0 done, 2 something failed or was refused.",
     )
     parser.add_argument("--env", required=True, metavar="NAME", help="environment to apply")
     add_repository_arguments(parser)
@@ -86,14 +89,21 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from gitops.budgets import ChangeBudget
+    from gitops.commands import environment_settings
     from gitops.reconcile import apply_environment
-    from gitops.sources import environment_at, identity_for
+    from gitops.sources import applied_overrides, environment_at, identity_for
     from gitops.wait import Timing
 
     repo = default_repo(args)
     binding = environment_binding(args, args.env, repo, args.ref, missing_ok=args.allow_empty)
     manifests = environment_at(repo, args.ref, args.env)
     identity = identity_for(repo, args.ref, args.env, args.repository_id)
+    env = environment_settings(args.env, args.environments)
+    # Without an environment file the default budget still protects Namespaces, PVCs, CRDs
+    # and model caches from prune.
+    budget = env.change_budget if env is not None else ChangeBudget()
+    overrides = applied_overrides(repo, args.ref)
     client = cluster_client(args, binding)
 
     def progress(line: str) -> None:
@@ -111,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         timing=Timing(wait_timeout=args.timeout),
         delete_namespace_contents=args.prune_namespace_contents,
+        budget=budget,
+        overrides=overrides,
     )
     if args.output == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -18,7 +18,7 @@ from gitops.commands import (
     cluster_client,
     default_repo,
     environment_binding,
-    environment_ignore_rules,
+    environment_settings,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +37,12 @@ def register(
         "base, (3) what applying head would create, update and delete (prune). Parts 2 and "
         "3 need --live or a cluster (--kubeconfig/--context). Secrets are masked. Several "
         "--env (or --env all: every environment at base or head) give one report with a "
-        "summary table per environment. Exit 0 when the plan was made, 2 on error; with "
-        "--exit-code, 1 when anything changes.",
+        "summary table per environment. Each environment opens with its change risk: "
+        "deletions, protected kinds, GPU delta, promotion status, new violations and each "
+        "change budget of its environment file. Markdown is split into numbered comments "
+        "of at most --max-chars characters (nothing is cut) unless --max-objects or "
+        "--max-bytes ask for one bounded comment. Exit 0 when the plan was made, 2 on "
+        "error; with --exit-code, 1 when anything changes.",
     )
     parser.add_argument(
         "--env",
@@ -82,18 +86,32 @@ def register(
         help="output format (default: %(default)s)",
     )
     parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=65_536,
+        metavar="N",
+        help="markdown: most characters per pull-request comment; a longer plan is split "
+        "into numbered parts (default: %(default)s, GitHub's limit)",
+    )
+    parser.add_argument(
+        "--parts-dir",
+        metavar="DIR",
+        help="markdown: also write each comment to DIR/plan-<n>.md",
+    )
+    parser.add_argument(
         "--max-objects",
         type=int,
-        default=50,
+        default=None,
         metavar="N",
-        help="markdown: most objects shown in detail (default: %(default)s)",
+        help="markdown: one bounded comment showing at most N objects in detail "
+        "(the rest counted, not shown)",
     )
     parser.add_argument(
         "--max-bytes",
         type=int,
-        default=60_000,
+        default=None,
         metavar="N",
-        help="markdown: size limit of the report (default: %(default)s)",
+        help="markdown: one bounded comment of about N bytes (the rest counted, not shown)",
     )
     return parser
 
@@ -122,10 +140,22 @@ def run(args: argparse.Namespace) -> int:
     plans = [_plan(args, env) for env in envs]
     if args.output == "json":
         sys.stdout.write(report_many.to_json(plans))
+    elif args.output == "markdown" and (args.max_objects or args.max_bytes):
+        bounds = {"max_objects": args.max_objects, "max_bytes": args.max_bytes}
+        given = {name: value for name, value in bounds.items() if value is not None}
+        sys.stdout.write(report_many.to_markdown(plans, **given))
     elif args.output == "markdown":
-        sys.stdout.write(
-            report_many.to_markdown(plans, max_objects=args.max_objects, max_bytes=args.max_bytes)
-        )
+        if args.max_chars < 10_000:
+            raise InputError(f"plan: --max-chars must be at least 10000, got {args.max_chars}")
+        parts = report_many.to_markdown_parts(plans, max_chars=args.max_chars)
+        if args.parts_dir:
+            from pathlib import Path
+
+            folder = Path(args.parts_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            for number, part in enumerate(parts, 1):
+                (folder / f"plan-{number}.md").write_text(part, encoding="utf-8")
+        sys.stdout.write("\n".join(parts))
     else:
         sys.stdout.write(report_many.to_text(plans))
     changed = any(plan.has_changes for plan in plans)
@@ -146,11 +176,18 @@ def _environments(args: argparse.Namespace) -> list[str]:
 
 def _plan(args: argparse.Namespace, env: str) -> Plan:
     """The plan of one environment (live parts only when a capture or cluster is given)."""
+    from dataclasses import replace
     from pathlib import Path
 
+    from gitops.budgets import ChangeBudget
     from gitops.plan import build_plan
     from gitops.policy import evaluate
-    from gitops.sources import environment_at, identity_for
+    from gitops.sources import (
+        environment_at,
+        identity_for,
+        promotion_status,
+        recorded_overrides,
+    )
 
     repo = default_repo(args)
     binding = environment_binding(args, env, repo, args.head, args.base)
@@ -158,7 +195,20 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
     head = environment_at(repo, args.head, env)
     identity = identity_for(repo, args.head, env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
-    ignore = environment_ignore_rules(env.partition("/")[0], args.environments)
+    settings = environment_settings(env.partition("/")[0], args.environments)
+    overrides = recorded_overrides(repo, args.base, args.head)
+    # Without an environment file the default budget (protected kinds) still applies.
+    risk: dict[str, Any] = {"budget": ChangeBudget(), "overrides": overrides}
+    if settings is not None:
+        risk.update(ignore=settings.diff_ignore, budget=settings.change_budget)
+        if settings.promotion_after:
+            # Only what the upstream rendered before head counts, never head itself.
+            status = promotion_status(
+                repo, env, settings.promotion_after, base, head, f"{args.head}~1"
+            )
+            if not status.ok and "promotion" in overrides:
+                status = replace(status, override=overrides["promotion"])
+            risk["promotion"] = status
     # Parts 2 and 3 need live state: from a capture, from a cluster, or not at all.
     live: dict[str, Any] = {}
     if args.live:
@@ -196,7 +246,7 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
         }
         # The server judges every object (--server-side) or what local mode cannot tell.
         live["judge"] = _server_judge(
-            client, state.objects, identity.field_manager, ignore, args.server_side
+            client, state.objects, identity.field_manager, risk.get("ignore", ()), args.server_side
         )
     return build_plan(
         env,
@@ -207,8 +257,8 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
         identity=identity,
         allow_empty=args.allow_empty,
         delete_namespace_contents=args.prune_namespace_contents,
-        ignore=ignore,
         violations=violations,
+        **risk,
         **live,
     )
 

@@ -57,6 +57,16 @@ def register(
         help="author and committer (default: $GITOPS_AUTHOR_NAME "
         "<$GITOPS_AUTHOR_EMAIL>, else 'gitops <gitops@localhost>')",
     )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="BUDGET=REASON",
+        help="record a deliberate change-budget override in the commit (a Gitops-Override "
+        "trailer): plan and apply then let this change exceed BUDGET (max-deletions, "
+        "max-deletion-percent, protected-kinds, max-gpu-delta), or promotion: render "
+        "what the promotion.after environment has not rendered before; repeatable",
+    )
     return parser
 
 
@@ -68,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     """
     import sys
 
+    from gitops.commands import parse_override_arguments
     from gitops.render import render_to_repo
 
     def progress(line: str) -> None:
@@ -86,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         author=args.author,
         progress=progress,
         only=args.env,
+        overrides=parse_override_arguments(args.override),
     )
     if result.created:
         counts = f"{len(result.added)} added, {len(result.changed)} changed, "

@@ -269,6 +269,10 @@ class ClusterGuardrails(Construct):
         max_gpus_per_pod: most GPUs the containers of one pod may request together.
         gpu_resource: the extended resource name of the GPUs.
         exclude_namespaces: namespaces the rules do not apply to.
+        failure_modes: enables the inference failure-mode rules (both engines; see
+            :mod:`gitops.constructs.guardrails_failure_modes`) with ``gpu_namespaces``,
+            ``min_startup_seconds``, ``gang_schedulers``, ``gang_queues`` and
+            ``kubernetes_version``; None leaves them out.
     """
 
     type_name = "ClusterGuardrails"
@@ -285,6 +289,7 @@ class ClusterGuardrails(Construct):
         max_gpus_per_pod: int = 8,
         gpu_resource: str = "nvidia.com/gpu",
         exclude_namespaces: Sequence[str] = ("kube-system",),
+        failure_modes: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, id)
         owner = f"{self.type_name} {id!r}"
@@ -332,6 +337,7 @@ class ClusterGuardrails(Construct):
             gpu_resource=gpu_resource,
             exclude_namespaces=tuple(exclude_namespaces),
             labels=_labels(id),
+            **_failure_mode_options(owner, failure_modes),
         )
         self._register()
 
@@ -339,10 +345,60 @@ class ClusterGuardrails(Construct):
         if self.engine == "kyverno":
             from gitops.constructs.guardrails_kyverno import cluster_policies
 
-            return cluster_policies(self.config)
+            kyverno = cluster_policies(self.config)
+            if self.config.failure_modes:
+                from gitops.constructs.guardrails_failure_modes import (
+                    failure_mode_cluster_policies,
+                )
+
+                kyverno += failure_mode_cluster_policies(self.config)
+            return kyverno
         from gitops.constructs.guardrails_vap import admission_policies
 
-        return admission_policies(self.config)
+        policies = admission_policies(self.config)
+        if self.config.failure_modes:
+            from gitops.constructs.guardrails_failure_modes import failure_mode_policies
+
+            policies += failure_mode_policies(self.config)
+        return policies
+
+
+def _failure_mode_options(owner: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """RuleConfig fields for the failure-mode rules, validated."""
+    if options is None:
+        return {}
+    allowed = {"gpu_namespaces", "min_startup_seconds", "gang_schedulers", "gang_queues",
+               "kubernetes_version"}  # fmt: skip
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValidationError(f"{owner}: failure_modes: unknown option {unknown[0]!r}")
+    out: dict[str, Any] = {"failure_modes": True}
+    for name in ("gpu_namespaces", "gang_schedulers", "gang_queues"):
+        values = options.get(name, ())
+        if isinstance(values, str) or not all(
+            isinstance(v, str) and _SAFE_WORD.match(v) for v in values
+        ):
+            raise ValidationError(
+                f"{owner}: failure_modes.{name} must list names (DNS labels), got {values!r}"
+            )
+        out[name] = tuple(values)
+    seconds = options.get("min_startup_seconds", 300)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+        raise ValidationError(
+            f"{owner}: failure_modes.min_startup_seconds must be an integer >= 0, got {seconds!r}"
+        )
+    out["min_startup_seconds"] = seconds
+    version = options.get("kubernetes_version", "1.32")
+    if not isinstance(version, str) or not re.fullmatch(r"1\.[0-9]{1,3}", version):
+        raise ValidationError(
+            f"{owner}: failure_modes.kubernetes_version must look like '1.32', got {version!r}"
+        )
+    out["kubernetes_version"] = version
+    return out
+
+
+#: Names quoted into CEL string literals: no quotes or backslashes can get in.
+_SAFE_WORD = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 
 
 def _check_quantity(owner: str, field: str, value: object) -> None:

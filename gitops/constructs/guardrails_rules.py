@@ -36,6 +36,12 @@ class RuleConfig:
     gpu_resource: str
     exclude_namespaces: tuple[str, ...]
     labels: dict[str, str] = field(default_factory=dict)
+    gpu_namespaces: tuple[str, ...] = ()
+    min_startup_seconds: int = 300
+    gang_schedulers: tuple[str, ...] = ()
+    gang_queues: tuple[str, ...] = ()
+    kubernetes_version: str = "1.32"
+    failure_modes: bool = False
 
 
 @dataclass(frozen=True)

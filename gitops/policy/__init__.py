@@ -17,6 +17,7 @@ from gitops.model import Manifest, ResourceKey, key_of, sort_key
 from gitops.policy.kyverno import evaluate_kyverno
 from gitops.policy.kyverno_values import Values
 from gitops.policy.loader import load_policies, load_values
+from gitops.policy.set_rules import evaluate_set_rules
 from gitops.policy.vap import checked_spec, evaluate_policies
 from gitops.policy.violation import RuleResult, Violation, ordered
 from gitops.redact import MASK, is_secret, scrub_text
@@ -98,6 +99,7 @@ def _evaluate(
         owner = f"{policy['kind']} {policy['metadata'].get('name')!r}"
         checked_spec(policy, owner, ("rules",))
     found = evaluate_policies(policies, bindings, manifests, namespaces)
+    found.extend(evaluate_set_rules(manifests))
     return found, evaluate_kyverno(kyverno, manifests, namespaces, values, passes)
 
 

@@ -147,6 +147,7 @@ def commit_tree(
     attempts: int = 20,
     update_worktree: bool = True,
     rendered_from: str | None = None,
+    trailers: Sequence[str] = (),
 ) -> CommitResult:
     """Write ``files`` (``{path: bytes}``, every generated path) as one commit on ``branch``.
 
@@ -163,6 +164,7 @@ def commit_tree(
         rendered_from: the commit the caller's view of the branch came from (default: the
             branch head now). Only paths that differ from it are written or removed, so
             changes others committed on the branch since then are kept.
+        trailers: Git trailer lines ending the message (``Gitops-Override: ...``).
 
     Raises:
         RepositoryError: the repository cannot be opened or created, ``base`` is unknown, a
@@ -243,7 +245,7 @@ def commit_tree(
                     worktree_note=outcome.note,
                     worktree_failure=outcome.failure,
                 )
-            text = _message(message, added, changed, removed, notes)
+            text = _message(message, added, changed, removed, notes, trailers)
             parents = [head.id] if head is not None else []
             commit = repo.create_commit(None, sig, sig, text, new_tree, parents)
             if reference is None:
@@ -329,12 +331,15 @@ def _message(
     changed: Sequence[str],
     removed: Sequence[str],
     notes: Sequence[str],
+    trailers: Sequence[str] = (),
 ) -> str:
     lines = [title or DEFAULT_TITLE, ""]
     lines.extend(describe_changes(added, changed, removed))
     if notes:
         lines.extend(["", "Guardrail findings (Warn/Audit):"])
         lines.extend(f"  {note}" for note in notes)
+    if trailers:  # the last paragraph, so `git interpret-trailers` finds them
+        lines.extend(["", *trailers])
     return "\n".join(lines).rstrip() + "\n"
 
 
