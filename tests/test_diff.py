@@ -134,6 +134,15 @@ def test_replicas_owned_by_the_autoscaler_are_ignored_by_a_manager_rule(
     assert diff_object(desired, live, ignore=[rule]).status is Status.IN_SYNC
 
 
+def test_a_manager_rule_naming_our_own_manager_hides_none_of_our_fields(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> None:
+    # `--ignore-manager gitops` must not silence drift in what gitops itself applies.
+    _container(live)["image"] = "vllm/vllm-openai:v0.5.0"
+    rule = IgnoreRule(managers=("gitops",))
+    assert diff_object(desired, live, ignore=[rule]).status is Status.MODIFIED
+
+
 def test_ignore_pointer_applies_only_to_its_kinds(
     desired: dict[str, Any], live: dict[str, Any]
 ) -> None:
