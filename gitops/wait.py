@@ -7,9 +7,9 @@ pure :mod:`gitops.readiness`. The clock and sleep are injectable so tests never 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitops.model import ResourceKey
 from gitops.readiness import crd_established, readiness
@@ -42,19 +42,45 @@ class Timing:
 def wait_established(
     client: ClusterClient, keys: Sequence[ResourceKey], timing: Timing, progress: Progress
 ) -> list[tuple[ResourceKey, str]]:
-    """Poll CRDs until each is Established; return those still not, with why."""
+    """Poll CRDs until each is Established and its kind is served; return those still not.
+
+    A real API server serves a CRD's kind moments after it reports Established (discovery
+    is rebuilt asynchronously): a custom resource dry-run in between is refused as a kind
+    the cluster does not serve.
+    """
     deadline = timing.clock() + timing.crd_timeout
     pending = list(keys)
     while pending:
-        pending = [key for key in pending if not crd_established(client.get(key) or {})]
+        crds = {key: client.get(key) or {} for key in pending}
+        if any(crd_established(crd) for crd in crds.values()):
+            client.forget_discovery()  # kinds of new CRDs: the cached discovery predates them
+        pending = [key for key in pending if not _serving(client, crds[key])]
         if not pending:
             break
         if timing.clock() >= deadline:
-            return [(key, f"not Established after {timing.crd_timeout:g}s") for key in pending]
+            return [(key, _why_not(crds[key], timing)) for key in pending]
         progress(f"waiting for {len(pending)} CustomResourceDefinition(s) to be Established")
         # CRDs establish in well under a second; poll faster than for workloads.
         timing.sleep(min(timing.poll_interval, 0.5))
     return []
+
+
+def _serving(client: ClusterClient, crd: Mapping[str, Any]) -> bool:
+    """Whether the CRD is Established and the cluster serves its kind (first served version)."""
+    if not crd_established(crd):
+        return False
+    spec = crd.get("spec") or {}
+    kind = (spec.get("names") or {}).get("kind")
+    versions = [v.get("name") for v in spec.get("versions") or [] if v.get("served")]
+    if not (isinstance(spec.get("group"), str) and isinstance(kind, str) and versions):
+        return True  # nothing to look up: Established is all there is to wait for
+    return client.is_served(spec["group"], str(versions[0]), kind)
+
+
+def _why_not(crd: Mapping[str, Any], timing: Timing) -> str:
+    if crd_established(crd):
+        return f"Established but its kind not served after {timing.crd_timeout:g}s"
+    return f"not Established after {timing.crd_timeout:g}s"
 
 
 def wait_ready(
