@@ -368,7 +368,7 @@ def _try_move(reference: pygit2.Reference, target: pygit2.Oid) -> bool:
     try:
         reference.set_target(target, "gitops render")
     except (pygit2.GitError, OSError) as err:
-        if "failed to lock" in str(err):
+        if "failed to lock" in str(err) or "failed to create locked file" in str(err):
             return False  # another writer holds the lock: rebuild on the head and retry
         raise _MoveError(getattr(err, "strerror", None) or str(err)) from err
     return True
