@@ -57,7 +57,9 @@ def configmap(ns: str, name: str, **annotations: str) -> Manifest:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"k": name}}
 
 
-def commit(repo: Path, ref: str, server: str, objects: list[Manifest]) -> None:
+def commit(
+    repo: Path, ref: str, server: str, objects: list[Manifest], trailers: tuple[str, ...] = ()
+) -> None:
     """Commit ``objects`` as environment ``dev`` on branch ``ref``, deployed to ``server``."""
     files: dict[str, bytes] = {}
     for obj in objects:
@@ -75,7 +77,7 @@ def commit(repo: Path, ref: str, server: str, objects: list[Manifest]) -> None:
     }
     files["argocd/application-dev.yaml"] = dump_yaml([application]).encode()
     base = None if not (repo / ".git").exists() else "main"
-    commit_tree(repo, files, branch=ref, base=base, message=ref)
+    commit_tree(repo, files, branch=ref, base=base, message=ref, trailers=trailers)
 
 
 def cli(*argv: str | Path) -> int:
@@ -190,7 +192,9 @@ def test_a_namespace_holding_foreign_objects_is_kept_unless_asked(
     ns, keep = second_namespace, cluster_namespace
     repo = tmp_path / "repo"
     commit(repo, "main", server, [namespace(ns), configmap(ns, "ours"), configmap(keep, "k")])
-    commit(repo, "removed", server, [configmap(keep, "k")])
+    # Deleting a Namespace spends the protected-kinds change budget: recorded in the commit.
+    override = ("Gitops-Override: protected-kinds: retire the team namespace",)
+    commit(repo, "removed", server, [configmap(keep, "k")], trailers=override)
     assert apply(repo, cluster_kubeconfig, "main") == 0
     assert not Identity("dev", REPO_URL).adopted(client.get(ns_key(ns)) or {})
     client.apply(configmap(ns, "theirs"), "another-team")  # not ours: deleted with the Namespace

@@ -187,7 +187,6 @@ def test_dry_run_refusal_applies_nothing_and_reports_every_refusal(
 def test_crd_in_the_set_is_applied_and_established_before_its_resources(
     kubeconfig: Path, cluster: ClusterUnderTest
 ) -> None:
-    cluster.crd_establish_delay = 0.3
     client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
     timing = Timing(poll_interval=0.05)
     result = apply_environment(
@@ -365,7 +364,7 @@ def test_wait_times_out_reports_not_ready_and_skips_prune(
     client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     apply_environment(client, [namespace(), configmap("old")], IDENTITY)
-    fake = FakeTime()
+    fake = FakeTime(real_pause=0.5)  # the Deployment controller observes it meanwhile
     result = apply_environment(
         client,
         [namespace(), _needs_a_bigger_node(deployment())],
