@@ -21,7 +21,7 @@ from gitops.ownership import (
     place,
     prune_opt_out,
 )
-from gitops.prune import EMPTY_SET_NOTE, is_content, select_prune
+from gitops.prune import EMPTY_SET_NOTE, is_content, list_labelled, prunable_kinds, select_prune
 from gitops.reconcile import apply_environment
 
 # -- identity (pure) --------------------------------------------------------------------------
@@ -240,6 +240,29 @@ def test_what_a_namespace_deletion_counts_as_taking(obj: Manifest, counts: bool)
 def _cm(cluster: ClusterUnderTest, name: str) -> Manifest | None:
     found: Manifest | None = cluster.get_object("v1", "ConfigMap", NS, name)
     return found
+
+
+def test_prunable_kinds_are_the_ones_the_server_both_lists_and_deletes(
+    client: ClusterClient,
+) -> None:
+    kinds = {kind for _, _, kind in prunable_kinds(client)}
+    assert {"ConfigMap", "Deployment", "Namespace"} <= kinds
+    served = client.discover()
+    list_only = {k for (_, _, k), info in served.items()
+                 if "list" in info.verbs and "delete" not in info.verbs}  # fmt: skip
+    # The real server lists some kinds it never deletes (ComponentStatus: get, list).
+    assert list_only and not list_only & kinds
+
+
+def test_a_kind_that_cannot_be_listed_is_reported_not_skipped(
+    client: ClusterClient, cluster: ClusterUnderTest
+) -> None:
+    cluster.inject(Fault(verb="list", kind="ConfigMap", status=403, message="no lists here"))
+    listing = list_labelled(
+        client, IDENTITY, [("", "v1", "ConfigMap"), ("apps", "v1", "Deployment")]
+    )
+    assert len(listing.unlisted) == 1
+    assert listing.unlisted[0].startswith("ConfigMap: ") and "no lists here" in listing.unlisted[0]
 
 
 def test_prune_removes_only_owned_orphans(client: ClusterClient, cluster: ClusterUnderTest) -> None:
