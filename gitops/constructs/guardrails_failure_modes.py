@@ -38,7 +38,7 @@ from typing import Any
 
 from gitops.constructs.deprecations import DEPRECATIONS, deprecated_for
 from gitops.constructs.guardrails_rules import POLICY_PREFIX, RuleConfig, common_labels
-from gitops.constructs.guardrails_vap import VALIDATION_ACTIONS
+from gitops.constructs.guardrails_vap import binding_spec
 from gitops.model import Manifest
 
 _API = "admissionregistration.k8s.io/v1"
@@ -194,22 +194,7 @@ def _policy(
 ) -> list[Manifest]:
     name = POLICY_PREFIX + rule
     labels = common_labels(config, rule)
-    binding: dict[str, Any] = {
-        "policyName": name,
-        "validationActions": list(VALIDATION_ACTIONS[config.action]),
-    }
-    if config.exclude_namespaces:
-        binding["matchResources"] = {
-            "namespaceSelector": {
-                "matchExpressions": [
-                    {
-                        "key": "kubernetes.io/metadata.name",
-                        "operator": "NotIn",
-                        "values": list(config.exclude_namespaces),
-                    }
-                ]
-            }
-        }
+    binding = binding_spec(config, name)
     return [
         {
             "apiVersion": _API,

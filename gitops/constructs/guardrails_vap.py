@@ -112,6 +112,27 @@ def _validations(config: RuleConfig) -> dict[str, list[tuple[str, str]]]:
     }
 
 
+def binding_spec(config: RuleConfig, policy: str) -> dict[str, Any]:
+    """The spec of ``policy``'s binding: the configured action, excluded namespaces left out."""
+    binding: dict[str, Any] = {
+        "policyName": policy,
+        "validationActions": list(VALIDATION_ACTIONS[config.action]),
+    }
+    if config.exclude_namespaces:
+        binding["matchResources"] = {
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "NotIn",
+                        "values": list(config.exclude_namespaces),
+                    }
+                ]
+            }
+        }
+    return binding
+
+
 def admission_policies(config: RuleConfig) -> list[Manifest]:
     """Render one ValidatingAdmissionPolicy and one binding per enabled rule."""
     texts = messages(config)
@@ -146,22 +167,7 @@ def admission_policies(config: RuleConfig) -> list[Manifest]:
                 "spec": spec,
             }
         )
-        binding: dict[str, Any] = {
-            "policyName": name,
-            "validationActions": list(VALIDATION_ACTIONS[config.action]),
-        }
-        if config.exclude_namespaces:
-            binding["matchResources"] = {
-                "namespaceSelector": {
-                    "matchExpressions": [
-                        {
-                            "key": "kubernetes.io/metadata.name",
-                            "operator": "NotIn",
-                            "values": list(config.exclude_namespaces),
-                        }
-                    ]
-                }
-            }
+        binding = binding_spec(config, name)
         out.append(
             {
                 "apiVersion": _API,
