@@ -147,10 +147,10 @@ def test_limits_are_at_least_requests_in_the_pod_that_runs(variant: str, tmp: Pa
         validate(pod)
         spec = pod["spec"]
         containers = [*spec["containers"], *spec.get("initContainers", [])]
-        _limits_cover_requests(variant, containers)
+        assert_limits_cover_requests(variant, containers)
 
 
-def _limits_cover_requests(variant: str, containers: list[Manifest]) -> None:
+def assert_limits_cover_requests(variant: str, containers: list[Manifest]) -> None:
     for container in containers:
         resources = container["resources"]
         for name, limit in resources.get("limits", {}).items():
