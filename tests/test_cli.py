@@ -42,3 +42,34 @@ def test_start_up_loads_no_node_git_or_kubernetes(argv: list[str]) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_check_loads_the_cel_extension_without_its_command_line() -> None:
+    # `cel/__init__.py` imports its REPL (typer, prompt_toolkit): 0.2-0.3 s of every
+    # check. The guardrails still evaluate (a Deny is found) through the extension alone.
+    probe = (
+        "import sys\n"
+        "from gitops.policy.cel import Activation, compile_expression\n"
+        "program = compile_expression('object.spec.replicas > 2', 'probe')\n"
+        "print('VALUE', program.run(Activation({'object': {'spec': {'replicas': 3}}})))\n"
+        "print('LOADED', sorted(m for m in ('cel', 'cel.cli', 'typer', 'prompt_toolkit')"
+        " if m in sys.modules), 'cel.cel' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["VALUE True", "LOADED [] True"]
+
+
+def test_a_later_import_cel_reuses_the_loaded_extension() -> None:
+    probe = (
+        "import sys\n"
+        "import gitops.policy.cel\n"
+        "loaded = sys.modules['cel.cel']\n"
+        "import cel\n"
+        "print(cel.compile is loaded.compile, cel.Context is loaded.Context)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["True", "True"]

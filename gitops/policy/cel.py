@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-import cel as _cel
-
 from gitops.errors import PolicyError
 from gitops.policy.cel_comprehensions import Comprehension, find_comprehensions, worst_case
 from gitops.policy.cel_limits import (
@@ -49,7 +47,11 @@ __all__ = [
     "Program",
     "compile_expression",
 ]
+from gitops.policy.cel_native import load as _load_cel
 from gitops.policy.cel_optional import OPTIONAL_FUNCTIONS, rewrite
+
+# The Rust extension alone: the package's __init__ also imports its REPL (see cel_native).
+_cel = _load_cel()
 
 #: Functions of standard CEL (and its macros) that the library implements.
 STANDARD_FUNCTIONS = frozenset(
