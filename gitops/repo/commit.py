@@ -38,21 +38,21 @@ from gitops.errors import RepositoryError
 from gitops.layout import GENERATED_INDEX, describe_changes
 from gitops.paths import check_paths
 from gitops.repo.objects import (
-    _blob_data,
-    _check_beside,
-    _entries,
-    _head,
-    _open,
-    _ref_name,
-    _resolve,
-    _write_blobs,
+    blob_data,
+    branch_head,
+    branch_ref,
+    check_beside,
+    open_repository,
+    resolve_commit,
+    tree_entries,
+    write_blobs,
 )
 from gitops.repo.worktree import (
     WorktreeOutcome,
-    _check_no_symlinks,
-    _follows,
-    _index_lock,
-    _sync_worktree,
+    check_no_symlinks,
+    follows_branch,
+    index_lock,
+    sync_worktree,
 )
 
 #: Identity used when neither ``--author`` nor GITOPS_AUTHOR_NAME/EMAIL is given.
@@ -170,7 +170,7 @@ def commit_tree(
         RepositoryError: the repository cannot be opened or created, ``base`` is unknown, a
             generated path collides with a foreign file, or the branch kept moving.
     """
-    ref_name = _ref_name(branch)
+    ref_name = branch_ref(branch)
     for path in files:
         _check_path(path)
     check_paths([*files, GENERATED_INDEX])  # every checkout (Linux, macOS, Windows) holds them
@@ -181,24 +181,24 @@ def commit_tree(
             raise RepositoryError(
                 f"{repo_path}: {what} {ref!r} does not name a commit: no repository there yet"
             )
-    repo = _open(repo_path, create=True)
-    _check_beside(repo, ref_name)
-    if update_worktree and _follows(repo, ref_name):
+    repo = open_repository(repo_path, create=True)
+    check_beside(repo, ref_name)
+    if update_worktree and follows_branch(repo, ref_name):
         # Checked before anything is written: the working tree is refreshed later, and a
         # symlink on a generated path would make that write land outside the repository.
-        _check_no_symlinks(Path(str(repo.workdir)), [*files, GENERATED_INDEX])
-        held = _index_lock(repo)
+        check_no_symlinks(Path(str(repo.workdir)), [*files, GENERATED_INDEX])
+        held = index_lock(repo)
         if held:  # refused before anything moves, rather than leaving a stale checkout
             raise RepositoryError(f"{repo_path}: cannot refresh the working tree: {held}")
     if rendered_from is not None:
-        start: pygit2.Commit | None = _resolve(repo, rendered_from)
+        start: pygit2.Commit | None = resolve_commit(repo, rendered_from)
     else:
-        start = _head(repo, ref_name) or (_resolve(repo, base) if base else None)
-    start_entries = _entries(start.tree if start is not None else None)[1]
+        start = branch_head(repo, ref_name) or (resolve_commit(repo, base) if base else None)
+    start_entries = tree_entries(start.tree if start is not None else None)[1]
     start_generated = _generated(repo, start_entries)
     # The delta against the state the caller rendered from; blobs are written once.
     with _writing(repo_path):
-        writes = _write_blobs(
+        writes = write_blobs(
             repo,
             {
                 path: data
@@ -210,7 +210,7 @@ def commit_tree(
         for attempt in range(attempts):
             reference = repo.references.get(ref_name)
             head = reference.peel(pygit2.Commit) if reference is not None else start
-            index, entries = _entries(head.tree if head is not None else None)
+            index, entries = tree_entries(head.tree if head is not None else None)
             generated = _generated(repo, entries)
             _check_foreign(entries, files, generated)
             added: list[str] = []
@@ -284,7 +284,7 @@ def _generated(repo: pygit2.Repository, entries: Mapping[str, pygit2.Oid]) -> se
     if oid is None:
         return set()
     try:
-        paths = json.loads(_blob_data(repo, oid))["paths"]
+        paths = json.loads(blob_data(repo, oid))["paths"]
     except (ValueError, KeyError, TypeError) as err:
         raise RepositoryError(f"{GENERATED_INDEX}: not a generated-paths index: {err}") from err
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
@@ -394,7 +394,7 @@ def _move(repo: pygit2.Repository, reference: pygit2.Reference, target: pygit2.O
 
 
 def _refresh(repo: pygit2.Repository, ref_name: str, update_worktree: bool) -> WorktreeOutcome:
-    return _sync_worktree(repo, ref_name) if update_worktree else WorktreeOutcome(False)
+    return sync_worktree(repo, ref_name) if update_worktree else WorktreeOutcome(False)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import pygit2
 
 from gitops.errors import RepositoryError
 from gitops.model import MAX_YAML_BYTES
-from gitops.repo.objects import _blob_data, _open, _resolve, _walk
+from gitops.repo.objects import blob_data, open_repository, resolve_commit, walk_tree
 
 
 def commit_message(repo_path: Path, ref: str) -> str:
@@ -22,8 +22,8 @@ def commit_message(repo_path: Path, ref: str) -> str:
     Raises:
         RepositoryError: the repository is missing or ``ref`` names no commit.
     """
-    repo = _open(repo_path, create=False)
-    return str(_resolve(repo, ref).message)
+    repo = open_repository(repo_path, create=False)
+    return str(resolve_commit(repo, ref).message)
 
 
 def messages_between(repo_path: Path, base: str, head: str) -> list[str]:
@@ -32,8 +32,8 @@ def messages_between(repo_path: Path, base: str, head: str) -> list[str]:
     Raises:
         RepositoryError: the repository is missing or a ref names no commit.
     """
-    repo = _open(repo_path, create=False)
-    head_id, base_id = _resolve(repo, head).id, _resolve(repo, base).id
+    repo = open_repository(repo_path, create=False)
+    head_id, base_id = resolve_commit(repo, head).id, resolve_commit(repo, base).id
     walker = repo.walk(head_id, pygit2.enums.SortMode.TOPOLOGICAL)
     walker.hide(base_id)
     return [str(commit.message) for commit in walker]
@@ -51,11 +51,11 @@ def past_files(repo_path: Path, ref: str, prefix: str) -> Iterator[dict[str, byt
             YAML size cap is skipped instead of read (it could not be a rendered file).
     """
     try:
-        repo = _open(repo_path, create=False)
+        repo = open_repository(repo_path, create=False)
     except RepositoryError:
         return
     try:
-        start = _resolve(repo, ref)
+        start = resolve_commit(repo, ref)
     except RepositoryError:
         return
     seen: set[pygit2.Oid] = set()
@@ -68,7 +68,7 @@ def past_files(repo_path: Path, ref: str, prefix: str) -> Iterator[dict[str, byt
             continue
         seen.add(entry.id)
         files: dict[str, bytes] = {}
-        for path, oid in _walk(entry, prefix):
+        for path, oid in walk_tree(entry, prefix):
             if repo.odb.read_header(oid)[1] <= MAX_YAML_BYTES:
-                files[path] = _blob_data(repo, oid)
+                files[path] = blob_data(repo, oid)
         yield files

@@ -11,7 +11,8 @@ from pygit2.enums import FileMode, RepositoryOpenFlag
 from gitops.errors import RepositoryError
 
 
-def _open(repo_path: Path, *, create: bool) -> pygit2.Repository:
+def open_repository(repo_path: Path, *, create: bool) -> pygit2.Repository:
+    """Open the repository at ``repo_path`` itself (no parent search); create it if asked."""
     path = Path(repo_path)
     if path.exists() and not path.is_dir():
         raise RepositoryError(f"{path}: repository path exists and is not a directory")
@@ -29,7 +30,8 @@ def _open(repo_path: Path, *, create: bool) -> pygit2.Repository:
         raise RepositoryError(f"{path}: cannot create a Git repository: {err}") from err
 
 
-def _ref_name(branch: str) -> str:
+def branch_ref(branch: str) -> str:
+    """``refs/heads/<branch>``, refusing a name Git itself would refuse as a branch."""
     ref_name = f"refs/heads/{branch}"
     # Besides the ref format, what git itself refuses as a branch name (git
     # check-ref-format --branch): HEAD, a leading dash (read as an option), a lone "@".
@@ -39,7 +41,7 @@ def _ref_name(branch: str) -> str:
     return ref_name
 
 
-def _check_beside(repo: pygit2.Repository, ref_name: str) -> None:
+def check_beside(repo: pygit2.Repository, ref_name: str) -> None:
     """Refuse a branch Git cannot create beside the existing ones (``a`` and ``a/b``).
 
     Refs are files: ``refs/heads/main`` and ``refs/heads/main/x`` cannot both exist.
@@ -53,12 +55,14 @@ def _check_beside(repo: pygit2.Repository, ref_name: str) -> None:
             )
 
 
-def _head(repo: pygit2.Repository, ref_name: str) -> pygit2.Commit | None:
+def branch_head(repo: pygit2.Repository, ref_name: str) -> pygit2.Commit | None:
+    """The commit ``ref_name`` points at, or None while the branch does not exist."""
     reference = repo.references.get(ref_name)
     return reference.peel(pygit2.Commit) if reference is not None else None
 
 
-def _resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
+def resolve_commit(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
+    """The commit a ref, branch, tag or id names; RepositoryError if it names none."""
     try:
         obj = repo.revparse_single(ref)
         commit: pygit2.Commit = obj.peel(pygit2.Commit)
@@ -67,7 +71,7 @@ def _resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
     return commit
 
 
-def _entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.Oid]]:
+def tree_entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.Oid]]:
     """An in-memory index of ``tree`` and its ``{path: id}`` (one C walk, no path lookups)."""
     index = pygit2.Index()
     if tree is not None:
@@ -75,22 +79,24 @@ def _entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.O
     return index, {entry.path: entry.id for entry in index}
 
 
-def _write_blobs(repo: pygit2.Repository, blobs: Mapping[str, bytes]) -> dict[str, pygit2.Oid]:
+def write_blobs(repo: pygit2.Repository, blobs: Mapping[str, bytes]) -> dict[str, pygit2.Oid]:
     """Store new blobs in the object database (unreferenced until the ref moves)."""
     return {path: repo.create_blob(data) for path, data in blobs.items()}
 
 
-def _blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+def blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:
+    """The bytes of the blob ``oid``; RepositoryError if it is not a file."""
     blob = repo[oid]
     if not isinstance(blob, pygit2.Blob):
         raise RepositoryError(f"{repo.path}: {oid} is not a file")
     return blob.data
 
 
-def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
+def walk_tree(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
+    """Every file below ``tree`` as ``(prefix/path, blob id)``; submodules are skipped."""
     for entry in tree:
         path = f"{prefix}/{entry.name}" if prefix else str(entry.name)
         if isinstance(entry, pygit2.Tree):
-            yield from _walk(entry, path)
+            yield from walk_tree(entry, path)
         elif entry.filemode != FileMode.COMMIT:  # submodules have no content here
             yield path, entry.id

@@ -9,11 +9,11 @@ import pygit2
 from gitops.errors import InputError, RepositoryError
 from gitops.model import MAX_TOTAL_BYTES, MAX_YAML_BYTES
 from gitops.repo.objects import (
-    _blob_data,
-    _open,
-    _ref_name,
-    _resolve,
-    _walk,
+    blob_data,
+    branch_ref,
+    open_repository,
+    resolve_commit,
+    walk_tree,
 )
 
 
@@ -33,8 +33,8 @@ def read_files(
         RepositoryError: the repository is missing or ``ref`` does not name a commit.
         InputError: a file is larger than ``max_bytes``.
     """
-    repo = _open(repo_path, create=False)
-    tree = _resolve(repo, ref).tree
+    repo = open_repository(repo_path, create=False)
+    tree = resolve_commit(repo, ref).tree
     prefix = prefix.strip("/")
     if prefix:
         try:
@@ -44,9 +44,9 @@ def read_files(
         if not isinstance(obj, pygit2.Tree):
             entries = [(prefix, obj.id)]
         else:
-            entries = list(_walk(obj, prefix))
+            entries = list(walk_tree(obj, prefix))
     else:
-        entries = list(_walk(tree, prefix))
+        entries = list(walk_tree(tree, prefix))
     if max_bytes is not None:
         total = 0
         for path, oid in entries:
@@ -60,7 +60,7 @@ def read_files(
                     f"{ref}:{prefix or '/'}: files total more than {MAX_TOTAL_BYTES} bytes "
                     f"(the cap on everything read at once; {path} passes it)"
                 )
-    return {path: _blob_data(repo, oid) for path, oid in entries}
+    return {path: blob_data(repo, oid) for path, oid in entries}
 
 
 def push(repo_path: Path, remote: str, branch: str) -> None:
@@ -76,8 +76,8 @@ def push(repo_path: Path, remote: str, branch: str) -> None:
     from gitops.redact import redact_url, scrub_url
 
     shown = redact_url(remote)
-    repo = _open(repo_path, create=False)
-    ref_name = _ref_name(branch)
+    repo = open_repository(repo_path, create=False)
+    ref_name = branch_ref(branch)
     if remote in repo.remotes.names():
         target = repo.remotes[remote]
     else:
@@ -111,8 +111,8 @@ def subdirectories(repo_path: Path, ref: str, prefix: str) -> list[str]:
     Raises:
         RepositoryError: the repository is missing or ``ref`` does not name a commit.
     """
-    repo = _open(repo_path, create=False)
-    tree = _resolve(repo, ref).tree
+    repo = open_repository(repo_path, create=False)
+    tree = resolve_commit(repo, ref).tree
     try:
         obj = tree[prefix.strip("/")]
     except KeyError:

@@ -16,8 +16,8 @@ from pygit2.enums import FileStatus
 
 from gitops.errors import RepositoryError
 from gitops.repo.objects import (
-    _blob_data,
-    _entries,
+    blob_data,
+    tree_entries,
 )
 
 _DIRTY = (
@@ -28,7 +28,7 @@ _DIRTY = (
 )
 
 
-def _follows(repo: pygit2.Repository, ref_name: str) -> bool:
+def follows_branch(repo: pygit2.Repository, ref_name: str) -> bool:
     """Whether the working tree follows ``ref_name`` (non-bare, HEAD is that branch)."""
     if repo.is_bare or repo.workdir is None:
         return False
@@ -47,7 +47,8 @@ def _symlink_on(workdir: Path, path: str, checked: dict[str, str | None]) -> str
     return None
 
 
-def _check_no_symlinks(workdir: Path, paths: Sequence[str]) -> None:
+def check_no_symlinks(workdir: Path, paths: Sequence[str]) -> None:
+    """Refuse to write through a symbolic link: any component of ``paths`` in ``workdir``."""
     checked: dict[str, str | None] = {}
     for path in sorted(paths):
         link = _symlink_on(workdir, path, checked)
@@ -77,7 +78,7 @@ class WorktreeOutcome:
     failure: str = ""
 
 
-def _index_lock(repo: pygit2.Repository, *, locked: bool = False) -> str:
+def index_lock(repo: pygit2.Repository, *, locked: bool = False) -> str:
     """A refusal naming ``.git/index.lock`` if a git process holds it (else empty).
 
     gitops processes write the index only under ``gitops-worktree.lock``; taking it first
@@ -87,7 +88,7 @@ def _index_lock(repo: pygit2.Repository, *, locked: bool = False) -> str:
     if not locked:
         with (Path(repo.path) / "gitops-worktree.lock").open("a") as ours:
             fcntl.flock(ours, fcntl.LOCK_EX)
-            return _index_lock(repo, locked=True)
+            return index_lock(repo, locked=True)
     if not lock.exists():
         return ""
     return (
@@ -96,14 +97,15 @@ def _index_lock(repo: pygit2.Repository, *, locked: bool = False) -> str:
     )
 
 
-def _sync_worktree(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
-    if not _follows(repo, ref_name):
+def sync_worktree(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
+    """Bring a clean working tree that follows ``ref_name`` to its head, under the worktree lock."""
+    if not follows_branch(repo, ref_name):
         return WorktreeOutcome(False)
     lock_path = Path(repo.path) / "gitops-worktree.lock"
     try:
         with lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            held = _index_lock(repo, locked=True)
+            held = index_lock(repo, locked=True)
             if held:
                 return WorktreeOutcome(False, failure=f"the working tree was not refreshed: {held}")
             return _sync_locked(repo, ref_name)
@@ -127,8 +129,8 @@ def _sync_locked(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
         return WorktreeOutcome(False, note=f"{edited[0]} is edited ({len(edited)} files)")
     workdir = Path(str(repo.workdir))
     target_tree = head.tree
-    old = _entries(current if isinstance(current, pygit2.Tree) else None)[1]
-    new = _entries(target_tree)[1]
+    old = tree_entries(current if isinstance(current, pygit2.Tree) else None)[1]
+    new = tree_entries(target_tree)[1]
     in_the_way = sorted(p for p in new if p not in old and (workdir / p).exists())
     if in_the_way:
         return WorktreeOutcome(False, note=f"untracked {in_the_way[0]} is in the way")
@@ -142,7 +144,7 @@ def _sync_locked(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
         for path, oid in writes:
             dest = workdir / path
             dest.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(dest, _blob_data(repo, oid))
+            write_atomic(dest, blob_data(repo, oid))
             done.append(path)
     except OSError as err:
         return WorktreeOutcome(False, failure=_roll_back(repo, workdir, old, done, err))
@@ -169,7 +171,7 @@ def _roll_back(
     for path in done:
         try:
             if path in old:
-                write_atomic(workdir / path, _blob_data(repo, old[path]))
+                write_atomic(workdir / path, blob_data(repo, old[path]))
             else:
                 (workdir / path).unlink(missing_ok=True)
                 _prune_empty(workdir, Path(path).parent)
