@@ -20,6 +20,7 @@ import jsonpatch
 from gitops import fieldsv1, normalize, redact
 from gitops.constructs.base import ANNOTATION_ENVIRONMENT, MANAGED_BY
 from gitops.errors import ValidationError
+from gitops.labels import FIELD_MANAGER
 from gitops.model import (
     CLUSTER_SCOPED_KINDS,
     Manifest,
@@ -36,10 +37,6 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = MANAGED_BY
 #: Label or annotation naming the environment an object belongs to.
 ENVIRONMENT_KEY = ANNOTATION_ENVIRONMENT
-#: ApplySet membership label (set by the apply command).
-APPLYSET_LABEL = "applyset.kubernetes.io/part-of"
-#: Default server-side apply field manager of the tool.
-FIELD_MANAGER = "gitops"
 
 
 class Status(enum.StrEnum):

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from gitops import desired as desired_io
 from gitops import prune
 from gitops.diff import (
-    FIELD_MANAGER,
     DiffReport,
     IgnoreRule,
     ObjectDiff,
@@ -25,6 +24,7 @@ from gitops.diff import (
     listing_plan,
 )
 from gitops.errors import GitOpsError
+from gitops.labels import FIELD_MANAGER
 from gitops.model import Manifest, ResourceKey, key_of, sort_key
 from gitops.ownership import Identity
 

@@ -37,10 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops import fieldsv1
+from gitops.labels import FIELD_MANAGER, PART_OF_LABEL
 from gitops.model import Manifest, ResourceKey, key_of
 
-#: ApplySet membership label (KEP-3659).
-PART_OF_LABEL = "applyset.kubernetes.io/part-of"
 #: Per-object ownership hash: the identity and the object's own key.
 OWNER_ANNOTATION = "gitops.dev/owner"
 #: Readable mark of an object that existed before gitops applied it (never pruned).
@@ -49,8 +48,6 @@ ADOPTED_ANNOTATION = "gitops.dev/adopted"
 PRUNE_ANNOTATION = "gitops.dev/prune"
 #: Argo CD's sync options annotation; ``Prune=false`` opts out of pruning there too.
 ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
-#: The tool's server-side apply field manager.
-FIELD_MANAGER = "gitops"
 #: Kind and group of the virtual ApplySet parent the id is computed from.
 PARENT_KIND = "Environment"
 PARENT_GROUP = "gitops.dev"

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitops.errors import ClusterError
+from gitops.labels import PART_OF_LABEL
 from gitops.model import Manifest, ResourceKey, key_of, sort_key
-from gitops.ownership import PART_OF_LABEL, Identity, prune_opt_out
+from gitops.ownership import Identity, prune_opt_out
 
 if TYPE_CHECKING:
     from gitops.cluster import ClusterClient

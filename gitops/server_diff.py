@@ -26,7 +26,6 @@ import jsonpatch
 
 from gitops import fieldsv1, normalize, redact
 from gitops.diff import (
-    FIELD_MANAGER,
     DiffReport,
     IgnoreRule,
     ObjectDiff,
@@ -34,6 +33,7 @@ from gitops.diff import (
     diff_object,
     prepare_desired,
 )
+from gitops.labels import FIELD_MANAGER
 from gitops.model import Manifest, ResourceKey, dump_one, key_of
 
 if TYPE_CHECKING:

@@ -11,8 +11,9 @@ from test_plan import base_set, head_set, secret
 from test_reconcile import NS, configmap, namespace, widget
 
 from gitops.cli import main
+from gitops.labels import PART_OF_LABEL
 from gitops.model import Manifest, dump_yaml, key_of
-from gitops.ownership import PART_OF_LABEL, applyset_id
+from gitops.ownership import applyset_id
 from gitops.repo import commit_tree
 
 

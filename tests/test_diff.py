@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops.diff import (
-    APPLYSET_LABEL,
     DiffReport,
     IgnoreRule,
     Ownership,
@@ -26,6 +25,7 @@ from gitops.diff import (
 )
 from gitops.diff_output import format_json, format_text
 from gitops.errors import ValidationError
+from gitops.labels import PART_OF_LABEL
 from gitops.model import load_yaml
 from gitops.normalize import align
 
@@ -434,8 +434,8 @@ def test_listing_plan_selects_by_label_only_when_every_object_carries_it() -> No
 
 
 def test_ownership_can_be_an_applyset_label() -> None:
-    ownership = Ownership(labels={APPLYSET_LABEL: "applyset-abc-v1"})
-    member = _config_map("a", **{APPLYSET_LABEL: "applyset-abc-v1"})
+    ownership = Ownership(labels={PART_OF_LABEL: "applyset-abc-v1"})
+    member = _config_map("a", **{PART_OF_LABEL: "applyset-abc-v1"})
     assert ownership.selector() == "applyset.kubernetes.io/part-of=applyset-abc-v1"
     assert ownership.owns(member) and not ownership.owns(_config_map("b"))
 

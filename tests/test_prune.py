@@ -11,10 +11,10 @@ from controlplane import ClusterUnderTest, Fault
 from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops.cluster import ClusterClient, RetryPolicy
+from gitops.labels import PART_OF_LABEL
 from gitops.model import Manifest, ResourceKey
 from gitops.ownership import (
     OWNER_ANNOTATION,
-    PART_OF_LABEL,
     Identity,
     adopts,
     applyset_id,
