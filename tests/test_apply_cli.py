@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from controlplane import ClusterUnderTest
-from test_plan import base_set, head_set, secret
-from test_reconcile import NS, configmap, namespace, widget
+from helpers.manifests import NS, base_set, configmap, head_set, namespace, secret, widget
 
 from gitops.cli import main
 from gitops.labels import PART_OF_LABEL
@@ -124,9 +123,7 @@ def test_apply_prune_of_an_empty_environment_needs_allow_empty(
     cli(*apply_args(repo, kubeconfig))
     # Emptying an environment deletes its Namespace: a protected kind, so recorded.
     override = "Gitops-Override: protected-kinds: retiring dev"
-    commit_tree(
-        repo, {"README.md": b"nothing\n"}, branch="empty", base="main", trailers=[override]
-    )
+    commit_tree(repo, {"README.md": b"nothing\n"}, branch="empty", base="main", trailers=[override])
     args = [
         "apply",
         "--env",
@@ -426,9 +423,7 @@ def test_plan_of_an_emptied_environment_prunes_only_with_allow_empty(
     cli(*apply_args(repo, kubeconfig))
     # Emptying an environment deletes its Namespace: a protected kind, so recorded.
     override = "Gitops-Override: protected-kinds: retiring dev"
-    commit_tree(
-        repo, {"README.md": b"nothing\n"}, branch="empty", base="main", trailers=[override]
-    )
+    commit_tree(repo, {"README.md": b"nothing\n"}, branch="empty", base="main", trailers=[override])
     args = [
         "plan",
         "--env",

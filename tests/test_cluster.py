@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import Sleeps
 from controlplane import ClusterUnderTest, ControlPlane, Fault
-from test_reconcile import widget_crd
+from helpers.manifests import widget_crd
 
 from gitops.cluster import (
     ClusterClient,

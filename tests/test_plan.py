@@ -8,7 +8,18 @@ import json
 from pathlib import Path
 
 from controlplane import ClusterUnderTest
-from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
+from helpers.manifests import (
+    IDENTITY,
+    NEW_TOKEN,
+    NS,
+    OLD_TOKEN,
+    base_set,
+    configmap,
+    deployment,
+    head_set,
+    namespace,
+    secret,
+)
 
 from gitops import report
 from gitops.cluster import ClusterClient
@@ -18,54 +29,6 @@ from gitops.model import Manifest, ResourceKey
 from gitops.plan import Change, Plan, build_plan, introduced_violations, manifest_changes
 from gitops.policy.violation import Violation
 from gitops.reconcile import apply_environment
-
-OLD_TOKEN = "hf_old_secret_value_1234"
-NEW_TOKEN = "hf_new_secret_value_5678"
-
-
-def service(name: str) -> Manifest:
-    """A Service for a stack."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 8000}]},
-    }
-
-
-def secret(token: str) -> Manifest:
-    """The HF token Secret."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "hf-token", "namespace": NS},
-        "type": "Opaque",
-        "data": {"token": base64.b64encode(token.encode()).decode()},
-    }
-
-
-def base_set() -> list[Manifest]:
-    """Base: stacks llama and old, and the token."""
-    return [
-        namespace(),
-        secret(OLD_TOKEN),
-        deployment("llama", image="vllm:v0.6.0"),
-        service("llama"),
-        deployment("old"),
-        service("old"),
-    ]
-
-
-def head_set() -> list[Manifest]:
-    """Head: llama's image tag bumped, stack new added, stack old removed, token rotated."""
-    return [
-        namespace(),
-        secret(NEW_TOKEN),
-        deployment("llama", image="vllm:v0.6.4"),
-        service("llama"),
-        deployment("new"),
-        service("new"),
-    ]
 
 
 def changes_of(plan: Plan) -> list[tuple[str, str]]:
@@ -291,7 +254,7 @@ def test_markdown_without_live_state_says_drift_and_apply_were_not_computed() ->
 
 
 def test_plan_marks_creates_whose_kind_is_not_served(client: ClusterClient) -> None:
-    from test_reconcile import widget
+    from helpers.manifests import widget
 
     plan = live_plan(client, [], [namespace(), widget()])
     assert [(str(d.key), d.status) for d in plan.creates] == [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from controlplane import ClusterUnderTest, Fault
-from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
+from helpers.manifests import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops.cluster import ClusterClient, RetryPolicy
 from gitops.labels import PART_OF_LABEL

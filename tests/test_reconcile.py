@@ -9,85 +9,12 @@ from typing import Any
 
 import pytest
 from controlplane import ClusterUnderTest, Fault
+from helpers.manifests import IDENTITY, NS, configmap, deployment, namespace, widget, widget_crd
 
 from gitops import diff
 from gitops.cluster import ClusterClient
 from gitops.model import Manifest, ResourceKey, key_of
-from gitops.ownership import Identity
 from gitops.reconcile import ApplyResult, Timing, apply_environment
-
-NS = "ml"
-IDENTITY = Identity("dev", "https://git.example.com/platform/gitops.git")
-
-
-def namespace(name: str = NS) -> Manifest:
-    """A Namespace manifest."""
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-def configmap(name: str, value: str = "1", ns: str = NS) -> Manifest:
-    """A ConfigMap manifest."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": ns},
-        "data": {"value": value},
-    }
-
-
-def deployment(name: str = "vllm", replicas: int = 2, image: str = "vllm:v0.6.0") -> Manifest:
-    """A small Deployment manifest."""
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS, "labels": dict(labels)},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": dict(labels)},
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {"containers": [{"name": "engine", "image": image}]},
-            },
-        },
-    }
-
-
-def widget_crd() -> Manifest:
-    """A CRD for ``example.com/v1`` Widget."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "scope": "Namespaced",
-            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
-def widget(name: str = "w") -> Manifest:
-    """A Widget custom resource."""
-    return {
-        "apiVersion": "example.com/v1",
-        "kind": "Widget",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"size": 3},
-    }
 
 
 def applied_writes(server: ClusterUnderTest) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from conftest import Sleeps
 from controlplane import ClusterUnderTest, Fault
-from test_reconcile import IDENTITY, NS, configmap, deployment, namespace
+from helpers.manifests import IDENTITY, NS, configmap, deployment, namespace
 
 from gitops.cli import main
 from gitops.cluster import ClusterClient, RetryPolicy, UnreachableError

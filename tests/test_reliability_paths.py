@@ -18,6 +18,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
+from helpers.blueprints import RAW_CONSTRUCT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,25 +30,6 @@ from gitops.repo import commit_tree, identity, read_files
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 SIG = identity("test <test@example.com>", when=1_700_000_000)
-
-#: A construct rendering one object as given (blueprint files prepend it).
-RAW_CONSTRUCT = """
-from typing import Any
-
-from gitops.constructs.base import Construct
-
-
-class Raw(Construct):
-    type_name = "Raw"
-
-    def __init__(self, scope: Any, id: str, obj: dict[str, Any]) -> None:
-        super().__init__(scope, id)
-        self.obj = obj
-        self._register()
-
-    def _build(self) -> list[dict[str, Any]]:
-        return [dict(self.obj)]
-"""
 
 RAW_BLUEPRINT = (
     RAW_CONSTRUCT

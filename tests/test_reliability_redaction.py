@@ -20,7 +20,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
-from test_reliability_paths import RAW_CONSTRUCT
+from helpers.blueprints import RAW_CONSTRUCT
 
 from gitops.cli import main
 from gitops.errors import PolicyError, RenderError, ValidationError

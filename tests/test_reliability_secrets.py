@@ -24,7 +24,7 @@ import pygit2
 import pytest
 import yaml
 from controlplane import ClusterUnderTest
-from test_reliability_paths import RAW_CONSTRUCT
+from helpers.blueprints import RAW_CONSTRUCT
 
 from gitops.cli import main
 from gitops.constructs.base import Scope
