@@ -9,13 +9,18 @@ construct, none per Kubernetes object. cdk8s is imported lazily, here only.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gitops._node import import_cdk8s
 from gitops.model import Manifest
 
-if TYPE_CHECKING:
-    from gitops.constructs.base import Construct
+
+class Renders(Protocol):
+    """What the bridge needs of a construct: its objects (``Construct.manifests``)."""
+
+    def manifests(self) -> list[Manifest]:
+        """Every object of the construct and its children."""
+        ...
 
 
 @cache
@@ -27,7 +32,7 @@ def _bridge_class() -> type[Any]:
     class GitOpsChart(chart_base):  # type: ignore[misc]  # base is a runtime-imported jsii class
         """A cdk8s Chart whose objects are rendered by a gitops construct."""
 
-        def __init__(self, scope: Any, id: str, construct: Construct) -> None:
+        def __init__(self, scope: Any, id: str, construct: Renders) -> None:
             super().__init__(scope, id)
             self._gitops_construct = construct
 
@@ -37,7 +42,7 @@ def _bridge_class() -> type[Any]:
     return GitOpsChart
 
 
-def attach(scope: Any, id: str, construct: Construct) -> Any:
+def attach(scope: Any, id: str, construct: Renders) -> Any:
     """Create the bridging cdk8s Chart for ``construct`` under a cdk8s ``scope``."""
     return _bridge_class()(scope, id, construct)
 

@@ -29,7 +29,7 @@ from gitops.constructs.inference_checks import (
     optional_subdomain,
     pdb_mapping,
 )
-from gitops.constructs.inference_ext import resolve_extensions
+from gitops.constructs.inference_ext import render_stack, resolve_extensions
 from gitops.constructs.inference_options import Drain, KvOffload, Lora, Security
 from gitops.constructs.inference_params import (
     Autoscaling,
@@ -54,6 +54,7 @@ from gitops.constructs.inference_resolve import (
     secret_ref,
 )
 from gitops.constructs.inferencepool import InferencePoolRouting
+from gitops.constructs.kserve import render_kserve
 from gitops.constructs.lws import MultiNode
 from gitops.constructs.warmup import WarmUp
 from gitops.errors import ValidationError
@@ -312,11 +313,7 @@ class InferenceStack(Construct):
 
     def _build(self) -> list[Manifest]:
         if self.mode == "kserve":
-            from gitops.constructs.kserve import render_kserve
-
             return render_kserve(self)
-        from gitops.constructs.inference_ext import render_stack
-
         return render_stack(self)
 
     def _resolve(self, owner: str, id: str, p: dict[str, Any]) -> None:

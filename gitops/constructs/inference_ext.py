@@ -10,19 +10,26 @@ Purely data-manipulative: no I/O.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gitops.constructs.inference_params import coerce
+from gitops.constructs.inference_render import render_vllm
 from gitops.constructs.inferencepool import InferencePoolRouting, render_pool, route_to_pool
 from gitops.constructs.lws import MultiNode, render_lws
+from gitops.constructs.stack_view import StackView
 from gitops.constructs.warmup import WarmUp, add_warm_up
 from gitops.model import Manifest
 
-if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+
+class ExtendedStack(StackView, Protocol):
+    """A stack with its optional serving modes (set by :func:`resolve_extensions`)."""
+
+    multi_node: MultiNode | None
+    inference_pool: InferencePoolRouting | None
+    warm_up: WarmUp | None
 
 
-def resolve_extensions(stack: InferenceStack, owner: str, params: dict[str, Any]) -> None:
+def resolve_extensions(stack: ExtendedStack, owner: str, params: dict[str, Any]) -> None:
     """Set ``stack.multi_node``, ``stack.inference_pool`` and ``stack.warm_up``, checked."""
     multi = params["multi_node"]
     stack.multi_node = None if multi is None else coerce(owner, "multi_node", MultiNode, multi)
@@ -46,10 +53,8 @@ def resolve_extensions(stack: InferenceStack, owner: str, params: dict[str, Any]
         stack.warm_up.check(owner, stack)
 
 
-def render_stack(stack: InferenceStack) -> list[Manifest]:
+def render_stack(stack: ExtendedStack) -> list[Manifest]:
     """Every object of a ``vllm``-mode stack, with its optional modes applied."""
-    from gitops.constructs.inference_render import render_vllm
-
     objects = (
         render_vllm(stack) if stack.multi_node is None else render_lws(stack, stack.multi_node)
     )

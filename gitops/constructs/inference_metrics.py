@@ -22,7 +22,7 @@ import yaml
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 #: Label marking the ConfigMaps that hold prometheus-adapter rules.
 ADAPTER_LABEL = "gitops.dev/metrics-adapter"
@@ -37,7 +37,7 @@ def adapter_metric_name(metric: str) -> str:
     return metric.replace(":", "_")
 
 
-def adapter_rule(stack: InferenceStack) -> dict[str, Any]:
+def adapter_rule(stack: StackView) -> dict[str, Any]:
     """The prometheus-adapter rule exposing the stack's autoscaling metric per pod."""
     metric = stack.autoscaling.metric
     return {
@@ -53,7 +53,7 @@ def adapter_rule(stack: InferenceStack) -> dict[str, Any]:
     }
 
 
-def adapter_rules(stack: InferenceStack) -> list[Manifest]:
+def adapter_rules(stack: StackView) -> list[Manifest]:
     """The ConfigMap carrying :func:`adapter_rule` (HPA autoscaling only)."""
     if stack.autoscaling.kind != "hpa":
         return []
@@ -70,7 +70,7 @@ def adapter_rules(stack: InferenceStack) -> list[Manifest]:
     ]
 
 
-def monitor_metadata(stack: InferenceStack) -> dict[str, Any]:
+def monitor_metadata(stack: StackView) -> dict[str, Any]:
     """``metadata`` of the ServiceMonitor or PodMonitor, with the labels Prometheus selects.
 
     A Prometheus from kube-prometheus-stack selects monitors by its release label unless

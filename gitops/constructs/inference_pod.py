@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gitops.constructs.inference_params import HF_CACHE_PATH
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 #: Name of the engine container and of its HTTP port.
 CONTAINER = "vllm"
@@ -28,7 +28,7 @@ _SHM = "shm"
 _HOME = "home"
 
 
-def engine_args(stack: InferenceStack) -> list[str]:
+def engine_args(stack: StackView) -> list[str]:
     """vLLM engine arguments shared by both modes (without ``--model``/``--port``)."""
     args = ["--tensor-parallel-size", str(stack.tensor_parallel_size)]
     pipeline = stack.gpus // stack.tensor_parallel_size
@@ -47,7 +47,7 @@ def engine_args(stack: InferenceStack) -> list[str]:
     return args + list(stack.extra_args)
 
 
-def resources(stack: InferenceStack) -> dict[str, Any]:
+def resources(stack: StackView) -> dict[str, Any]:
     """Requests and limits: GPUs in both (extended resources require it), memory limited.
 
     No CPU limit in vllm mode (a limit throttles the tokenizer and scheduler threads under
@@ -69,7 +69,7 @@ def _secret_env(name: str, ref: Any) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
 
 
-def token_env(stack: InferenceStack) -> list[dict[str, Any]]:
+def token_env(stack: StackView) -> list[dict[str, Any]]:
     """``HF_TOKEN`` and ``VLLM_API_KEY`` from the referenced Secrets (never their values)."""
     env = []
     if stack.hf_token_secret is not None:
@@ -81,7 +81,7 @@ def token_env(stack: InferenceStack) -> list[dict[str, Any]]:
     return env
 
 
-def cache_mount_path(stack: InferenceStack) -> str:
+def cache_mount_path(stack: StackView) -> str:
     """Where the model cache is mounted (``HF_HOME``)."""
     assert stack.cache is not None
     if stack.cache.mount_path is not None:
@@ -89,7 +89,7 @@ def cache_mount_path(stack: InferenceStack) -> str:
     return HF_CACHE_PATH if stack.security.run_as_user is None else NON_ROOT_CACHE_PATH
 
 
-def shm_volume(stack: InferenceStack) -> dict[str, Any]:
+def shm_volume(stack: StackView) -> dict[str, Any]:
     """The in-memory ``/dev/shm`` volume NCCL and the engine's workers need."""
     return {"name": _SHM, "emptyDir": {"medium": "Memory", "sizeLimit": stack.shm_size}}
 
@@ -99,7 +99,7 @@ def shm_mount() -> dict[str, Any]:
     return {"name": _SHM, "mountPath": "/dev/shm"}
 
 
-def pod_security(stack: InferenceStack) -> dict[str, Any]:
+def pod_security(stack: StackView) -> dict[str, Any]:
     """The pod's securityContext: RuntimeDefault seccomp; the non-root user when given."""
     out: dict[str, Any] = {}
     user = stack.security.run_as_user
@@ -111,7 +111,7 @@ def pod_security(stack: InferenceStack) -> dict[str, Any]:
     return out
 
 
-def container_security(stack: InferenceStack) -> dict[str, Any]:
+def container_security(stack: StackView) -> dict[str, Any]:
     """The container's securityContext: no privilege, no escalation, no capability."""
     out: dict[str, Any] = {
         "allowPrivilegeEscalation": False,
@@ -124,7 +124,7 @@ def container_security(stack: InferenceStack) -> dict[str, Any]:
     return out
 
 
-def lifecycle(stack: InferenceStack) -> dict[str, Any]:
+def lifecycle(stack: StackView) -> dict[str, Any]:
     """The preStop pause that lets endpoints drop the pod before SIGTERM reaches the engine.
 
     The ``sleep`` action (Kubernetes 1.30+) needs no shell in the image.
@@ -132,7 +132,7 @@ def lifecycle(stack: InferenceStack) -> dict[str, Any]:
     return {"preStop": {"sleep": {"seconds": stack.drain.pre_stop_seconds}}}
 
 
-def scheduling(stack: InferenceStack) -> dict[str, Any]:
+def scheduling(stack: StackView) -> dict[str, Any]:
     """Pod-level fields: identity, drain, security, priority, GPU placement, tolerations."""
     out: dict[str, Any] = {
         "serviceAccountName": stack.id,
@@ -161,7 +161,7 @@ def _probe(path: str, port: str | int, period: int, failures: int, timeout: int)
     }
 
 
-def probes(stack: InferenceStack, port: str | int) -> dict[str, Any]:
+def probes(stack: StackView, port: str | int) -> dict[str, Any]:
     """Startup, readiness and liveness probes; the startup one covers model loading."""
     p = stack.probes
     assert p.startup_path and p.readiness_path and p.liveness_path
@@ -179,7 +179,7 @@ def probes(stack: InferenceStack, port: str | int) -> dict[str, Any]:
     }
 
 
-def vllm_container(stack: InferenceStack, cache_volume: str | None) -> dict[str, Any]:
+def vllm_container(stack: StackView, cache_volume: str | None) -> dict[str, Any]:
     """The engine container of vllm mode; ``cache_volume`` names the mounted cache volume."""
     env: list[dict[str, Any]] = []
     mounts = [shm_mount()]
@@ -217,7 +217,7 @@ def vllm_container(stack: InferenceStack, cache_volume: str | None) -> dict[str,
     return container
 
 
-def vllm_volumes(stack: InferenceStack, claim: str | None) -> list[dict[str, Any]]:
+def vllm_volumes(stack: StackView, claim: str | None) -> list[dict[str, Any]]:
     """The pod's volumes: ``/dev/shm``, a writable home when non-root, the shared cache claim."""
     volumes = [shm_volume(stack)]
     if stack.security.run_as_user is not None:

@@ -29,17 +29,17 @@ from gitops.constructs.inference_pod import (
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 
-def cache_claim(stack: InferenceStack) -> str | None:
+def cache_claim(stack: StackView) -> str | None:
     """Name of the one PVC every replica mounts (``None``: no cache, or one per replica)."""
     if stack.cache is None or stack.cache.per_replica:
         return None
     return stack.cache.existing_claim or f"{stack.id}-cache"
 
 
-def workload_kind(stack: InferenceStack) -> str:
+def workload_kind(stack: StackView) -> str:
     """``StatefulSet`` when each replica has its own cache volume, else ``Deployment``."""
     return "StatefulSet" if stack.cache is not None and stack.cache.per_replica else "Deployment"
 
@@ -52,7 +52,7 @@ def rollout_strategy() -> dict[str, Any]:
     return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
-def _volume_claim_template(stack: InferenceStack) -> dict[str, Any]:
+def _volume_claim_template(stack: StackView) -> dict[str, Any]:
     cache = stack.cache
     assert cache is not None and stack.cache_size is not None
     spec: dict[str, Any] = {"accessModes": [cache.access_mode]}
@@ -65,7 +65,7 @@ def _volume_claim_template(stack: InferenceStack) -> dict[str, Any]:
     }
 
 
-def workload(stack: InferenceStack) -> Manifest:
+def workload(stack: StackView) -> Manifest:
     """The engine Deployment or StatefulSet (no ``spec.replicas`` when autoscaled)."""
     kind = workload_kind(stack)
     per_replica = kind == "StatefulSet"
@@ -107,7 +107,7 @@ def workload(stack: InferenceStack) -> Manifest:
     }
 
 
-def service_account(stack: InferenceStack) -> Manifest:
+def service_account(stack: StackView) -> Manifest:
     """The engine's own ServiceAccount, without a token mount.
 
     In kserve mode it lists the Hugging Face token Secret: KServe's storage initializer
@@ -125,7 +125,7 @@ def service_account(stack: InferenceStack) -> Manifest:
     return out
 
 
-def service(stack: InferenceStack) -> Manifest:
+def service(stack: StackView) -> Manifest:
     """ClusterIP Service in front of the engine pods."""
     return {
         "apiVersion": "v1",
@@ -141,7 +141,7 @@ def service(stack: InferenceStack) -> Manifest:
     }
 
 
-def claim(stack: InferenceStack) -> list[Manifest]:
+def claim(stack: StackView) -> list[Manifest]:
     """The shared model-cache PersistentVolumeClaim (a new ReadWriteMany cache only)."""
     cache = stack.cache
     if cache is None or cache.existing_claim is not None or cache.per_replica:
@@ -172,7 +172,7 @@ def pod_pattern(name: str, kind: str = "Deployment") -> str:
     return f"{name}-[a-z0-9]+-[a-z0-9]+"
 
 
-def default_query(stack: InferenceStack, pods: str) -> str:
+def default_query(stack: StackView, pods: str) -> str:
     """PromQL summing the autoscaling metric over the stack's pods."""
     scaling = stack.autoscaling
     if scaling.query is not None:
@@ -180,13 +180,13 @@ def default_query(stack: InferenceStack, pods: str) -> str:
     return f'sum({scaling.metric}{{namespace="{stack.namespace}",pod=~"{pods}"}})'
 
 
-def threshold(stack: InferenceStack) -> str:
+def threshold(stack: StackView) -> str:
     """The autoscaling threshold as a string (KEDA metadata and quantities are strings)."""
     value = stack.autoscaling.threshold
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def autoscaler(stack: InferenceStack) -> list[Manifest]:
+def autoscaler(stack: StackView) -> list[Manifest]:
     """The HorizontalPodAutoscaler or KEDA ScaledObject targeting the engine workload."""
     scaling = stack.autoscaling
     kind_of_target = workload_kind(stack)
@@ -242,7 +242,7 @@ def autoscaler(stack: InferenceStack) -> list[Manifest]:
     return [{"apiVersion": api, "kind": kind, "metadata": stack.metadata(stack.id), "spec": spec}]
 
 
-def disruption_budget(stack: InferenceStack) -> list[Manifest]:
+def disruption_budget(stack: StackView) -> list[Manifest]:
     """The PodDisruptionBudget over the engine pods."""
     if stack.pdb is None:
         return []
@@ -262,7 +262,7 @@ def disruption_budget(stack: InferenceStack) -> list[Manifest]:
     ]
 
 
-def http_route(stack: InferenceStack, backend: str, port: int) -> list[Manifest]:
+def http_route(stack: StackView, backend: str, port: int) -> list[Manifest]:
     """The Gateway API HTTPRoute sending the route's traffic to ``backend:port``."""
     route = stack.route
     if route is None:
@@ -295,7 +295,7 @@ def http_route(stack: InferenceStack, backend: str, port: int) -> list[Manifest]
     ]
 
 
-def service_monitor(stack: InferenceStack) -> list[Manifest]:
+def service_monitor(stack: StackView) -> list[Manifest]:
     """The ServiceMonitor scraping the engine's ``/metrics`` through the Service."""
     if not stack.service_monitor:
         return []
@@ -312,7 +312,7 @@ def service_monitor(stack: InferenceStack) -> list[Manifest]:
     ]
 
 
-def render_vllm(stack: InferenceStack) -> list[Manifest]:
+def render_vllm(stack: StackView) -> list[Manifest]:
     """Every object of a ``vllm``-mode stack, as fresh dicts."""
     return [
         service_account(stack),

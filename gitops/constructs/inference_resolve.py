@@ -38,7 +38,7 @@ from gitops.errors import StackWarning
 from gitops.quantity import parse_quantity
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 #: Headroom of the default progress deadline over the startup budget: scheduling, attaching
 #: the cache volume and pulling a multi-gigabyte engine image come before the first probe.
@@ -103,13 +103,13 @@ def resolve_memory_options(
     return lora, kv
 
 
-def _most_replicas(stack: InferenceStack) -> int:
+def _most_replicas(stack: StackView) -> int:
     """The most replicas the stack can run at once."""
     return stack.replicas if stack.autoscaling.kind == "none" else stack.max_replicas
 
 
 def resolve_cache(
-    stack: InferenceStack, owner: str, p: dict[str, Any]
+    stack: StackView, owner: str, p: dict[str, Any]
 ) -> tuple[ModelCache | None, str | None]:
     """The model cache and the size of its new PVCs (``None`` when none is created).
 
@@ -161,14 +161,14 @@ def resolve_cache(
     return cache, cache.size
 
 
-def _model_bytes(stack: InferenceStack, owner: str, model_size: object) -> int | None:
+def _model_bytes(stack: StackView, owner: str, model_size: object) -> int | None:
     """The weights' size: ``model_size`` when given, else read from the model id."""
     if model_size is not None:
         return int(parse_quantity(check_quantity(owner, "model_size", model_size)))
     return weights_bytes(stack.model, stack.dtype)
 
 
-def resolve_kserve(stack: InferenceStack, owner: str, p: dict[str, Any]) -> int | None:
+def resolve_kserve(stack: StackView, owner: str, p: dict[str, Any]) -> int | None:
     """Mode-specific checks; the Deployment's progress deadline (vllm mode).
 
     The deadline must exceed the startup budget: a cold start of a large model would mark

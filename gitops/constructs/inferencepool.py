@@ -24,7 +24,7 @@ from gitops.constructs.network import KUBE_API_LABEL
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 GROUP = "inference.networking.k8s.io"
 #: The endpoint picker image of the project's v1.0 release.
@@ -75,7 +75,7 @@ class InferencePoolRouting:
     cpu: str = "500m"
     memory: str = "1Gi"
 
-    def check(self, owner: str, stack: InferenceStack) -> None:
+    def check(self, owner: str, stack: StackView) -> None:
         """Raise ValidationError naming ``owner`` and the field if any field is invalid."""
         check_image(owner, self.epp_image, None, stack.strict)
         check_int(owner, "inference_pool.replicas", self.replicas, 1)
@@ -89,17 +89,17 @@ class InferencePoolRouting:
             raise fail(owner, "mode", "vllm with inference_pool (KServe routes itself)", stack.mode)
 
 
-def epp_name(stack: InferenceStack) -> str:
+def epp_name(stack: StackView) -> str:
     """The endpoint picker's name (its Deployment, Service, ServiceAccount, ConfigMap)."""
     return f"{stack.id}-epp"
 
 
-def pool_backend(stack: InferenceStack) -> dict[str, Any]:
+def pool_backend(stack: StackView) -> dict[str, Any]:
     """An HTTPRoute backendRef to the stack's InferencePool."""
     return {"group": GROUP, "kind": "InferencePool", "name": stack.id}
 
 
-def inference_pool(stack: InferenceStack, routing: InferencePoolRouting) -> Manifest:
+def inference_pool(stack: StackView, routing: InferencePoolRouting) -> Manifest:
     """The InferencePool selecting the stack's serving pods."""
     return {
         "apiVersion": f"{GROUP}/v1",
@@ -117,17 +117,17 @@ def inference_pool(stack: InferenceStack, routing: InferencePoolRouting) -> Mani
     }
 
 
-def _epp_selector(stack: InferenceStack) -> dict[str, str]:
+def _epp_selector(stack: StackView) -> dict[str, str]:
     labels = stack.labels(COMPONENT)
     return {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
                                    "app.kubernetes.io/component")}  # fmt: skip
 
 
-def _metadata(stack: InferenceStack, name: str) -> dict[str, Any]:
+def _metadata(stack: StackView, name: str) -> dict[str, Any]:
     return stack.metadata(name, COMPONENT)
 
 
-def endpoint_picker(stack: InferenceStack, routing: InferencePoolRouting) -> list[Manifest]:
+def endpoint_picker(stack: StackView, routing: InferencePoolRouting) -> list[Manifest]:
     """ServiceAccount, Role, RoleBinding, ConfigMap, Deployment and Service of the picker."""
     name = epp_name(stack)
     ns = stack.namespace
@@ -230,7 +230,7 @@ def endpoint_picker(stack: InferenceStack, routing: InferencePoolRouting) -> lis
     ]  # fmt: skip
 
 
-def route_to_pool(objects: list[Manifest], stack: InferenceStack) -> list[Manifest]:
+def route_to_pool(objects: list[Manifest], stack: StackView) -> list[Manifest]:
     """Send the stack's HTTPRoute to its InferencePool instead of its Service."""
     for obj in objects:
         if obj.get("kind") == "HTTPRoute" and obj["metadata"]["name"] == stack.id:
@@ -239,6 +239,6 @@ def route_to_pool(objects: list[Manifest], stack: InferenceStack) -> list[Manife
     return objects
 
 
-def render_pool(stack: InferenceStack, routing: InferencePoolRouting) -> list[Manifest]:
+def render_pool(stack: StackView, routing: InferencePoolRouting) -> list[Manifest]:
     """The InferencePool and its endpoint picker."""
     return [inference_pool(stack, routing), *endpoint_picker(stack, routing)]

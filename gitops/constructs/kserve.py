@@ -50,7 +50,7 @@ from gitops.constructs.inference_render import (
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 #: The port KServe's Hugging Face runtime listens on, and the predictor Service's port.
 RUNTIME_PORT = 8080
@@ -59,12 +59,12 @@ SERVICE_PORT = 80
 PORT_NAME = "http1"
 
 
-def predictor_name(stack: InferenceStack) -> str:
+def predictor_name(stack: StackView) -> str:
     """Name KServe gives the predictor Deployment and Service."""
     return f"{stack.id}-predictor"
 
 
-def inference_service(stack: InferenceStack) -> Manifest:
+def inference_service(stack: StackView) -> Manifest:
     """The InferenceService (Standard deployment mode)."""
     scaling = stack.autoscaling
     model: dict[str, Any] = {
@@ -125,7 +125,7 @@ def inference_service(stack: InferenceStack) -> Manifest:
     }
 
 
-def pod_monitor(stack: InferenceStack) -> list[Manifest]:
+def pod_monitor(stack: StackView) -> list[Manifest]:
     """A PodMonitor scraping the predictor pods' ``/metrics`` on the runtime port."""
     if not stack.service_monitor:
         return []
@@ -144,7 +144,7 @@ def pod_monitor(stack: InferenceStack) -> list[Manifest]:
     ]
 
 
-def render_kserve(stack: InferenceStack) -> list[Manifest]:
+def render_kserve(stack: StackView) -> list[Manifest]:
     """Every object of a ``kserve``-mode stack, as fresh dicts."""
     return [
         service_account(stack),

@@ -45,7 +45,7 @@ from gitops.constructs.inference_render import (
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 #: The launcher shipped in the vllm/vllm-openai images (examples/online_serving).
@@ -84,7 +84,7 @@ class MultiNode:
     ray_port: int = 6379
     launcher: str = DEFAULT_LAUNCHER
 
-    def check(self, owner: str, stack: InferenceStack) -> None:
+    def check(self, owner: str, stack: StackView) -> None:
         """Raise ValidationError naming ``owner`` and the field if the group cannot run."""
         check_int(owner, "multi_node.nodes", self.nodes, 2)
         if self.pipeline_parallel_size is not None:
@@ -128,12 +128,12 @@ class MultiNode:
                 cache.access_mode,
             )
 
-    def pipeline(self, stack: InferenceStack) -> int:
+    def pipeline(self, stack: StackView) -> int:
         """Pipeline stages: the given size, else one per node."""
         return self.pipeline_parallel_size or self.nodes
 
 
-def _args(stack: InferenceStack, multi: MultiNode) -> list[str]:
+def _args(stack: StackView, multi: MultiNode) -> list[str]:
     """Engine arguments with the group's parallelism and the Ray executor."""
     rest = engine_args(stack)
     # engine_args opens with the single-node parallelism; the group sets its own.
@@ -156,7 +156,7 @@ def _args(stack: InferenceStack, multi: MultiNode) -> list[str]:
     ]  # fmt: skip
 
 
-def _pod(stack: InferenceStack, container: dict[str, Any], labels: dict[str, str]) -> Manifest:
+def _pod(stack: StackView, container: dict[str, Any], labels: dict[str, str]) -> Manifest:
     volumes = [shm_volume(stack)]
     claim_name = cache_claim(stack)
     if stack.cache is not None and claim_name is not None:
@@ -167,7 +167,7 @@ def _pod(stack: InferenceStack, container: dict[str, Any], labels: dict[str, str
     }
 
 
-def _container(stack: InferenceStack, command: str) -> dict[str, Any]:
+def _container(stack: StackView, command: str) -> dict[str, Any]:
     env: list[dict[str, Any]] = []
     mounts = [shm_mount()]
     if stack.cache is not None and cache_claim(stack) is not None:
@@ -189,7 +189,7 @@ def _container(stack: InferenceStack, command: str) -> dict[str, Any]:
     return container
 
 
-def leader_worker_set(stack: InferenceStack, multi: MultiNode) -> Manifest:
+def leader_worker_set(stack: StackView, multi: MultiNode) -> Manifest:
     """The LeaderWorkerSet: leader (Ray head + API server) and worker templates."""
     serve = shlex.join(
         ["python3", "-m", "vllm.entrypoints.openai.api_server", *_args(stack, multi)]
@@ -235,7 +235,7 @@ def leader_worker_set(stack: InferenceStack, multi: MultiNode) -> Manifest:
     }
 
 
-def _retarget(objects: list[Manifest], stack: InferenceStack) -> list[Manifest]:
+def _retarget(objects: list[Manifest], stack: StackView) -> list[Manifest]:
     """Point the autoscaler at the LeaderWorkerSet and its metric at the leaders' pods."""
     for obj in objects:
         obj["spec"]["scaleTargetRef"] = {
@@ -247,7 +247,7 @@ def _retarget(objects: list[Manifest], stack: InferenceStack) -> list[Manifest]:
     return objects
 
 
-def _group_budget(stack: InferenceStack) -> list[Manifest]:
+def _group_budget(stack: StackView) -> list[Manifest]:
     """One pod of the whole stack down at a time: any pod down stops its group."""
     if stack.pdb is None:
         return []
@@ -269,7 +269,7 @@ def _group_budget(stack: InferenceStack) -> list[Manifest]:
     ]
 
 
-def render_lws(stack: InferenceStack, multi: MultiNode) -> list[Manifest]:
+def render_lws(stack: StackView, multi: MultiNode) -> list[Manifest]:
     """Every object of a multi-node stack, as fresh dicts."""
     return [
         service_account(stack),

@@ -22,7 +22,7 @@ from gitops.constructs.inference_pod import CACHE_VOLUME, cache_mount_path, cont
 from gitops.model import Manifest
 
 if TYPE_CHECKING:
-    from gitops.constructs.inference import InferenceStack
+    from gitops.constructs.stack_view import StackView
 
 #: The init container's name.
 CONTAINER = "model-download"
@@ -52,7 +52,7 @@ class WarmUp:
     memory: str = "4Gi"
     timeout_seconds: int = 3600
 
-    def check(self, owner: str, stack: InferenceStack) -> None:
+    def check(self, owner: str, stack: StackView) -> None:
         """Raise ValidationError naming ``owner`` and the field if warm-up cannot work."""
         if self.image is not None:
             check_image(owner, self.image, None, stack.strict)
@@ -71,7 +71,7 @@ class WarmUp:
             raise fail(owner, "warm_up", "off for a model path inside the image", stack.model)
 
 
-def init_container(stack: InferenceStack, warm: WarmUp) -> dict[str, Any]:
+def init_container(stack: StackView, warm: WarmUp) -> dict[str, Any]:
     """The ``model-download`` init container of the engine's pod."""
     assert stack.cache is not None  # checked by WarmUp.check
     path = cache_mount_path(stack)
@@ -96,7 +96,7 @@ def init_container(stack: InferenceStack, warm: WarmUp) -> dict[str, Any]:
     }
 
 
-def add_warm_up(objects: list[Manifest], stack: InferenceStack, warm: WarmUp) -> list[Manifest]:
+def add_warm_up(objects: list[Manifest], stack: StackView, warm: WarmUp) -> list[Manifest]:
     """Add the init container to the engine's Deployment, StatefulSet (each replica fills its
     own cache volume) or LeaderWorkerSet leader."""
     for obj in objects:

@@ -32,6 +32,7 @@ from jmespath import functions  # type: ignore[import-untyped]  # no type hints 
 from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
 
 from gitops.policy.kyverno_arithmetic import ArithmeticFailure, arithmetic
+from gitops.policy.kyverno_semver import SemverRangeError, in_range
 from gitops.policy.kyverno_units import format_duration, parse_duration
 
 #: Functions this module adds; an expression calling another unknown function fails.
@@ -222,9 +223,10 @@ class KyvernoFunctions(functions.Functions):  # type: ignore[misc]  # base class
 
     @_signature(_STRING, _STRING)
     def _func_semver_compare(self, version: str, expected: str) -> bool:
-        from gitops.policy.kyverno_semver import in_range
-
-        return in_range(version, expected)
+        try:
+            return in_range(version, expected)
+        except SemverRangeError as err:
+            raise KyvernoFunctionError(str(err)) from err
 
     @_signature(_STRING)
     def _func_parse_json(self, text: str) -> Any:

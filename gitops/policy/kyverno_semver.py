@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-from gitops.policy.kyverno_functions import KyvernoFunctionError
-
 _VERSION = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
@@ -21,6 +19,10 @@ _VERSION = re.compile(
 _COMPARISON = re.compile(r"^(>=|<=|!=|==|>|<|=|!)?(.+)$")
 
 Version = tuple[int, int, int, tuple[tuple[int, int | str], ...]]
+
+
+class SemverRangeError(ValueError):
+    """A version range that does not parse (Kyverno reports it as a function error)."""
 
 
 def parse_version(text: str) -> Version | None:
@@ -53,13 +55,13 @@ def in_range(version: str, expected: str) -> bool:
     """Whether ``version`` satisfies the blang/semver range ``expected``.
 
     Raises:
-        KyvernoFunctionError: the range does not parse.
+        SemverRangeError: the range does not parse.
     """
     actual = parse_version(version) or (0, 0, 0, ())
     for alternative in expected.split("||"):
         parts = alternative.split()
         if not parts:
-            raise KyvernoFunctionError(f"Could not get version from string: {expected!r}")
+            raise SemverRangeError(f"Could not get version from string: {expected!r}")
         if all(_holds(actual, part, expected) for part in parts):
             return True
     return False
@@ -69,7 +71,7 @@ def _holds(actual: Version, comparison: str, whole: str) -> bool:
     operator, text = _COMPARISON.match(comparison).groups()  # type: ignore[union-attr]
     wanted = parse_version(text)
     if wanted is None:
-        raise KyvernoFunctionError(f"Could not parse Range {whole!r}: {text!r} is not a version")
+        raise SemverRangeError(f"Could not parse Range {whole!r}: {text!r} is not a version")
     order = _compare(actual, wanted)
     return {
         None: order == 0, "=": order == 0, "==": order == 0, "!": order != 0, "!=": order != 0,
