@@ -171,16 +171,8 @@ def commit_tree(
             generated path collides with a foreign file, or the branch kept moving.
     """
     ref_name = branch_ref(branch)
-    for path in files:
-        _check_path(path)
-    check_paths([*files, GENERATED_INDEX])  # every checkout (Linux, macOS, Windows) holds them
-    sig = signature or identity()
-    for what, ref in (("base", base), ("rendered_from", rendered_from)):
-        # Checked before creating the repository, so a bad ref leaves no empty repository.
-        if ref is not None and not Path(repo_path).exists():
-            raise RepositoryError(
-                f"{repo_path}: {what} {ref!r} does not name a commit: no repository there yet"
-            )
+    _check_request(repo_path, files, base, rendered_from)
+    text = _Text(message, notes, trailers, signature or identity())
     repo = open_repository(repo_path, create=True)
     check_beside(repo, ref_name)
     if update_worktree and follows_branch(repo, ref_name):
@@ -194,79 +186,12 @@ def commit_tree(
         start: pygit2.Commit | None = resolve_commit(repo, rendered_from)
     else:
         start = branch_head(repo, ref_name) or (resolve_commit(repo, base) if base else None)
-    start_entries = tree_entries(start.tree if start is not None else None)[1]
-    start_generated = _generated(repo, start_entries)
-    # The delta against the state the caller rendered from; blobs are written once.
     with _writing(repo_path):
-        writes = write_blobs(
-            repo,
-            {
-                path: data
-                for path, data in sorted(files.items())
-                if start_entries.get(path) != pygit2.hash(data)
-            },
-        )
-        removals = start_generated - files.keys()
+        delta = _delta(repo, start, files)
         for attempt in range(attempts):
-            reference = repo.references.get(ref_name)
-            head = reference.peel(pygit2.Commit) if reference is not None else start
-            index, entries = tree_entries(head.tree if head is not None else None)
-            generated = _generated(repo, entries)
-            _check_foreign(entries, files, generated)
-            added: list[str] = []
-            changed: list[str] = []
-            removed: list[str] = []
-            for path, oid in writes.items():
-                old = entries.get(path)
-                if old != oid:
-                    (added if old is None else changed).append(path)
-                    index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
-            for path in sorted(removals & generated):
-                if path in entries:
-                    index.remove(path)
-                    removed.append(path)
-            owned = sorted((generated | files.keys()) - removals)
-            listing = json.dumps({"generator": "gitops", "paths": owned}, indent=1) + "\n"
-            index.add(pygit2.IndexEntry(GENERATED_INDEX, repo.create_blob(listing), FileMode.BLOB))
-            new_tree = index.write_tree(repo)
-            if head is not None and new_tree == head.tree_id:
-                if reference is None:  # a new branch at its base, with nothing to change
-                    reference = _try_create(repo, ref_name, head.id)
-                    if reference is None:
-                        continue
-                # Nothing to commit; a working tree an earlier refresh left behind catches up.
-                outcome = _refresh(repo, ref_name, update_worktree)
-                return CommitResult(
-                    branch,
-                    str(head.id),
-                    str(new_tree),
-                    created=False,
-                    worktree_updated=outcome.updated,
-                    worktree_note=outcome.note,
-                    worktree_failure=outcome.failure,
-                )
-            text = _message(message, added, changed, removed, notes, trailers)
-            parents = [head.id] if head is not None else []
-            commit = repo.create_commit(None, sig, sig, text, new_tree, parents)
-            if reference is None:
-                moved = _try_create(repo, ref_name, commit) is not None
-            else:
-                moved = _move(repo, reference, commit)
-            if moved:
-                outcome = _refresh(repo, ref_name, update_worktree)
-                return CommitResult(
-                    branch,
-                    str(commit),
-                    str(new_tree),
-                    created=True,
-                    added=tuple(added),
-                    changed=tuple(changed),
-                    removed=tuple(removed),
-                    message=text,
-                    worktree_updated=outcome.updated,
-                    worktree_note=outcome.note,
-                    worktree_failure=outcome.failure,
-                )
+            result = _attempt(repo, branch, start, files, delta, text, update_worktree)
+            if result is not None:
+                return result
             time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
     lock = Path(repo.path) / f"{ref_name}.lock"
     if lock.exists():
@@ -277,6 +202,113 @@ def commit_tree(
     raise RepositoryError(
         f"{repo_path}: branch {branch} kept moving; gave up after {attempts} attempts"
     )
+
+
+def _check_request(
+    repo_path: Path, files: Mapping[str, bytes], base: str | None, rendered_from: str | None
+) -> None:
+    """Refuse unsafe paths and refs naming nothing, before the repository is created."""
+    for path in files:
+        _check_path(path)
+    check_paths([*files, GENERATED_INDEX])  # every checkout (Linux, macOS, Windows) holds them
+    for what, ref in (("base", base), ("rendered_from", rendered_from)):
+        # Checked before creating the repository, so a bad ref leaves no empty repository.
+        if ref is not None and not Path(repo_path).exists():
+            raise RepositoryError(
+                f"{repo_path}: {what} {ref!r} does not name a commit: no repository there yet"
+            )
+
+
+@dataclass(frozen=True)
+class _Text:
+    """What the commit says and who signs it."""
+
+    title: str | None
+    notes: Sequence[str]
+    trailers: Sequence[str]
+    signature: pygit2.Signature
+
+
+@dataclass(frozen=True)
+class _Delta:
+    """The change against the commit the caller rendered from, its blobs already stored.
+
+    Attributes:
+        writes: paths whose content differs from that commit, with their new blob ids.
+        removals: generated paths there that ``files`` no longer holds.
+        contents: the content of every written blob by id (the working tree's source).
+    """
+
+    writes: dict[str, pygit2.Oid]
+    removals: set[str]
+    contents: dict[pygit2.Oid, bytes]
+
+
+def _delta(
+    repo: pygit2.Repository, start: pygit2.Commit | None, files: Mapping[str, bytes]
+) -> _Delta:
+    start_entries = tree_entries(start.tree if start is not None else None)[1]
+    oids = {path: pygit2.hash(data) for path, data in sorted(files.items())}
+    writes = {path: oid for path, oid in oids.items() if start_entries.get(path) != oid}
+    contents = write_blobs(repo, {path: files[path] for path in writes}, oids)
+    removals = _generated(repo, start_entries) - files.keys()
+    return _Delta(writes, removals, contents)
+
+
+def _attempt(
+    repo: pygit2.Repository,
+    branch: str,
+    start: pygit2.Commit | None,
+    files: Mapping[str, bytes],
+    delta: _Delta,
+    text: _Text,
+    update_worktree: bool,
+) -> CommitResult | None:
+    """Apply ``delta`` onto the branch head now and move the branch (``None``: it moved)."""
+    ref_name = branch_ref(branch)
+    reference = repo.references.get(ref_name)
+    head = reference.peel(pygit2.Commit) if reference is not None else start
+    index, entries = tree_entries(head.tree if head is not None else None)
+    generated = _generated(repo, entries)
+    _check_foreign(entries, files, generated)
+    added: list[str] = []
+    changed: list[str] = []
+    for path, oid in delta.writes.items():
+        old = entries.get(path)
+        if old != oid:
+            (added if old is None else changed).append(path)
+            index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
+    removed = [path for path in sorted(delta.removals & generated) if path in entries]
+    for path in removed:
+        index.remove(path)
+    owned = sorted((generated | files.keys()) - delta.removals)
+    listing = (json.dumps({"generator": "gitops", "paths": owned}, indent=1) + "\n").encode()
+    listing_id = repo.create_blob(listing)
+    index.add(pygit2.IndexEntry(GENERATED_INDEX, listing_id, FileMode.BLOB))
+    new_tree = index.write_tree(repo)
+    contents = {**delta.contents, listing_id: listing}
+    if head is not None and new_tree == head.tree_id:
+        if reference is None and _try_create(repo, ref_name, head.id) is None:
+            return None  # a new branch at its base, created concurrently: rebuild
+        # Nothing to commit; a working tree an earlier refresh left behind catches up.
+        outcome = _refresh(repo, ref_name, update_worktree, contents)
+        return CommitResult(branch, str(head.id), str(new_tree), created=False,
+                            worktree_updated=outcome.updated, worktree_note=outcome.note,
+                            worktree_failure=outcome.failure)  # fmt: skip
+    body = _message(text.title, added, changed, removed, text.notes, text.trailers)
+    parents = [head.id] if head is not None else []
+    commit = repo.create_commit(None, text.signature, text.signature, body, new_tree, parents)
+    if reference is None:
+        moved = _try_create(repo, ref_name, commit) is not None
+    else:
+        moved = _move(repo, reference, commit)
+    if not moved:
+        return None
+    outcome = _refresh(repo, ref_name, update_worktree, contents)
+    return CommitResult(branch, str(commit), str(new_tree), created=True, added=tuple(added),
+                        changed=tuple(changed), removed=tuple(removed), message=body,
+                        worktree_updated=outcome.updated, worktree_note=outcome.note,
+                        worktree_failure=outcome.failure)  # fmt: skip
 
 
 def _generated(repo: pygit2.Repository, entries: Mapping[str, pygit2.Oid]) -> set[str]:
@@ -393,8 +425,15 @@ def _move(repo: pygit2.Repository, reference: pygit2.Reference, target: pygit2.O
         raise RepositoryError(f"cannot move branch {name}: {err}") from err
 
 
-def _refresh(repo: pygit2.Repository, ref_name: str, update_worktree: bool) -> WorktreeOutcome:
-    return sync_worktree(repo, ref_name) if update_worktree else WorktreeOutcome(False)
+def _refresh(
+    repo: pygit2.Repository,
+    ref_name: str,
+    update_worktree: bool,
+    contents: Mapping[pygit2.Oid, bytes],
+) -> WorktreeOutcome:
+    if not update_worktree:
+        return WorktreeOutcome(False)
+    return sync_worktree(repo, ref_name, contents)
 
 
 @contextlib.contextmanager

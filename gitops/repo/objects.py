@@ -79,9 +79,24 @@ def tree_entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygi
     return index, {entry.path: entry.id for entry in index}
 
 
-def write_blobs(repo: pygit2.Repository, blobs: Mapping[str, bytes]) -> dict[str, pygit2.Oid]:
-    """Store new blobs in the object database (unreferenced until the ref moves)."""
-    return {path: repo.create_blob(data) for path, data in blobs.items()}
+def write_blobs(
+    repo: pygit2.Repository, blobs: Mapping[str, bytes], oids: Mapping[str, pygit2.Oid]
+) -> dict[pygit2.Oid, bytes]:
+    """Store the blobs ``{path: content}`` (ids in ``oids``) the database lacks.
+
+    Many go into one pack (:mod:`gitops.repo.pack`), a few as loose objects; either way
+    they stay unreferenced until the ref moves. Returns the content of every blob by id,
+    for the working tree (written from memory, not read back out of Git).
+    """
+    from gitops.repo.pack import PACK_MIN_OBJECTS, write_pack
+
+    contents = {oids[path]: data for path, data in blobs.items()}
+    odb = repo.odb
+    new = {oid: data for oid, data in contents.items() if not odb.exists(oid)}
+    if len(new) < PACK_MIN_OBJECTS or not write_pack(repo, new):
+        for data in new.values():
+            repo.create_blob(data)
+    return contents
 
 
 def blob_data(repo: pygit2.Repository, oid: pygit2.Oid) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +97,14 @@ def index_lock(repo: pygit2.Repository, *, locked: bool = False) -> str:
     )
 
 
-def sync_worktree(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
-    """Bring a clean working tree that follows ``ref_name`` to its head, under the worktree lock."""
+def sync_worktree(
+    repo: pygit2.Repository, ref_name: str, contents: Mapping[pygit2.Oid, bytes] | None = None
+) -> WorktreeOutcome:
+    """Bring a clean working tree and index to ``ref_name`` (see the module docstring).
+
+    ``contents`` holds blobs just written, by id: those files are written from memory
+    instead of being read back out of the object database.
+    """
     if not follows_branch(repo, ref_name):
         return WorktreeOutcome(False)
     lock_path = Path(repo.path) / "gitops-worktree.lock"
@@ -108,13 +114,15 @@ def sync_worktree(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
             held = index_lock(repo, locked=True)
             if held:
                 return WorktreeOutcome(False, failure=f"the working tree was not refreshed: {held}")
-            return _sync_locked(repo, ref_name)
+            return _sync_locked(repo, ref_name, contents or {})
     except (pygit2.GitError, OSError) as err:
         reason = getattr(err, "strerror", None) or str(err)
         return WorktreeOutcome(False, failure=f"the working tree was not refreshed: {reason}")
 
 
-def _sync_locked(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
+def _sync_locked(
+    repo: pygit2.Repository, ref_name: str, contents: Mapping[pygit2.Oid, bytes]
+) -> WorktreeOutcome:
     head = repo.references[ref_name].peel(pygit2.Commit)
     index = repo.index
     index.read(force=True)
@@ -140,11 +148,15 @@ def _sync_locked(repo: pygit2.Repository, ref_name: str) -> WorktreeOutcome:
         return WorktreeOutcome(False, failure="a symbolic link appeared on a generated path")
     writes = [(path, oid) for path, oid in sorted(new.items()) if old.get(path) != oid]
     done: list[str] = []
+    made: set[Path] = set()
     try:
         for path, oid in writes:
             dest = workdir / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(dest, blob_data(repo, oid))
+            if dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
+            data = contents.get(oid)  # content-addressed: the id names these very bytes
+            write_atomic(dest, data if data is not None else blob_data(repo, oid))
             done.append(path)
     except OSError as err:
         return WorktreeOutcome(False, failure=_roll_back(repo, workdir, old, done, err))
