@@ -120,17 +120,27 @@ def read_path(path: Path) -> list[Manifest]:
     return manifests_from_files(files)
 
 
-def read_ref(repo_path: Path, ref: str, environment: str | None = None) -> list[Manifest]:
+def read_ref(
+    repo_path: Path, ref: str, environment: str | None = None, *, missing_ok: bool = False
+) -> list[Manifest]:
     """Manifests committed at ``ref`` (commit, branch or tag), under one environment's directory.
+
+    The one reader of an environment from Git: ``diff``, ``plan`` and ``apply`` all read
+    through it.
 
     Args:
         repo_path: the rendered GitOps repository.
         ref: what to read; the working directory is never looked at.
-        environment: restrict to ``envs/<environment>``; None reads the whole tree.
+        environment: restrict to ``envs/<environment>`` (``<env>/<cluster>``: one cluster
+            of a fleet, its base and overlay as kustomize builds them); None reads the
+            whole tree.
+        missing_ok: an environment with no directory at ``ref`` reads as no objects (a plan
+            of a new or removed environment, ``apply --allow-empty``); otherwise an error.
 
     Raises:
         RepositoryError: the repository or ref does not exist.
-        InputError: the environment has no directory at ``ref``, or a file is malformed.
+        InputError: the environment has no directory at ``ref`` (unless ``missing_ok``),
+            or a file is malformed.
     """
     from gitops import repo  # pygit2 is loaded only by commands that read Git
 
@@ -141,7 +151,7 @@ def read_ref(repo_path: Path, ref: str, environment: str | None = None) -> list[
 
         prefix = environment_dir(name)
     files = repo.read_files(repo_path, ref, prefix)
-    if environment is not None and not files:
+    if environment is not None and not files and not missing_ok:
         raise InputError(f"{repo_path}@{ref}: environment {environment!r} has no {prefix}/")
     if cluster:  # one cluster of a fleet: its base and overlay, as kustomize builds them
         from gitops.fleet import cluster_manifests

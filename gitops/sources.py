@@ -1,6 +1,7 @@
-"""What ``apply`` and ``plan`` read from the rendered repository: an environment's objects
-at a ref (and at earlier commits, for promotion order), the repository's identity for the
-environment's ApplySet id, and the budget overrides recorded in commit messages.
+"""What ``apply`` and ``plan`` read from the rendered repository besides an environment's
+objects at a ref (:func:`gitops.desired.read_ref`): its objects at earlier commits, for
+promotion order, the repository's identity for the environment's ApplySet id, and the
+budget overrides recorded in commit messages.
 
 Reads Git through :mod:`gitops.repo` (never the working directory).
 """
@@ -19,22 +20,6 @@ from gitops.ownership import Identity
 
 if TYPE_CHECKING:
     from gitops.promotion import PromotionStatus
-
-
-def environment_at(repo_path: Path, ref: str, environment: str) -> list[Manifest]:
-    """The objects committed for ``environment`` at ``ref`` (empty if it has no directory).
-
-    Raises:
-        RepositoryError: the repository or ref does not exist.
-        InputError: a committed file is malformed.
-    """
-    from gitops.repo import read_files  # pygit2 only for commands that read Git
-
-    name, _, cluster = environment.partition("/")
-    files = read_files(repo_path, ref, environment_dir(name))
-    if cluster:  # one cluster of a fleet: its base and overlay, as kustomize builds them
-        return fleet.cluster_manifests(files, environment_dir(name), cluster)
-    return manifests_from_files(files)
 
 
 def targets_at(repo_path: Path, refs: Sequence[str], names: Sequence[str]) -> list[str]:

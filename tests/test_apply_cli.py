@@ -307,9 +307,10 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from gitops.cluster import ClusterClient
+    from gitops.desired import read_ref
     from gitops.diff import diff_manifests
     from gitops.ownership import stamp_all
-    from gitops.sources import environment_at, identity_for
+    from gitops.sources import identity_for
 
     repo = tmp_path / "rendered"
     assert (
@@ -324,7 +325,7 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
         )
         == 0
     )
-    manifests = environment_at(repo, "main", "dev")
+    manifests = read_ref(repo, "main", "dev")
     client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
     for gvk in sorted({(key_of(m).group, key_of(m).version, key_of(m).kind) for m in manifests}):
         if not client.is_served(*gvk):

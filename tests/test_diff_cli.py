@@ -242,6 +242,17 @@ def test_read_ref_reads_only_the_environment_directory(git_repo: Path) -> None:
     assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == [("Deployment", "llama")]
 
 
+def test_an_environment_missing_at_the_ref_is_an_error_unless_missing_is_allowed(
+    git_repo: Path,
+) -> None:
+    # diff reads a typo as an error; plan (a new or removed environment) and
+    # apply --allow-empty ask for no objects instead, through the same reader.
+    with pytest.raises(InputError, match=r"@v1: environment 'staging' has no envs/staging/"):
+        read_ref(git_repo, "v1", "staging")
+    assert read_ref(git_repo, "v1", "staging", missing_ok=True) == []
+    assert read_ref(git_repo, "v1", "prod", missing_ok=True) == read_ref(git_repo, "v1", "prod")
+
+
 def test_rendered_environment_applied_to_the_server_has_no_false_drift(
     cluster: ClusterUnderTest,
     kubeconfig: Path,

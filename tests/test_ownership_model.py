@@ -288,13 +288,13 @@ def _as_delivered(manifests: list[Manifest], manager: str) -> list[Manifest]:
 def test_plan_and_diff_agree_on_a_cluster_another_tool_delivered(
     manager: str, project_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from gitops.desired import read_ref
     from gitops.model import CLUSTER_SCOPED_KINDS
-    from gitops.sources import environment_at
 
     repo = tmp_path / "rendered"
     render = ["render", "--repo", repo, "--blueprints", project_root / "blueprints"]
     assert cli(*render, "--environments", project_root / "environments") == 0
-    manifests = environment_at(repo, "main", "dev")
+    manifests = read_ref(repo, "main", "dev")
     for manifest in manifests:
         if not manifest["metadata"].get("namespace") and manifest["kind"] not in (
             CLUSTER_SCOPED_KINDS

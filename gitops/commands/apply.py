@@ -91,13 +91,14 @@ def run(args: argparse.Namespace) -> int:
 
     from gitops.budgets import ChangeBudget
     from gitops.commands import environment_settings
+    from gitops.desired import read_ref
     from gitops.reconcile import apply_environment
-    from gitops.sources import applied_overrides, environment_at, identity_for
+    from gitops.sources import applied_overrides, identity_for
     from gitops.wait import Timing
 
     repo = default_repo(args)
     binding = environment_binding(args, args.env, repo, args.ref, missing_ok=args.allow_empty)
-    manifests = environment_at(repo, args.ref, args.env)
+    manifests = read_ref(repo, args.ref, args.env, missing_ok=args.allow_empty)
     identity = identity_for(repo, args.ref, args.env, args.repository_id)
     env = environment_settings(args.env, args.environments)
     # Without an environment file the default budget still protects Namespaces, PVCs, CRDs

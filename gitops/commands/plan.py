@@ -180,10 +180,10 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
     from pathlib import Path
 
     from gitops.budgets import ChangeBudget
+    from gitops.desired import read_ref
     from gitops.plan import build_plan
     from gitops.policy import evaluate
     from gitops.sources import (
-        environment_at,
         identity_for,
         promotion_status,
         recorded_overrides,
@@ -191,8 +191,9 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
 
     repo = default_repo(args)
     binding = environment_binding(args, env, repo, args.head, args.base)
-    base = environment_at(repo, args.base, env)
-    head = environment_at(repo, args.head, env)
+    # A new environment has nothing at base, a removed one nothing at head.
+    base = read_ref(repo, args.base, env, missing_ok=True)
+    head = read_ref(repo, args.head, env, missing_ok=True)
     identity = identity_for(repo, args.head, env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
     settings = environment_settings(env.partition("/")[0], args.environments)
