@@ -202,45 +202,7 @@ def assess(
         overrides: recorded overrides, ``{budget: reason}``.
     """
     given = dict(overrides or {})
-    found = deleted_objects or {}
-    uses: list[BudgetUse] = []
-    count = len(deletes)
-    if budget.max_deletions is not None:
-        uses.append(
-            _use(
-                "max-deletions",
-                str(budget.max_deletions),
-                f"{count} deletions",
-                count > budget.max_deletions,
-                given,
-                tuple(deletes),
-            )
-        )
-    if budget.max_deletion_percent is not None:
-        share = 100 * count / live_count if live_count else 0.0
-        over = share > budget.max_deletion_percent
-        uses.append(
-            _use(
-                "max-deletion-percent",
-                f"{budget.max_deletion_percent}%",
-                f"{share:.0f}% ({count} of {live_count})",
-                over,
-                given,
-                tuple(deletes),
-            )
-        )
-    protected = tuple(k for k in deletes if budget.protects(k, found.get(k)))
-    kinds = ", ".join(budget.protected_kinds) + f", {MODEL_CACHE_COMPONENT}s"
-    uses.append(
-        _use(
-            "protected-kinds",
-            kinds,
-            f"{len(protected)} protected deletions",
-            bool(protected),
-            given,
-            protected,
-        )
-    )
+    uses = _deletion_uses(budget, tuple(deletes), deleted_objects or {}, live_count, given)
     delta = gpus_after - gpus_before
     if budget.max_gpu_delta is not None:
         uses.append(
@@ -255,6 +217,39 @@ def assess(
         )
     unknown = tuple(sorted(set(given) - set(OVERRIDES)))
     return BudgetReport(tuple(uses), gpus_before, gpus_after, unknown)
+
+
+def _deletion_uses(
+    budget: ChangeBudget,
+    deletes: tuple[ResourceKey, ...],
+    found: Mapping[ResourceKey, Mapping[str, Any]],
+    live_count: int,
+    given: Mapping[str, str],
+) -> list[BudgetUse]:
+    """The deletion budgets: how many, what share of the live objects, which protected."""
+    uses: list[BudgetUse] = []
+    count = len(deletes)
+    if budget.max_deletions is not None:
+        over = count > budget.max_deletions
+        limit = str(budget.max_deletions)
+        uses.append(_use("max-deletions", limit, f"{count} deletions", over, given, deletes))
+    if budget.max_deletion_percent is not None:
+        share = 100 * count / live_count if live_count else 0.0
+        uses.append(
+            _use(
+                "max-deletion-percent",
+                f"{budget.max_deletion_percent}%",
+                f"{share:.0f}% ({count} of {live_count})",
+                share > budget.max_deletion_percent,
+                given,
+                deletes,
+            )
+        )
+    protected = tuple(k for k in deletes if budget.protects(k, found.get(k)))
+    kinds = ", ".join(budget.protected_kinds) + f", {MODEL_CACHE_COMPONENT}s"
+    used = f"{len(protected)} protected deletions"
+    uses.append(_use("protected-kinds", kinds, used, bool(protected), given, protected))
+    return uses
 
 
 def _use(
