@@ -176,34 +176,11 @@ class ClusterClient:
         what = f"{method} {path}"
         attempt = 0
         while True:
-            self.requests_made += 1
-            try:
-                serialized = self._api.param_serialize(
-                    method=method,
-                    resource_path=path,
-                    query_params=query or [],
-                    header_params=headers,
-                    body=payload,
-                    auth_settings=["BearerToken"],
-                )
-                response = self._api.call_api(*serialized, _request_timeout=self._timeout)
-                data = response.read()
-                status = int(response.status)
-            except ApiException as err:  # TLS failures arrive as status 0
-                raise UnreachableError(
-                    f"{self._where}: {what}: unreachable: {_reason(err)}"
-                ) from err
-            except urllib3.exceptions.HTTPError as err:
-                if _transient(err) and attempt + 1 < self._retry.attempts:
-                    # Every request here is idempotent (GET, apply, delete): send it again.
-                    pause = self._retry.backoff(attempt)
-                    log.debug("%s: %s; retrying in %.2fs", what, _reason(err), pause)
-                    self._retry.sleep(pause)
-                    attempt += 1
-                    continue
-                raise UnreachableError(
-                    f"{self._where}: {what}: unreachable: {_reason(err)}"
-                ) from err
+            sent = self._send(method, path, query, headers, payload, attempt)
+            if sent is None:  # a transient transport failure, already waited for
+                attempt += 1
+                continue
+            status, data, response = sent
             if 200 <= status < 300:
                 try:
                     return json.loads(data) if data else None
@@ -217,6 +194,44 @@ class ClusterClient:
             log.debug("%s answered %s; retrying in %.2fs", what, status, delay)
             self._retry.sleep(delay)
             attempt += 1
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None,
+        headers: dict[str, str],
+        payload: Any,
+        attempt: int,
+    ) -> tuple[int, bytes, Any] | None:
+        """One attempt: ``(status, body, response)``, or None after a transient failure's pause.
+
+        Raises:
+            UnreachableError: the server cannot be reached, and retrying is over or useless.
+        """
+        what = f"{method} {path}"
+        self.requests_made += 1
+        try:
+            serialized = self._api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=query or [],
+                header_params=headers,
+                body=payload,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(*serialized, _request_timeout=self._timeout)
+            return int(response.status), response.read(), response
+        except ApiException as err:  # TLS failures arrive as status 0
+            raise UnreachableError(f"{self._where}: {what}: unreachable: {_reason(err)}") from err
+        except urllib3.exceptions.HTTPError as err:
+            if _transient(err) and attempt + 1 < self._retry.attempts:
+                # Every request here is idempotent (GET, apply, delete): send it again.
+                pause = self._retry.backoff(attempt)
+                log.debug("%s: %s; retrying in %.2fs", what, _reason(err), pause)
+                self._retry.sleep(pause)
+                return None
+            raise UnreachableError(f"{self._where}: {what}: unreachable: {_reason(err)}") from err
 
     def _retry_delay(self, status: int, response: Any, attempt: int) -> float | None:
         if attempt + 1 >= self._retry.attempts:
