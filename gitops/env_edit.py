@@ -111,12 +111,29 @@ def set_override(
             cluster is not in the fleet.
         GitOpsError: whatever ``validate`` raises; the file is left as it was.
     """
-    from ruamel.yaml.comments import CommentedMap
-
     text = path.read_text()
     yaml, document = _load_round_trip(path, text)
     if not isinstance(document, dict):
         raise InputError(f"{path}: expected an environment mapping")
+    entry, where = _override_entry(path, document, target, stack)
+    old = entry.get(key)
+    entry[key] = value
+    edit = Edit(path, f"{where}overrides.{stack}.{key}", old, value)
+    if not edit.changed:
+        return edit
+    new_text = _dump(yaml, document)
+    validate(path, new_text)
+    _replace_atomically(path, new_text)
+    return edit
+
+
+def _override_entry(
+    path: Path, document: dict[str, Any], target: str, stack: str
+) -> tuple[dict[str, Any], str]:
+    """``overrides.<stack>`` of the environment or of its cluster (made if missing), and
+    where it is (``""`` or ``clusters[<name>].``) for messages."""
+    from ruamel.yaml.comments import CommentedMap
+
     _, _, cluster = target.partition("/")
     holder = document
     where = ""
@@ -139,21 +156,17 @@ def set_override(
         entry = overrides[stack] = CommentedMap()
     if not isinstance(entry, dict):
         raise ValidationError(f"{path}: {where}overrides.{stack} must be a mapping")
-    old = entry.get(key)
-    entry[key] = value
-    edit = Edit(path, f"{where}overrides.{stack}.{key}", old, value)
-    if not edit.changed:
-        return edit
-    new_text = _dump(yaml, document)
-    validate(path, new_text)
+    return entry, where
+
+
+def _replace_atomically(path: Path, text: str) -> None:
     # Atomic: a reader (or a crash) sees the old file or the new one, never half of it.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as out:
-            out.write(new_text)
+            out.write(text)
         os.chmod(temporary, path.stat().st_mode & 0o777)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return edit
