@@ -219,6 +219,12 @@ def introduced_violations(base: Sequence[Violation], head: Sequence[Violation]) 
     return [v for v in head if (identity_of(v.key), v.policy, v.rule) not in seen]
 
 
+#: Judges a local diff report again given the manifests it compared (server-side mode).
+_Judge = Callable[[diff.DiffReport, Sequence[Manifest]], diff.DiffReport]
+
+
+# Over 60 lines only by its signature and Args (every input a plan reads); its body is
+# the three parts, each in a helper below.
 def build_plan(
     environment: str,
     base_ref: str,
@@ -237,7 +243,7 @@ def build_plan(
     violations: tuple[Sequence[Violation], Sequence[Violation]] | None = None,
     namespace_contents: Mapping[str, Sequence[ResourceKey]] | None = None,
     delete_namespace_contents: bool = False,
-    judge: Callable[[diff.DiffReport, Sequence[Manifest]], diff.DiffReport] | None = None,
+    judge: _Judge | None = None,
     budget: ChangeBudget | None = None,
     overrides: Mapping[str, str] | None = None,
     promotion: PromotionStatus | None = None,
@@ -298,29 +304,10 @@ def build_plan(
     # The stamps apply adds are expected only where apply added them (see the docstring).
     stamped_base = stamp_where_applied(who, base, live, is_namespaced)
     stamped_head = stamp_where_applied(who, head, live, is_namespaced)
-    drift_report = diff.diff_manifests(stamped_base, live, **options)
-    if judge is not None:
-        drift_report = judge(drift_report, stamped_base)
-    drifted = [d for d in drift_report.objects if d.status is not diff.Status.IN_SYNC]
-    base_keys = [key_of(m) for m in stamped_base]
-    orphans = select_prune(live, base_keys, who, check_managed_fields=check_managed_fields)
-    drifted.extend(diff.ObjectDiff(k, diff.Status.ORPHANED) for k in orphans.delete)
-    drifted.sort(key=lambda d: sort_key(d.key))
-    head_report = diff.diff_manifests(stamped_head, live, **options)
-    if judge is not None:
-        head_report = judge(head_report, stamped_head)
-    creates = [
-        d
-        for d in head_report.objects
-        if d.status in (diff.Status.MISSING, diff.Status.KIND_NOT_SERVED)
-    ]
-    updates = [d for d in head_report.objects if d.status is diff.Status.MODIFIED]
+    drifted = _drift(stamped_base, live, options, judge, who, check_managed_fields)
+    creates, updates = _head_changes(stamped_head, live, options, judge)
     if namespace_contents is None:
-        held: dict[str, list[ResourceKey]] = {}
-        for obj in live:
-            if is_content(obj) and key_of(obj).namespace:
-                held.setdefault(key_of(obj).namespace, []).append(key_of(obj))
-        namespace_contents = held
+        namespace_contents = _contents_by_namespace(live)
     pruned = select_prune(
         live,
         [key_of(m) for m in stamped_head],
@@ -335,13 +322,9 @@ def build_plan(
     # A Namespace deleted takes its contents with it: they count against the budget too.
     doomed = [*pruned.delete, *(key for _, held in pruned.takes for key in held)]
     report = _budgets(budget, doomed, live_objects, owned, gpus, overrides)
-    return Plan(
-        environment,
-        base_ref,
-        head_ref,
-        tuple(changes),
+    return replace(
+        plan,
         budgets=report,
-        promotion=promotion,
         drift=tuple(drifted),
         creates=tuple(creates),
         updates=tuple(updates),
@@ -349,9 +332,53 @@ def build_plan(
         prune_kept=pruned.kept,
         prune_note=pruned.note,
         delete_takes=pruned.takes,
-        violations=introduced,
         live_source=live_source,
     )
+
+
+def _drift(
+    stamped_base: Sequence[Manifest],
+    live: Sequence[Manifest],
+    options: Mapping[str, Any],
+    judge: _Judge | None,
+    who: Identity,
+    check_managed_fields: bool,
+) -> list[diff.ObjectDiff]:
+    """Part 2: base against the cluster, and what is ours there that base no longer holds."""
+    drift_report = diff.diff_manifests(stamped_base, live, **options)
+    if judge is not None:
+        drift_report = judge(drift_report, stamped_base)
+    drifted = [d for d in drift_report.objects if d.status is not diff.Status.IN_SYNC]
+    base_keys = [key_of(m) for m in stamped_base]
+    orphans = select_prune(live, base_keys, who, check_managed_fields=check_managed_fields)
+    drifted.extend(diff.ObjectDiff(k, diff.Status.ORPHANED) for k in orphans.delete)
+    drifted.sort(key=lambda d: sort_key(d.key))
+    return drifted
+
+
+def _head_changes(
+    stamped_head: Sequence[Manifest],
+    live: Sequence[Manifest],
+    options: Mapping[str, Any],
+    judge: _Judge | None,
+) -> tuple[list[diff.ObjectDiff], list[diff.ObjectDiff]]:
+    """Part 3: what applying head would create and what it would update."""
+    head_report = diff.diff_manifests(stamped_head, live, **options)
+    if judge is not None:
+        head_report = judge(head_report, stamped_head)
+    creating = (diff.Status.MISSING, diff.Status.KIND_NOT_SERVED)
+    creates = [d for d in head_report.objects if d.status in creating]
+    updates = [d for d in head_report.objects if d.status is diff.Status.MODIFIED]
+    return creates, updates
+
+
+def _contents_by_namespace(live: Sequence[Manifest]) -> dict[str, list[ResourceKey]]:
+    """The objects of ``live`` in each namespace (right for a capture of the whole cluster)."""
+    held: dict[str, list[ResourceKey]] = {}
+    for obj in live:
+        if is_content(obj) and key_of(obj).namespace:
+            held.setdefault(key_of(obj).namespace, []).append(key_of(obj))
+    return held
 
 
 def _budgets(
