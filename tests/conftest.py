@@ -51,6 +51,9 @@ def project_root() -> Path:
 # missing control plane fails the run instead.
 REAL_KUBECONFIG = os.environ.get("GITOPS_TEST_KUBECONFIG")
 REQUIRE_CONTROL_PLANE = os.environ.get("GITOPS_REQUIRE_CONTROL_PLANE") == "1"
+# A control plane another process started and keeps (ControlPlane.save): the mutation runner
+# starts one and hands it to every pytest run it makes, instead of each starting its own.
+SHARED_CONTROL_PLANE = os.environ.get("GITOPS_TEST_CONTROL_PLANE")
 _unavailable: list[str] = []
 
 
@@ -80,6 +83,9 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     """etcd + kube-apiserver + controllers + kwok GPU nodes, once per test run."""
     if REAL_KUBECONFIG:
         pytest.skip("needs the local control plane; GITOPS_TEST_KUBECONFIG selects a cluster")
+    if SHARED_CONTROL_PLANE:
+        yield ControlPlane.attach(Path(SHARED_CONTROL_PLANE))  # stays running: not ours
+        return
     if _unavailable:
         _skip_or_fail(_unavailable[0])
     try:

@@ -5,9 +5,10 @@ GPU nodes on loopback; ``ClusterUnderTest`` is one test's handle on it, through 
 ``FaultProxy`` that injects the failures a real server will not produce on demand.
 """
 
-from .cluster import ControlPlane, ControlPlaneUnavailable, build_binaries
+from .cluster import ControlPlane
 from .facade import ClusterUnderTest
 from .log import Fault, RequestRecord
+from .processes import ControlPlaneUnavailable, build_binaries
 from .proxy import FaultProxy
 
 __all__ = [

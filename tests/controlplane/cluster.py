@@ -1,32 +1,23 @@
 """A real Kubernetes control plane on loopback, for the tests.
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (simulating GPU nodes)
-run as child processes from binaries built by ``build.sh``. The API server authenticates a
-client certificate of a generated CA (user ``admin`` in ``system:masters``), authorizes with
-RBAC and runs its default admission chain, ValidatingAdmissionPolicy included, as any cluster
-does. ``reset()`` returns the cluster to the state it had after start-up by deleting, in etcd,
-every key written since: the API server's watch cache follows etcd, so the next test starts
-from a clean cluster in milliseconds instead of waiting for namespace finalization.
+run as child processes (:mod:`.processes`) from binaries built by ``build.sh``. The API server
+authenticates a client certificate of a generated CA (:mod:`.pki`; user ``admin`` in
+``system:masters``), authorizes with RBAC and runs its default admission chain,
+ValidatingAdmissionPolicy included, as any cluster does. ``reset()`` returns the cluster to
+the state it had after start-up by deleting, in etcd, every key written since (:mod:`.etcd`).
+One process starts the control plane; others may :meth:`ControlPlane.attach` to it (the
+mutation runner hands one to every pytest run it starts).
 """
 
 from __future__ import annotations
 
-import base64
-import ctypes
 import hashlib
-import http.client
-import io
 import json
-import os
 import shutil
-import signal
-import socket
 import ssl
-import subprocess
 import threading
-import time
 import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +25,10 @@ from typing import Any
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
+from .access import ApiAccess
+from .etcd import TXN_OPS, EtcdStore
+from .pki import Pki
+from .processes import Supervisor, free_port
 
 #: Capacity of each simulated GPU node (kwok marks it Ready and runs the pods bound to it).
 GPU_NODE_CAPACITY = {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": "8"}
@@ -42,147 +36,22 @@ GPU_NODES = ("gpu-node-0", "gpu-node-1")
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 
 
-class ControlPlaneUnavailable(RuntimeError):
-    """The control plane cannot run on this machine (no Go, a failed build); says why."""
-
-
-def build_binaries() -> Path:
-    """The folder of control-plane binaries: ``$GITOPS_CONTROLPLANE_BIN``, else ``build.sh``."""
-    given = os.environ.get("GITOPS_CONTROLPLANE_BIN")
-    if given:
-        return Path(given)
-    if shutil.which("go") is None:
-        raise ControlPlaneUnavailable(
-            "Go is not installed, so the real control plane (kube-apiserver, etcd) cannot be "
-            "built; install Go >= 1.26 or set GITOPS_TEST_KUBECONFIG to an existing cluster"
-        )
-    done = subprocess.run(
-        ["bash", str(HERE / "build.sh")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise ControlPlaneUnavailable(f"building the control plane failed:\n{tail}")
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the test process dies, however it dies (no orphans)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-_PR_SET_PDEATHSIG = 1
-#: Deletes per etcd transaction when resetting the cluster (etcd's --max-txn-ops).
-_TXN_OPS = 1000
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 @dataclass
-class Pki:
-    """A CA, the API server's serving certificate, an admin client certificate, SA keys."""
-
-    folder: Path
-
-    def create(self) -> Pki:
-        """Generate every key and certificate into ``folder``."""
-        f = self.folder
-        f.mkdir(parents=True, exist_ok=True)
-        _openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=gitops-test-ca",
-            "-keyout",
-            str(f / "ca.key"),
-            "-out",
-            str(f / "ca.crt"),
-        )
-        (f / "server.ext").write_text(
-            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
-            "DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1\n"
-            "extendedKeyUsage=serverAuth\n"
-        )
-        (f / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-        for name, subject, ext in (
-            ("server", "/CN=kube-apiserver", "server.ext"),
-            ("admin", "/O=system:masters/CN=admin", "client.ext"),
-        ):
-            _openssl(
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                subject,
-                "-keyout",
-                str(f / f"{name}.key"),
-                "-out",
-                str(f / f"{name}.csr"),
-            )
-            _openssl(
-                "x509",
-                "-req",
-                "-in",
-                str(f / f"{name}.csr"),
-                "-CA",
-                str(f / "ca.crt"),
-                "-CAkey",
-                str(f / "ca.key"),
-                "-CAcreateserial",
-                "-days",
-                "30",
-                "-extfile",
-                str(f / ext),
-                "-out",
-                str(f / f"{name}.crt"),
-            )
-        _openssl("genrsa", "-out", str(f / "sa.key"), "2048")
-        _openssl("rsa", "-in", str(f / "sa.key"), "-pubout", "-out", str(f / "sa.pub"))
-        return self
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """An SSL context trusting the CA and presenting the admin certificate."""
-        ctx = ssl.create_default_context(cafile=str(self.folder / "ca.crt"))
-        ctx.load_cert_chain(str(self.folder / "admin.crt"), str(self.folder / "admin.key"))
-        return ctx
-
-    def b64(self, name: str) -> str:
-        """A file of the PKI, base64-encoded as kubeconfigs embed it."""
-        return base64.b64encode((self.folder / name).read_bytes()).decode()
-
-
-@dataclass
-class ControlPlane:
+class ControlPlane(ApiAccess):
     """etcd + kube-apiserver (+ controller-manager, scheduler, kwok GPU nodes) on loopback."""
 
     binaries: Path
     workdir: Path
     crd_files: Iterable[Path] = ()
-    etcd_port: int = 0
     api_port: int = 0
-    _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _baseline: set[bytes] = field(default_factory=set)
     pki: Pki | None = None
+    etcd: EtcdStore = field(default_factory=EtcdStore)
+    processes: Supervisor = field(init=False)
     _ssl_context: ssl.SSLContext | None = None
     _local: threading.local = field(default_factory=threading.local)
+
+    def __post_init__(self) -> None:
+        self.processes = Supervisor(self.binaries, self.workdir)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -209,7 +78,7 @@ class ControlPlane:
             self._start_controllers()
             self._add_gpu_nodes()
             self._wait_for_default_service_account()
-            self._baseline = set(self._etcd_keys())
+            self.etcd.mark()
         except BaseException:
             self.stop()
             raise
@@ -239,51 +108,53 @@ class ControlPlane:
         except OSError:  # another run made it meanwhile: use theirs
             shutil.rmtree(build)
 
+    def save(self, path: Path) -> Path:
+        """Write what another process needs to :meth:`attach` to this running control plane."""
+        state = {
+            "binaries": str(self.binaries),
+            "workdir": str(self.workdir),
+            "etcd_port": self.etcd.port,
+            "api_port": self.api_port,
+        }
+        path.write_text(json.dumps(state))
+        return path
+
+    @classmethod
+    def attach(cls, path: Path) -> ControlPlane:
+        """A handle on a running control plane another process started and keeps
+        (:meth:`save`). It owns no process, so :meth:`stop` leaves the cluster running;
+        :meth:`reset` returns it to the state it had when attached."""
+        state = json.loads(path.read_text())
+        plane = cls(Path(state["binaries"]), Path(state["workdir"]), api_port=state["api_port"])
+        plane.etcd.port = state["etcd_port"]
+        plane.pki = Pki(plane.workdir / "pki")
+        if not plane.etcd.healthy() or not plane._api_ok("/readyz"):
+            raise RuntimeError(f"the control plane described in {path} is not running")
+        plane.etcd.mark()
+        return plane
+
     def stop(self) -> None:
-        """Stop every component (controllers first, etcd last)."""
-        for name in reversed(list(self._procs)):
-            proc = self._procs.pop(name)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        """Stop every component this object started (controllers first, etcd last)."""
+        self.processes.stop()
+
+    def reset(self) -> None:
+        """Delete every object created since start-up (directly in etcd, in batches)."""
+        self.etcd.reset()
+
+    @property
+    def etcd_port(self) -> int:
+        """etcd's client port."""
+        return self.etcd.port
 
     @property
     def kubeconfig_path(self) -> Path:
         """The admin kubeconfig (context ``test``)."""
         return self.workdir / "kubeconfig"
 
-    @property
-    def url(self) -> str:
-        """The API server's address."""
-        return f"https://127.0.0.1:{self.api_port}"
-
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
-        proc = subprocess.Popen(
-            [str(self.binaries / args[0]), *args[1:]],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        self._procs[name] = proc
-        return proc
-
-    def _check_alive(self, name: str) -> None:
-        proc = self._procs[name]
-        if proc.poll() is not None:
-            tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-
     def _start_etcd(self) -> None:
-        self.etcd_port, peer = free_port(), free_port()
-        client, peer_url = f"http://127.0.0.1:{self.etcd_port}", f"http://127.0.0.1:{peer}"
-        self._spawn(
+        self.etcd.port, peer = free_port(), free_port()
+        client, peer_url = f"http://127.0.0.1:{self.etcd.port}", f"http://127.0.0.1:{peer}"
+        self.processes.spawn(
             "etcd",
             [
                 "etcd",
@@ -295,17 +166,17 @@ class ControlPlane:
                 f"--initial-advertise-peer-urls={peer_url}",
                 f"--initial-cluster=test={peer_url}",
                 "--unsafe-no-fsync",
-                f"--max-txn-ops={_TXN_OPS}",
+                f"--max-txn-ops={TXN_OPS}",
                 "--log-level=warn",
             ],
         )
-        self._wait("etcd", lambda: self._etcd("/health").get("health") == "true")
+        self.processes.wait("etcd", self.etcd.healthy)
 
     def _start_apiserver(self) -> None:
         assert self.pki is not None
         p = self.pki.folder
         self.api_port = free_port()
-        self._spawn(
+        self.processes.spawn(
             "kube-apiserver",
             [
                 "kube-apiserver",
@@ -327,13 +198,13 @@ class ControlPlane:
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
             ],
         )
-        self._wait("kube-apiserver", lambda: self._api_ok("/readyz"), timeout=600)
+        self.processes.wait("kube-apiserver", lambda: self._api_ok("/readyz"), timeout=600)
 
     def _start_controllers(self) -> None:
         assert self.pki is not None
         p = self.pki.folder
         kubeconfig = f"--kubeconfig={self.kubeconfig_path}"
-        self._spawn(
+        self.processes.spawn(
             "kube-controller-manager",
             [
                 "kube-controller-manager",
@@ -348,7 +219,7 @@ class ControlPlane:
                 "--concurrent-replicaset-syncs=10",
             ],
         )
-        self._spawn(
+        self.processes.spawn(
             "kube-scheduler",
             [
                 "kube-scheduler",
@@ -358,7 +229,7 @@ class ControlPlane:
                 "--secure-port=0",
             ],
         )
-        self._spawn(
+        self.processes.spawn(
             "kwok",
             [
                 "kwok",
@@ -399,7 +270,7 @@ class ControlPlane:
             conds = (got.get("status") or {}).get("conditions") or []
             return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
-        self._wait("kwok", ready, timeout=60)
+        self.processes.wait("kwok", ready, timeout=60)
 
     def _add_gpu_nodes(self) -> None:
         for name in GPU_NODES:
@@ -441,151 +312,11 @@ class ControlPlane:
                     return False
             return True
 
-        self._wait("kube-apiserver", established, timeout=600)
+        self.processes.wait("kube-apiserver", established, timeout=600)
 
     def _wait_for_default_service_account(self) -> None:
-        self._wait(
+        self.processes.wait(
             "kube-controller-manager",
             lambda: self._api_ok("/api/v1/namespaces/default/serviceaccounts/default"),
             timeout=60,
         )
-
-    def _wait(self, name: str, ok: Any, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_alive(name)
-            try:
-                if ok():
-                    return
-            except (OSError, urllib.error.URLError, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} not ready after {timeout:.0f} s:\n{tail}")
-            time.sleep(0.1)
-
-    # -- access ----------------------------------------------------------------------------
-
-    def write_kubeconfig(
-        self,
-        path: Path,
-        context: str = "test",
-        server: str | None = None,
-    ) -> Path:
-        """Write an admin kubeconfig whose ``context`` points at this API server (or ``server``,
-        a plain-HTTP proxy in front of it, which authenticates for the client)."""
-        assert self.pki is not None
-        if server is not None and server.startswith("http://"):
-            cluster: dict[str, Any] = {"server": server}
-            user: dict[str, Any] = {}
-        else:
-            cluster = {
-                "server": server or self.url,
-                "certificate-authority-data": self.pki.b64("ca.crt"),
-            }
-            user = {
-                "client-certificate-data": self.pki.b64("admin.crt"),
-                "client-key-data": self.pki.b64("admin.key"),
-            }
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": context, "cluster": cluster}],
-            "users": [{"name": context, "user": user}],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-            "current-context": context,
-        }
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
-
-    def raw(
-        self,
-        method: str,
-        path: str,
-        data: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> bytes:
-        """One request to the API server as admin (a keep-alive connection per thread); the
-        answer's body. An answer >= 400 raises ``urllib.error.HTTPError`` with its body."""
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                conn.request(
-                    method,
-                    path,
-                    body=data,
-                    headers={"Content-Type": content_type, "Accept": "application/json"},
-                )
-                resp = conn.getresponse()
-                body: bytes = resp.read()
-                break
-            except (http.client.HTTPException, OSError):  # a keep-alive the server closed
-                conn.close()
-                self._local.conn = None
-                if attempt == 2:
-                    raise
-        if resp.status >= 400:
-            raise urllib.error.HTTPError(
-                self.url + path, resp.status, resp.reason, resp.headers, io.BytesIO(body)
-            )
-        return body
-
-    def _connection(self) -> http.client.HTTPSConnection:
-        conn: http.client.HTTPSConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = http.client.HTTPSConnection(
-                "127.0.0.1", self.api_port, context=self._ssl, timeout=30
-            )
-            self._local.conn = conn
-        return conn
-
-    def api(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
-    ) -> Any:
-        """One request to the API server as admin; the decoded JSON answer."""
-        data = None if body is None else json.dumps(body).encode()
-        raw = self.raw(method, path, data, content_type)
-        return json.loads(raw) if raw else None
-
-    @property
-    def _ssl(self) -> ssl.SSLContext:
-        assert self.pki is not None
-        if self._ssl_context is None:
-            self._ssl_context = self.pki.ssl_context()
-        return self._ssl_context
-
-    def _api_ok(self, path: str) -> bool:
-        try:
-            self.raw("GET", path)
-        except urllib.error.HTTPError:
-            return False
-        return True
-
-    # -- etcd (reset between tests) --------------------------------------------------------
-
-    def _etcd(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.etcd_port}{path}"
-        if body is None:
-            with urllib.request.urlopen(url, timeout=10) as resp:
-                out: dict[str, Any] = json.loads(resp.read())
-                return out
-        req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            out = json.loads(resp.read())
-            return out
-
-    def _etcd_keys(self) -> list[bytes]:
-        start = base64.b64encode(b"/registry/").decode()
-        end = base64.b64encode(b"/registry0").decode()
-        got = self._etcd("/v3/kv/range", {"key": start, "range_end": end, "keys_only": True})
-        return [base64.b64decode(kv["key"]) for kv in got.get("kvs", [])]
-
-    def reset(self) -> None:
-        """Delete every object created since start-up (directly in etcd, in batches)."""
-        extra = [k for k in self._etcd_keys() if k not in self._baseline]
-        for start in range(0, len(extra), _TXN_OPS):
-            ops = [
-                {"requestDeleteRange": {"key": base64.b64encode(key).decode()}}
-                for key in extra[start : start + _TXN_OPS]
-            ]
-            self._etcd("/v3/kv/txn", {"success": ops})

@@ -4,8 +4,11 @@ Each entry of ``mutations.yaml`` names a file, a line of it (matched exactly, on
 stripping indentation), what to put instead, and the tests that cover it. For every entry the
 line is replaced, the named tests run in a subprocess, and the file is restored, whatever
 happens. A mutation *survives* when its tests still pass: the logic of that line is not really
-tested. Exit status: 0 when every mutation was killed, 1 when any survived, 2 when the list no
-longer fits the code (a line not found, or found twice: update the list with the code).
+tested. One real control plane (``tests/controlplane``) is started for the whole run and
+handed to every pytest run through ``GITOPS_TEST_CONTROL_PLANE``, so a mutation costs its
+tests, not a cluster start-up each. Exit status: 0 when every mutation was killed, 1 when
+any survived, 2 when the list no longer fits the code (a line not found, or found twice:
+update the list with the code).
 
 Usage: ``python tests/mutations/run.py [--only ID ...] [--list]``
 """
@@ -13,10 +16,14 @@ Usage: ``python tests/mutations/run.py [--only ID ...] [--list]``
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +78,32 @@ def mutate(text: str, mutation: Mutation) -> str:
     return "\n".join(lines)
 
 
-def run(mutation: Mutation) -> tuple[bool, float]:
+@contextmanager
+def shared_control_plane() -> Iterator[dict[str, str]]:
+    """Start the test control plane once; the environment handing it to child pytest runs
+    (empty when it cannot run here: each run then skips or fails as plain pytest would)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from controlplane import ControlPlane, ControlPlaneUnavailable, build_binaries
+    from k8s_schemas import schemas_dir
+
+    if os.environ.get("GITOPS_TEST_KUBECONFIG") or os.environ.get("GITOPS_TEST_CONTROL_PLANE"):
+        yield {}  # the runs are pointed at a cluster already
+        return
+    try:
+        binaries = build_binaries()
+    except ControlPlaneUnavailable:
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="mutations-") as tmp:
+        crds = sorted(schemas_dir().glob("*.yaml"))
+        plane = ControlPlane(binaries, Path(tmp) / "control-plane", crds).start()
+        try:
+            yield {"GITOPS_TEST_CONTROL_PLANE": str(plane.save(Path(tmp) / "plane.json"))}
+        finally:
+            plane.stop()
+
+
+def run(mutation: Mutation, env: dict[str, str] | None = None) -> tuple[bool, float]:
     """Apply, test, restore. Returns (survived, seconds)."""
     path = ROOT / mutation.file
     original = path.read_text()
@@ -93,6 +125,7 @@ def run(mutation: Mutation) -> tuple[bool, float]:
                 *mutation.tests,
             ],
             cwd=ROOT,
+            env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
             check=False,
@@ -124,14 +157,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m.id}: {m.file}: {m.why}")
         return 0
     survivors = []
-    for m in mutations:
-        survived, seconds = run(m)
-        print(
-            f"{'SURVIVED' if survived else 'killed  '} {m.id} ({seconds:.0f} s): {m.why}",
-            flush=True,
-        )
-        if survived:
-            survivors.append(m)
+    started = time.monotonic()
+    with shared_control_plane() as env:
+        print(f"mutations: control plane ready in {time.monotonic() - started:.0f} s", flush=True)
+        for m in mutations:
+            survived, seconds = run(m, env)
+            print(
+                f"{'SURVIVED' if survived else 'killed  '} {m.id} ({seconds:.0f} s): {m.why}",
+                flush=True,
+            )
+            if survived:
+                survivors.append(m)
     print(f"mutations: {len(mutations) - len(survivors)} killed, {len(survivors)} survived")
     return 1 if survivors else 0
 
