@@ -1,0 +1,129 @@
+"""What the server-judged diff corpora share: the prod example applied, and one judge.
+
+``tests/test_server_diff_agreement.py`` (edits of the desired side) and
+``tests/test_server_diff_managers.py`` (fields other managers own) both apply the rendered
+prod environment to the real control plane and judge each case twice: by the local
+comparison (:func:`gitops.diff.diff_object`) and by the server's dry-run apply
+(:func:`gitops.server_diff.server_diff_object`). Verdicts must agree, and so must the
+fields the two patches touch; a case the local mode "cannot tell" falls back to the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controlplane import ClusterUnderTest
+
+from gitops.cli import main
+from gitops.cluster import ClusterClient
+from gitops.desired import read_ref
+from gitops.diff import IgnoreRule, ObjectDiff, diff_object
+from gitops.errors import ClusterError
+from gitops.model import canonical_order, key_of, split_api_version
+from gitops.server_diff import server_diff_object
+
+
+def apply_example(
+    cluster: ClusterUnderTest, tmp_path: Path, project_root: Path
+) -> tuple[ClusterClient, list[dict[str, Any]]]:
+    """The rendered prod environment applied as ``gitops``; the client and what was applied.
+
+    The client's kubeconfig is ``tmp_path / "kubeconfig"`` (context ``test``).
+    """
+    repo = tmp_path / "rendered"
+    render = ["render", "--repo", str(repo), "--blueprints", str(project_root / "blueprints")]
+    assert main([*render, "--environments", str(project_root / "environments")]) == 0
+    kubeconfig = cluster.plane.write_kubeconfig(tmp_path / "kubeconfig", context="test")
+    client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
+    applied = []
+    for manifest in canonical_order(read_ref(repo, "main", "prod")):
+        group, version = split_api_version(manifest["apiVersion"])
+        if client.is_served(group, version, manifest["kind"]):
+            client.apply(manifest, force=True)
+            applied.append(manifest)
+    return client, applied
+
+
+def patch_paths(result: ObjectDiff) -> set[tuple[str, ...]]:
+    """The fields a patch touches, list positions generalized (orders may differ)."""
+    return {
+        tuple("*" if p.isdigit() else p for p in op["path"].split("/")[1:]) for op in result.patch
+    }
+
+
+def same_fields(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
+    """Whether two patches touch the same fields: each path of one is, contains or is
+    contained in a path of the other (one may replace a list item whole, the other the
+    field in it)."""
+
+    def related(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+        n = min(len(x), len(y))
+        return x[:n] == y[:n]
+
+    return all(any(related(x, y) for y in b) for x in a) and all(
+        any(related(y, x) for x in a) for y in b
+    )
+
+
+def fields(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every (path, value) of a document, containers after their contents."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from fields(sub, (*path, key))
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            yield from fields(sub, (*path, index))
+    yield path, value
+
+
+def get_in(doc: Any, path: tuple[Any, ...]) -> Any:
+    """The value at ``path`` (keys and list indexes)."""
+    for step in path:
+        doc = doc[step]
+    return doc
+
+
+def set_in(doc: Any, path: tuple[Any, ...], value: Any) -> None:
+    """Set the value at ``path``."""
+    get_in(doc, path[:-1])[path[-1]] = value
+
+
+@dataclass
+class Judge:
+    """Judges cases both ways and keeps the counts and the disagreements."""
+
+    client: ClusterClient
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("modified", "in-sync", "refused", "cannot-tell"), 0)
+    )
+    disagreements: list[str] = field(default_factory=list)
+
+    def __call__(
+        self,
+        what: str,
+        desired: dict[str, Any],
+        current: dict[str, Any],
+        ignore: Sequence[IgnoreRule] = (),
+    ) -> tuple[ObjectDiff, ObjectDiff] | None:
+        """Judge ``desired`` against the object as stored now; the local and the server's
+        verdicts, or None when the server refuses the apply (an invalid edit)."""
+        current = self.client.get(key_of(current)) or current  # controllers move status along
+        try:
+            local = diff_object(desired, current, ignore=ignore)
+            server = server_diff_object(self.client, desired, current, ignore=ignore)
+        except ClusterError:
+            self.counts["refused"] += 1
+            return None
+        self.counts[str(server.status)] += 1
+        if local.cannot_tell:
+            self.counts["cannot-tell"] += 1  # local mode asks the server: its verdict stands
+        elif local.status is not server.status:
+            self.disagreements.append(f"{what}: local {local.status}, server {server.status}")
+        elif not same_fields(patch_paths(local), patch_paths(server)):
+            self.disagreements.append(
+                f"{what}: patches {patch_paths(local)} != {patch_paths(server)}"
+            )
+        return local, server
