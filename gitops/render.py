@@ -446,39 +446,15 @@ def check_promotions(
 
 
 def _checked_notes(rendered: Mapping[str, Sequence[Manifest]], cache: RenderCache) -> list[str]:
-    """:func:`check_policies`, skipping environments whose objects passed it before unchanged.
+    """:func:`check_policies`, each object checked once per content (see render_check).
 
-    The shipped check is a pure function of an environment's objects (its policies among
-    them) and of the code the cache fingerprints, so an environment rendered identically
-    has the outcome recorded for it then. A stand-in evaluator is always run.
+    A stand-in evaluator (tests, custom platforms) is always run on everything.
     """
     if not _shipped_evaluator():
         return check_policies(rendered)
-    keys = {name: cache.environment_key(rendered[name]) for name in rendered}
-    # Notes are recorded without the environment's name: identical sets share them.
-    known: dict[str, list[str] | None] = {}
-    for name, key in keys.items():
-        recorded = cache.checked(key)
-        known[name] = None if recorded is None else [f"{name}: {n}" for n in recorded]
-    # Clusters of a fleet often render identical sets: each distinct set is checked once.
-    checked_as: dict[str, str] = {}
-    first: dict[str, str] = {}
-    for name in sorted(rendered):
-        key = keys[name]
-        if known[name] is None:
-            checked_as[name] = name if key is None else first.setdefault(key, name)
-    fresh = check_policies({n: rendered[n] for n in sorted(set(checked_as.values()))})
-    notes: list[str] = []
-    for name in sorted(rendered):
-        env_notes = known[name]
-        if env_notes is None:
-            prefix = f"{checked_as[name]}: "
-            env_notes = [
-                f"{name}: {line.removeprefix(prefix)}" for line in fresh if line.startswith(prefix)
-            ]
-            cache.record_check(keys[name], [n.removeprefix(f"{name}: ") for n in env_notes])
-        notes.extend(env_notes)
-    return notes
+    from gitops.render_check import checked_notes
+
+    return checked_notes(rendered, cache)
 
 
 def manifests_at_ref(repo_path: Path, ref: str, env: str) -> list[Manifest]:

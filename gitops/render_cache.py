@@ -8,8 +8,9 @@ An object that cannot be digested is simply never cached.
 
 - :meth:`RenderCache.dump`: the YAML bytes of an object, from the cache when its digest
   was dumped before;
-- :meth:`RenderCache.checked` / :meth:`RenderCache.record_check`: the guardrail notes of an
-  environment whose every object (policies included) was checked before without a Deny.
+- :meth:`RenderCache.object_check` / :meth:`RenderCache.record_object_check`: the guardrail
+  violations of one object under one set of policies and Namespaces (see
+  :mod:`gitops.render_check`).
 
 Entries are tied to :data:`CACHE_VERSION`, the Python, PyYAML and gitops versions, and
 the size and mtime of every file of the package and of the CEL library, so an upgrade or
@@ -36,7 +37,7 @@ import gitops
 from gitops.model import Manifest
 
 #: Bumped when the format or meaning of cached entries changes.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 #: File name inside the Git directory.
 CACHE_FILE = "gitops-render-cache.json"
 
@@ -92,9 +93,9 @@ class RenderCache:
         self._dumper = dumper
         self._fingerprint = _fingerprint()
         self._yaml: dict[str, str] = {}
-        self._checks: dict[str, list[str]] = {}
+        self._checks: dict[str, list[list[str]]] = {}
         self._used_yaml: dict[str, str] = {}
-        self._used_checks: dict[str, list[str]] = {}
+        self._used_checks: dict[str, list[list[str]]] = {}
         self.hits = 0
         self._load()
 
@@ -134,17 +135,22 @@ class RenderCache:
             parts.append(key)
         return hashlib.sha1("\n".join(parts).encode(), usedforsecurity=False).hexdigest()
 
-    def checked(self, key: str | None) -> list[str] | None:
-        """The guardrail notes of an environment checked before, else ``None``."""
-        notes = self._checks.get(key) if key is not None else None
-        if notes is not None and key is not None:
-            self._used_checks[key] = notes
-        return notes
+    def object_check(self, context: str | None, key: str | None) -> list[list[str]] | None:
+        """The violations (as fields) of object ``key`` under ``context``, else ``None``."""
+        if context is None or key is None:
+            return None
+        entry = f"{context}:{key}"
+        found = self._checks.get(entry)
+        if found is not None:
+            self._used_checks[entry] = found
+        return found
 
-    def record_check(self, key: str | None, notes: Sequence[str]) -> None:
-        """Remember that the environment ``key`` passed the check with ``notes``."""
-        if key is not None:
-            self._used_checks[key] = list(notes)
+    def record_object_check(
+        self, context: str | None, key: str | None, violations: Sequence[list[str]]
+    ) -> None:
+        """Remember the violations (as fields) of object ``key`` under ``context``."""
+        if context is not None and key is not None:
+            self._used_checks[f"{context}:{key}"] = list(violations)
 
     def save(self) -> None:
         """Write the entries this render used into the repository's Git directory."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from controlplane import ControlPlane
 
-from benchmarks import diff_scale, fleet, rerender, startup
+from benchmarks import diff_scale, fleet, render_floor, rerender, startup
 from benchmarks._common import make_fleet
 
 RATIO = re.compile(r"^(?P<name>[a-z0-9_]+): (?P<value>.+) \((?P<target>[^()]+)\) (ok|MISSED)$")
@@ -49,16 +49,41 @@ def test_rerender_commits_nothing_then_only_the_changed_stack(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     lines = ratio_lines(rerender.main, ["--stacks", "4", "--envs", "2", "--repeat", "1"], capsys)
-    assert list(lines) == ["rerender_vs_cold", "rerender_commits", "one_stack_change_paths"]
+    assert list(lines) == [
+        "rerender_vs_cold",
+        "one_tag_vs_cold",
+        "rerender_commits",
+        "one_stack_change_paths",
+    ]
+    assert "(<= 0.1x)" in lines["one_tag_vs_cold"]
     assert lines["rerender_commits"].endswith("0 commits (required) ok")
     assert "in 2 envs, 0 others (required) ok" in lines["one_stack_change_paths"]
+
+
+def test_render_floor_writes_the_rendered_files_and_reports_the_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = ratio_lines(
+        render_floor.main, ["--stacks", "2", "--envs", "2", "--rounds", "1"], capsys
+    )
+    assert list(lines) == ["working_tree_files", "render_vs_floor"]
+    assert lines["working_tree_files"].endswith("(required) ok")
+    assert "(<= 3x)" in lines["render_vs_floor"]
 
 
 def test_startup_never_starts_node_for_version_or_diff(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    lines = ratio_lines(startup.main, ["--repeat", "1"], capsys)
-    assert list(lines) == ["version_seconds", "diff_help_seconds", "node_started_by"]
+    # A stand-in for kustomize (fast, so the ratio misses): the format is what is checked.
+    lines = ratio_lines(startup.main, ["--repeat", "1", "--kustomize", "true"], capsys)
+    assert list(lines) == [
+        "render_vs_kustomize",
+        "check_vs_kustomize",
+        "version_seconds",
+        "diff_help_seconds",
+        "node_started_by",
+    ]
+    assert "(<= 2x)" in lines["render_vs_kustomize"] and "(<= 2x)" in lines["check_vs_kustomize"]
     assert lines["node_started_by"].endswith("(required) ok")
 
 

@@ -11,7 +11,7 @@ import pygit2
 import pytest
 
 from benchmarks._common import make_fleet
-from gitops import render, render_cache
+from gitops import render_cache
 from gitops.model import dump_one
 from gitops.render import render_to_repo
 from gitops.render_cache import CACHE_FILE, RenderCache, digest, git_dir
@@ -108,26 +108,60 @@ def test_git_dir_of_bare_and_non_bare_repositories(tmp_path: Path) -> None:
     assert git_dir(tmp_path / "missing") is None
 
 
+def _count_checked(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the names of the objects each guardrail evaluation is given."""
+    import gitops.policy
+
+    checked: list[list[str]] = []
+    real = gitops.policy.evaluate
+
+    def counting(manifests: Any, *args: Any, **kwargs: Any) -> Any:
+        checked.append([m["metadata"]["name"] for m in manifests])
+        return real(manifests, *args, **kwargs)
+
+    counting.__module__ = real.__module__  # still the shipped evaluator, so per object
+    monkeypatch.setattr(gitops.policy, "evaluate", counting)
+    return checked
+
+
 def test_rerender_reuses_every_file_and_skips_the_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blueprints, environments = fleet(tmp_path)
     repo = tmp_path / "repo"
     first = render_to_repo(blueprints, environments, repo)
-    checked: list[list[str]] = []
-    real = render.check_policies
-
-    def counting(rendered: Any) -> list[str]:
-        checked.append(sorted(rendered))
-        return real(rendered)
-
-    monkeypatch.setattr(render, "check_policies", counting)
+    checked = _count_checked(monkeypatch)
     lines: list[str] = []
     again = render_to_repo(blueprints, environments, repo, progress=lines.append)
     assert not again.created and again.commit == first.commit
-    assert checked == [[]]
+    assert checked == []
     files = len(first.added)
     assert any(line.endswith(f"({files} from cache)") for line in lines), lines
+
+
+def test_one_changed_stack_is_the_only_object_set_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated = make_fleet(tmp_path, 3, 2)
+    repo = tmp_path / "repo"
+    cold: list[str] = []
+    render_to_repo(generated.blueprints, generated.environments, repo, progress=cold.append)
+    generated.set_image_tag(1, "v9.9.9")
+    checked = _count_checked(monkeypatch)
+    lines: list[str] = []
+    render_to_repo(generated.blueprints, generated.environments, repo, progress=lines.append)
+    assert len(checked) == 2  # one evaluation per environment
+    for names in checked:
+        subjects = [n for n in names if "model-" in n]
+        assert subjects and all("model-0001" in n for n in subjects), names
+        assert not any("model-0000" in n or "model-0002" in n for n in names)
+    # The findings are those of a render from scratch of the same inputs.
+    fresh: list[str] = []
+    render_to_repo(generated.blueprints, generated.environments, tmp_path / "fresh",
+                   progress=fresh.append)  # fmt: skip
+    findings = [line for line in lines if line.startswith("guardrail:")]
+    assert findings == [line for line in fresh if line.startswith("guardrail:")]
+    assert findings == [line for line in cold if line.startswith("guardrail:")]
 
 
 def test_only_the_changed_environment_is_checked_again(
@@ -138,12 +172,30 @@ def test_only_the_changed_environment_is_checked_again(
     render_to_repo(blueprints, environments, repo)
     staging = environments / "staging.yaml"
     staging.write_text(staging.read_text().replace("'100000'", "'90000'"))
-    checked: list[list[str]] = []
-    real = render.check_policies
-    monkeypatch.setattr(render, "check_policies", lambda r: checked.append(sorted(r)) or real(r))
+    checked = _count_checked(monkeypatch)
     result = render_to_repo(blueprints, environments, repo)
-    assert checked == [["staging"]]
+    # The quota is no policy: only the changed ResourceQuota is evaluated (with the
+    # policies and Namespaces every verdict depends on).
+    assert len(checked) == 1 and "gitops-quota" in checked[0]
+    assert not any("model-" in name for name in checked[0])
     assert result.changed == ("envs/staging/guardrails/inference/resourcequota-gitops-quota.yaml",)
+
+
+def test_a_changed_policy_checks_every_object_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blueprints, environments = fleet(tmp_path)
+    repo = tmp_path / "repo"
+    render_to_repo(blueprints, environments, repo)
+    dev = environments / "dev.yaml"
+    dev.write_text(
+        dev.read_text().replace("allowed_registries: [", "allowed_registries: [quay.io/, ")
+    )
+    checked = _count_checked(monkeypatch)
+    render_to_repo(blueprints, environments, repo)
+    assert len(checked) == 1
+    assert any("model-0000" in name for name in checked[0])
+    assert any("model-0001" in name for name in checked[0])
 
 
 def test_cached_guardrail_warnings_are_reported_again(tmp_path: Path) -> None:
@@ -168,3 +220,17 @@ def test_the_cache_keeps_only_what_the_last_render_used(tmp_path: Path) -> None:
     (blueprints / "model-0002.yaml").unlink()
     render_to_repo(blueprints, environments, repo)
     assert len(json.loads((repo / ".git" / CACHE_FILE).read_text())["yaml"]) < size
+
+
+def test_warnings_of_unchanged_objects_survive_another_objects_change(tmp_path: Path) -> None:
+    generated = make_fleet(tmp_path, 2, 1)  # dev only: its VAP guardrails warn
+    (generated.blueprints / "outside.py").write_text(BLUEPRINT)
+    repo = tmp_path / "repo"
+    first: list[str] = []
+    render_to_repo(generated.blueprints, generated.environments, repo, progress=first.append)
+    generated.set_image_tag(0, "v9.9.9")
+    again: list[str] = []
+    render_to_repo(generated.blueprints, generated.environments, repo, progress=again.append)
+    warnings = [line for line in first if line.startswith("guardrail: dev:")]
+    assert any("outside" in line and "restrict-image-registries" in line for line in warnings)
+    assert [line for line in again if line.startswith("guardrail:")] == warnings
