@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -305,27 +306,98 @@ def render_to_repo(
             takes an image or model its ``promotion.after`` environment has not rendered
             at an earlier commit, or Git failed.
     """
-    from gitops import repo as git
     from gitops.budgets import override_trailers
-    from gitops.exposure import exposure_warnings
 
     trailers = override_trailers(overrides or {})
     report = progress or (lambda _line: None)
     every = load_environments(environments)
-    # A fleet is laid out from all its clusters (the base is what they share): naming
-    # one cluster renders its whole fleet.
-    fleets = {env.name for env in select_environments(every, only)}
-    envs = [env for env in every if env.name in fleets]
-    loaded = load_blueprints(blueprints)
+    # A fleet is laid out from all its clusters (the base is what they share).
+    envs = [e for e in every if e.name in {s.name for s in select_environments(every, only)}]
+    rendered = _render_all(envs, load_blueprints(blueprints), guardrails, report)
+    if "promotion" not in (overrides or {}):
+        check_promotions(repo, branch, base, envs, rendered, report)
+    partial = len(envs) < len(every)
+    commit = _Commit(branch, base, message, author, trailers, push)
+    return _check_and_commit(repo, rendered, envs, partial, commit, report)
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """Where and how :func:`render_to_repo` commits (its arguments of the same names)."""
+
+    branch: str
+    base: str | None
+    message: str | None
+    author: str | None
+    trailers: list[str]
+    push: str | None
+
+
+def _check_and_commit(
+    repo: Path,
+    rendered: dict[str, list[Manifest]],
+    envs: Sequence[Environment],
+    partial: bool,
+    how: _Commit,
+    report: Progress,
+) -> CommitResult:
+    """Check the guardrails, lay the files out, commit them and push (``partial``: the
+    environments not rendered keep their committed files)."""
+    from gitops import repo as git
+
+    # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
+    cache = RenderCache(repo, dump_one)
+    notes = _notes(rendered, envs, cache, report)
+    files = render_tree(rendered, envs, dump=cache.dump)
+    if partial:
+        files = _with_other_environments(files, repo, how.branch, how.base,
+                                         {e.name for e in envs})  # fmt: skip
+    report(f"committing {len(files)} files to {how.branch} in {repo} ({cache.hits} from cache)")
+    result = git.commit_tree(repo, files, branch=how.branch, base=how.base, message=how.message,
+                             notes=notes, signature=git.identity(how.author),
+                             trailers=how.trailers)  # fmt: skip
+    cache.save()
+    if how.push is not None:
+        _push(repo, how.push, how.branch, report)
+    return result
+
+
+def _push(repo: Path, remote: str, branch: str, report: Progress) -> None:
+    from gitops import repo as git
+    from gitops.redact import redact_url
+
+    report(f"pushing {branch} to {redact_url(remote)}")
+    git.push(repo, remote, branch)
+
+
+def _render_all(
+    envs: Sequence[Environment],
+    loaded: Sequence[Blueprint],
+    guardrails: GuardrailsFunction | None,
+    report: Progress,
+) -> dict[str, list[Manifest]]:
+    """Every environment's manifests by target, one progress line before and after each."""
     rendered: dict[str, list[Manifest]] = {}
     for env in envs:
         report(f"rendering {env.target} ({len(loaded)} blueprints)")
         rendered[env.target] = render_environment(env, loaded, guardrails=guardrails)
         report(f"rendered {env.target}: {len(rendered[env.target])} objects")
-    if "promotion" not in (overrides or {}):
-        check_promotions(repo, branch, base, envs, rendered, report)
-    # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
-    cache = RenderCache(repo, dump_one)
+    return rendered
+
+
+def _notes(
+    rendered: Mapping[str, Sequence[Manifest]],
+    envs: Sequence[Environment],
+    cache: RenderCache,
+    report: Progress,
+) -> list[str]:
+    """The guardrail and exposure warnings for the commit message, each reported too.
+
+    Raises:
+        PolicyError: a Deny guardrail is violated.
+    """
+    from gitops.exposure import exposure_warnings
+
     notes = _checked_notes(rendered, cache)
     notes += [
         f"{env.name}: {warning}"
@@ -334,27 +406,7 @@ def render_to_repo(
     ]
     for note in notes:
         report(f"guardrail: {note}")
-    files = render_tree(rendered, envs, dump=cache.dump)
-    if len(envs) < len(every):
-        files = _with_other_environments(files, repo, branch, base, {e.name for e in envs})
-    report(f"committing {len(files)} files to {branch} in {repo} ({cache.hits} from cache)")
-    result = git.commit_tree(
-        repo,
-        files,
-        branch=branch,
-        base=base,
-        message=message,
-        notes=notes,
-        signature=git.identity(author),
-        trailers=trailers,
-    )
-    cache.save()
-    if push is not None:
-        from gitops.redact import redact_url
-
-        report(f"pushing {branch} to {redact_url(push)}")
-        git.push(repo, push, branch)
-    return result
+    return notes
 
 
 def _with_other_environments(

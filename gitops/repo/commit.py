@@ -193,13 +193,20 @@ def commit_tree(
             if result is not None:
                 return result
             time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-    lock = Path(repo.path) / f"{ref_name}.lock"
+    raise _gave_up(repo, repo_path, branch, attempts)
+
+
+def _gave_up(
+    repo: pygit2.Repository, repo_path: Path, branch: str, attempts: int
+) -> RepositoryError:
+    """Why the branch could not be moved: a lock left behind, or writers kept winning."""
+    lock = Path(repo.path) / f"{branch_ref(branch)}.lock"
     if lock.exists():
-        raise RepositoryError(
+        return RepositoryError(
             f"{repo_path}: branch {branch} is locked by {lock}: another git or gitops process "
             "is writing it, or one was killed while it did; remove the lock file if none runs"
         )
-    raise RepositoryError(
+    return RepositoryError(
         f"{repo_path}: branch {branch} kept moving; gave up after {attempts} attempts"
     )
 
