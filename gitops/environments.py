@@ -84,21 +84,22 @@ file. Unknown keys are errors naming the file and the key, with the closest know
 Loading reads files; validating the loaded mapping (:func:`parse_environments`) is pure.
 """
 
+# Over 400 lines: about 90 are the file format's reference above and 70 the documented
+# fields of Environment; the checks of single values are in gitops.env_fields.
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from gitops import env_fields as fields
 from gitops.budgets import ChangeBudget, parse_budget
 from gitops.constructs.base import check_dns1123_label
 from gitops.constructs.network import NetworkSettings, parse_network
 from gitops.errors import InputError, ValidationError
 from gitops.inherit import merge
-from gitops.quantity import is_quantity
 from gitops.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -136,7 +137,6 @@ _TOP_KEYS = frozenset(
         "promotion",
     }
 )  # fmt: skip
-_DIFF_KEYS = frozenset({"ignore"})
 _CLUSTER_KEYS = frozenset({"name", "server", "context", "labels", "kubernetes_version"})
 #: What one entry of ``clusters`` may set: the cluster, plus values merged over the env's.
 _FLEET_CLUSTER_KEYS = _CLUSTER_KEYS | {"overrides", "quotas", "guardrails"}
@@ -154,7 +154,6 @@ _GUARDRAIL_KEYS = frozenset(
 _GANG_KEYS = frozenset({"schedulers", "queues"})
 _PROMOTION_KEYS = frozenset({"after"})
 _QUOTA_KEYS = frozenset({"gpu", "cpu", "memory"})
-_AUTOSCALING_KEYS = frozenset({"min_replicas", "max_replicas"})
 
 
 @dataclass(frozen=True)
@@ -355,7 +354,7 @@ def parse_environments(data: Any, source: str) -> list[Environment]:
     Raises:
         ValidationError: a key is unknown, missing, or has an invalid value.
     """
-    top = _mapping(data, source, "environment", _TOP_KEYS)
+    top = fields.mapping(data, source, "environment", _TOP_KEYS)
     abstract = top.get("abstract", False)
     if not isinstance(abstract, bool):
         raise ValidationError(f"{source}: abstract must be true or false, got {abstract!r}")
@@ -375,7 +374,7 @@ def parse_environments(data: Any, source: str) -> list[Environment]:
     members: dict[str, Environment] = {}
     for index, entry in enumerate(entries):
         where = f"clusters[{index}]"
-        values = _mapping(entry, source, where, _FLEET_CLUSTER_KEYS)
+        values = fields.mapping(entry, source, where, _FLEET_CLUSTER_KEYS)
         own = {k: values[k] for k in ("overrides", "quotas", "guardrails") if k in values}
         merged = merge(shared, own)
         merged["cluster"] = {k: values[k] for k in _CLUSTER_KEYS if k in values}
@@ -415,30 +414,77 @@ def parse_environment(data: Any, source: str, *, fleet: bool = False) -> Environ
     Raises:
         ValidationError: a key is unknown, missing, or has an invalid value.
     """
-    top = _mapping(data, source, "environment", _TOP_KEYS)
+    top = fields.mapping(data, source, "environment", _TOP_KEYS)
     for required in ("name", "cluster", "namespaces"):
         if required not in top:
             raise ValidationError(f"{source}: required key {required!r} is missing")
     name = check_dns1123_label(source, "name", top["name"])
     cluster = _cluster(source, top["cluster"])
-    namespaces = _string_list(source, "namespaces", top["namespaces"])
+    namespaces = fields.string_list(source, "namespaces", top["namespaces"])
     if not namespaces:
         raise ValidationError(f"{source}: namespaces must list at least one namespace, got []")
     for index, namespace in enumerate(namespaces):
         check_dns1123_label(source, f"namespaces[{index}]", namespace)
     if len(set(namespaces)) != len(namespaces):
         raise ValidationError(f"{source}: namespaces must be unique, got {namespaces}")
-    guardrails = _mapping(top.get("guardrails", {}), source, "guardrails", _GUARDRAIL_KEYS)
-    quotas = _mapping(top.get("quotas", {}), source, "quotas", _QUOTA_KEYS)
-    gpu_namespaces = _string_list(
+    quotas = fields.mapping(top.get("quotas", {}), source, "quotas", _QUOTA_KEYS)
+    return Environment(
+        name=name,
+        cluster=cluster,
+        namespaces=tuple(namespaces),
+        **_guardrails(source, top.get("guardrails", {})),
+        gpu_quota=fields.optional_count(source, "quotas.gpu", quotas.get("gpu")),
+        cpu_quota=fields.optional_quantity(source, "quotas.cpu", quotas.get("cpu")),
+        memory_quota=fields.optional_quantity(source, "quotas.memory", quotas.get("memory")),
+        network=parse_network(source, top.get("network", {})),
+        repo_url=fields.url(source, "repo_url", top.get("repo_url", DEFAULT_REPO_URL)),
+        overrides=fields.overrides(source, top.get("overrides", {})),
+        diff_ignore=fields.diff_ignore(source, top.get("diff", {})),
+        change_budget=parse_budget(source, top.get("change_budget", {})),
+        promotion_after=_promotion_after(source, top.get("promotion", {}), name),
+        source=source,
+        fleet=fleet,
+    )
+
+
+def _guardrails(source: str, data: Any) -> dict[str, Any]:
+    """The ``guardrails`` section, as :class:`Environment` fields."""
+    guardrails = fields.mapping(data, source, "guardrails", _GUARDRAIL_KEYS)
+    gpu_namespaces = fields.string_list(
         source, "guardrails.gpu_namespaces", guardrails.get("gpu_namespaces", [])
     )
     for index, namespace in enumerate(gpu_namespaces):
         check_dns1123_label(source, f"guardrails.gpu_namespaces[{index}]", namespace)
-    gang = _mapping(
-        guardrails.get("gang_scheduling", {}), source, "guardrails.gang_scheduling", _GANG_KEYS
-    )
-    promotion = _mapping(top.get("promotion", {}), source, "promotion", _PROMOTION_KEYS)
+    where = "guardrails.gang_scheduling"
+    gang = fields.mapping(guardrails.get("gang_scheduling", {}), source, where, _GANG_KEYS)
+    registries = guardrails.get("allowed_registries", [])
+    startup = guardrails.get("min_startup_seconds", DEFAULT_MIN_STARTUP_SECONDS)
+    level = guardrails.get("pod_security", "baseline")
+    engine = guardrails.get("engine", "vap")
+    action = guardrails.get("action", "Deny")
+    return {
+        "engine": fields.choice(source, "guardrails.engine", engine, ENGINES),
+        "action": fields.choice(source, "guardrails.action", action, ACTIONS),
+        "allowed_registries": tuple(
+            fields.string_list(source, "guardrails.allowed_registries", registries)
+        ),
+        "pod_security": fields.choice(
+            source, "guardrails.pod_security", level, POD_SECURITY_LEVELS
+        ),
+        "gpu_namespaces": tuple(gpu_namespaces),
+        "min_startup_seconds": fields.count(source, "guardrails.min_startup_seconds", startup),
+        "gang_scheduling": GangScheduling(
+            schedulers=tuple(
+                fields.string_list(source, f"{where}.schedulers", gang.get("schedulers", []))
+            ),
+            queues=tuple(fields.string_list(source, f"{where}.queues", gang.get("queues", []))),
+        ),
+    }
+
+
+def _promotion_after(source: str, data: Any, name: str) -> str:
+    """``promotion.after``: another environment's name, or empty."""
+    promotion = fields.mapping(data, source, "promotion", _PROMOTION_KEYS)
     after = promotion.get("after", "")
     if after:
         check_dns1123_label(source, "promotion.after", after)
@@ -447,55 +493,11 @@ def parse_environment(data: Any, source: str, *, fleet: bool = False) -> Environ
                 f"{source}: promotion.after must name another environment, "
                 f"got its own name {after!r}"
             )
-    return Environment(
-        name=name,
-        cluster=cluster,
-        namespaces=tuple(namespaces),
-        engine=_choice(source, "guardrails.engine", guardrails.get("engine", "vap"), ENGINES),
-        action=_choice(source, "guardrails.action", guardrails.get("action", "Deny"), ACTIONS),
-        allowed_registries=tuple(
-            _string_list(
-                source, "guardrails.allowed_registries", guardrails.get("allowed_registries", [])
-            )
-        ),
-        pod_security=_choice(
-            source,
-            "guardrails.pod_security",
-            guardrails.get("pod_security", "baseline"),
-            POD_SECURITY_LEVELS,
-        ),
-        gpu_quota=_optional_count(source, "quotas.gpu", quotas.get("gpu")),
-        cpu_quota=_optional_quantity(source, "quotas.cpu", quotas.get("cpu")),
-        memory_quota=_optional_quantity(source, "quotas.memory", quotas.get("memory")),
-        network=parse_network(source, top.get("network", {})),
-        repo_url=_url(source, "repo_url", top.get("repo_url", DEFAULT_REPO_URL)),
-        overrides=_overrides(source, top.get("overrides", {})),
-        diff_ignore=_diff_ignore(source, top.get("diff", {})),
-        gpu_namespaces=tuple(gpu_namespaces),
-        min_startup_seconds=_count(
-            source,
-            "guardrails.min_startup_seconds",
-            guardrails.get("min_startup_seconds", DEFAULT_MIN_STARTUP_SECONDS),
-        ),
-        gang_scheduling=GangScheduling(
-            schedulers=tuple(
-                _string_list(
-                    source, "guardrails.gang_scheduling.schedulers", gang.get("schedulers", [])
-                )
-            ),
-            queues=tuple(
-                _string_list(source, "guardrails.gang_scheduling.queues", gang.get("queues", []))
-            ),
-        ),
-        change_budget=parse_budget(source, top.get("change_budget", {})),
-        promotion_after=str(after or ""),
-        source=source,
-        fleet=fleet,
-    )
+    return str(after or "")
 
 
 def _cluster(source: str, data: Any) -> Cluster:
-    values = _mapping(data, source, "cluster", _CLUSTER_KEYS)
+    values = fields.mapping(data, source, "cluster", _CLUSTER_KEYS)
     name = check_dns1123_label(source, "cluster.name", values.get("name"))
     context = values.get("context")
     if context is not None and (not isinstance(context, str) or not context):
@@ -507,8 +509,8 @@ def _cluster(source: str, data: Any) -> Cluster:
             f"{source}: cluster {name!r} needs server (the API server URL) or context "
             "(a kubeconfig context / Argo CD cluster name), got neither"
         )
-    server = _url(source, "cluster.server", values["server"]) if "server" in values else ""
-    labels = _mapping(values.get("labels", {}), source, "cluster.labels", None)
+    server = fields.url(source, "cluster.server", values["server"]) if "server" in values else ""
+    labels = fields.mapping(values.get("labels", {}), source, "cluster.labels", None)
     for key, value in labels.items():
         if not isinstance(value, str):
             raise ValidationError(f"{source}: cluster.labels.{key} must be a string, got {value!r}")
@@ -517,140 +519,7 @@ def _cluster(source: str, data: Any) -> Cluster:
         server=server,
         context=context,
         labels=MappingProxyType(dict(labels)),
-        kubernetes_version=_version(
+        kubernetes_version=fields.kubernetes_version(
             source, values.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)
         ),
     )
-
-
-def _diff_ignore(source: str, data: Any) -> tuple[IgnoreRule, ...]:
-    from gitops.diff import parse_ignore_rules
-
-    section = _mapping(data, source, "diff", _DIFF_KEYS)
-    try:
-        return tuple(parse_ignore_rules(section))
-    except ValidationError as err:
-        raise ValidationError(f"{source}: diff.{err}") from None
-
-
-def _overrides(source: str, data: Any) -> Mapping[str, Mapping[str, Any]]:
-    stacks = _mapping(data, source, "overrides", None)
-    out: dict[str, Mapping[str, Any]] = {}
-    for stack_id in sorted(stacks):
-        where = f"overrides.{stack_id}"
-        check_dns1123_label(source, "overrides key (a stack id)", stack_id)
-        values = dict(_mapping(stacks[stack_id], source, where, _override_keys()))
-        if "replicas" in values:
-            values["replicas"] = _count(source, f"{where}.replicas", values["replicas"])
-        for key in ("gpu_product", "image_tag"):
-            if key in values and (not isinstance(values[key], str) or not values[key]):
-                raise ValidationError(
-                    f"{source}: {where}.{key} must be a non-empty string, got {values[key]!r}"
-                )
-        if "autoscaling" in values:
-            bounds = dict(
-                _mapping(values["autoscaling"], source, f"{where}.autoscaling", _AUTOSCALING_KEYS)
-            )
-            for key, value in bounds.items():
-                bounds[key] = _count(source, f"{where}.autoscaling.{key}", value)
-            low, high = bounds.get("min_replicas"), bounds.get("max_replicas")
-            if low is not None and high is not None and low > high:
-                raise ValidationError(
-                    f"{source}: {where}.autoscaling: min_replicas ({low}) must be <= "
-                    f"max_replicas ({high})"
-                )
-            values["autoscaling"] = MappingProxyType(bounds)
-        out[stack_id] = MappingProxyType(values)
-    return MappingProxyType(out)
-
-
-def _override_keys() -> frozenset[str]:
-    """Keys an override may set: the stack's parameters (snake_case) and ``image_tag``."""
-    from gitops.constructs.inference import PARAMETERS
-
-    return frozenset({*PARAMETERS, "image_tag"})
-
-
-def _mapping(
-    value: Any, source: str, where: str, allowed: frozenset[str] | None
-) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValidationError(f"{source}: {where} must be a mapping, got {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ValidationError(f"{source}: {where}: keys must be strings, got {key!r}")
-        if allowed is not None and key not in allowed:
-            raise ValidationError(
-                f"{source}: unknown key {key!r} in {where}{did_you_mean(key, allowed)} "
-                f"(expected one of {', '.join(sorted(allowed))})"
-            )
-    return value
-
-
-def _string_list(source: str, where: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValidationError(
-            f"{source}: {where} must be a list of non-empty strings, got {value!r}"
-        )
-    return list(value)
-
-
-def _choice(source: str, where: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValidationError(
-            f"{source}: {where} must be one of {', '.join(choices)}, got {value!r}"
-        )
-    return str(value)
-
-
-def _url(source: str, where: str, value: Any) -> str:
-    from gitops.redact import redact_url, url_credentials
-
-    shown = redact_url(value) if isinstance(value, str) else value
-    if not isinstance(value, str) or not value.startswith(
-        ("https://", "http://", "ssh://", "git@")
-    ):
-        raise ValidationError(f"{source}: {where} must be a URL (https://...), got {shown!r}")
-    if url_credentials(value):
-        # The URL is committed (Argo CD Application, Flux GitRepository) and printed: a
-        # token in it would be in every clone and every log.
-        raise ValidationError(
-            f"{source}: {where} must not carry credentials, got {shown!r}: give Argo CD a "
-            "repository Secret and Flux a secretRef instead"
-        )
-    return value
-
-
-def _optional_string(source: str, where: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{source}: {where} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _version(source: str, value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"1\.[0-9]{1,3}", value):
-        raise ValidationError(
-            f'{source}: cluster.kubernetes_version must be a minor version like "1.32" '
-            f"(quoted), got {value!r}"
-        )
-    return value
-
-
-def _count(source: str, where: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{source}: {where} must be an integer >= 0, got {value!r}")
-    return value
-
-
-def _optional_count(source: str, where: str, value: Any) -> int | None:
-    return None if value is None else _count(source, where, value)
-
-
-def _optional_quantity(source: str, where: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not is_quantity(value):
-        raise ValidationError(f"{source}: {where} must be a Kubernetes quantity, got {value!r}")
-    return str(value)
