@@ -14,6 +14,7 @@ from gitops.commands import add_env_selection, add_input_arguments, input_paths
 
 if TYPE_CHECKING:
     from gitops.model import Manifest
+    from gitops.policy import RuleResult, Violation
 
 
 def register(
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from gitops.capacity import check_capacity
-    from gitops.policy import RuleResult, Violation, load_policies, load_values, report
+    from gitops.policy import load_policies, load_values, report
     from gitops.policy.violation import ordered
 
     extra = [p for path in args.policies or [] for p in load_policies(Path(path))]
@@ -100,55 +101,72 @@ def run(args: argparse.Namespace) -> int:
         found[name] = ordered([*violations, *check_capacity(manifests), *warnings.get(name, [])])
     denied = any(v.action == "Deny" for violations in found.values() for v in violations)
     if args.output == "json":
-        document = [
+        print(json.dumps(_json(found, results if args.report else None, denied), indent=2))
+    else:
+        _print_text(found, results if args.report else None, denied)
+    return 1 if denied else 0
+
+
+def _json(
+    found: dict[str, list[Violation]],
+    results: dict[str, list[RuleResult]] | None,
+    denied: bool,
+) -> dict[str, Any]:
+    """The JSON document: every violation, and every rule result with ``--report``."""
+    document = [
+        {
+            "environment": name or None,
+            "kind": v.key.kind,
+            "apiVersion": v.key.api_version,
+            "namespace": v.key.namespace or None,
+            "name": v.key.name,
+            "policy": v.policy,
+            "rule": v.rule,
+            "action": v.action,
+            "message": v.message,
+            "provenance": v.provenance,
+        }
+        for name, violations in found.items()
+        for v in violations
+    ]
+    output: dict[str, Any] = {"violations": document, "denied": denied}
+    if results is not None:
+        output["results"] = [
             {
                 "environment": name or None,
-                "kind": v.key.kind,
-                "apiVersion": v.key.api_version,
-                "namespace": v.key.namespace or None,
-                "name": v.key.name,
-                "policy": v.policy,
-                "rule": v.rule,
-                "action": v.action,
-                "message": v.message,
-                "provenance": v.provenance,
+                "kind": r.key.kind,
+                "apiVersion": r.key.api_version,
+                "namespace": r.key.namespace or None,
+                "name": r.key.name,
+                "policy": r.policy,
+                "rule": r.rule,
+                "result": r.result,
+                "message": r.message,
             }
-            for name, violations in found.items()
-            for v in violations
+            for name, rule_results in results.items()
+            for r in rule_results
         ]
-        output: dict[str, Any] = {"violations": document, "denied": denied}
-        if args.report:
-            output["results"] = [
-                {
-                    "environment": name or None,
-                    "kind": r.key.kind,
-                    "apiVersion": r.key.api_version,
-                    "namespace": r.key.namespace or None,
-                    "name": r.key.name,
-                    "policy": r.policy,
-                    "rule": r.rule,
-                    "result": r.result,
-                    "message": r.message,
-                }
-                for name, rule_results in results.items()
-                for r in rule_results
-            ]
-        print(json.dumps(output, indent=2))
-    else:
-        if args.report:
-            for name, rule_results in results.items():
-                for r in rule_results:
-                    line = f"{r.result} {r.key}: {r.policy}/{r.rule}"
-                    line += f": {r.message}" if r.message else ""
-                    print(f"{name}: {line}" if name else line)
-        for name, violations in found.items():
-            for violation in violations:
-                print(f"{name}: {violation}" if name else str(violation))
-        total = sum(len(v) for v in found.values())
-        checked = ", ".join(f"{name}" for name in found if name) or "given manifests"
-        verdict = "denied" if denied else "passed"
-        print(f"check {verdict}: {total} violation(s) in {checked}")
-    return 1 if denied else 0
+    return output
+
+
+def _print_text(
+    found: dict[str, list[Violation]],
+    results: dict[str, list[RuleResult]] | None,
+    denied: bool,
+) -> None:
+    """Rule results (``--report``), one line per violation, then the verdict."""
+    for name, rule_results in (results or {}).items():
+        for r in rule_results:
+            line = f"{r.key}: {r.policy}/{r.rule}" + (f": {r.message}" if r.message else "")
+            line = f"{r.result} {line}"
+            print(f"{name}: {line}" if name else line)
+    for name, violations in found.items():
+        for violation in violations:
+            print(f"{name}: {violation}" if name else str(violation))
+    total = sum(len(v) for v in found.values())
+    checked = ", ".join(f"{name}" for name in found if name) or "given manifests"
+    verdict = "denied" if denied else "passed"
+    print(f"check {verdict}: {total} violation(s) in {checked}")
 
 
 def _read_all(paths: list[Path]) -> list[Manifest]:
