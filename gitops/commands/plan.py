@@ -176,18 +176,12 @@ def _environments(args: argparse.Namespace) -> list[str]:
 
 def _plan(args: argparse.Namespace, env: str) -> Plan:
     """The plan of one environment (live parts only when a capture or cluster is given)."""
-    from dataclasses import replace
     from pathlib import Path
 
-    from gitops.budgets import ChangeBudget
     from gitops.desired import read_ref
     from gitops.plan import build_plan
     from gitops.policy import evaluate
-    from gitops.sources import (
-        identity_for,
-        promotion_status,
-        recorded_overrides,
-    )
+    from gitops.sources import identity_for
 
     repo = default_repo(args)
     binding = environment_binding(args, env, repo, args.head, args.base)
@@ -196,6 +190,44 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
     head = read_ref(repo, args.head, env, missing_ok=True)
     identity = identity_for(repo, args.head, env, args.repository_id)
     violations = (evaluate(base), evaluate(head))
+    risk = _risk(args, env, repo, base, head)
+    # Parts 2 and 3 need live state: from a capture, from a cluster, or not at all.
+    live: dict[str, Any] = {}
+    if args.live:
+        from gitops.desired import read_live_file
+
+        live = {
+            "live": read_live_file(Path(args.live)),
+            "live_source": f"capture {args.live}",
+            # kubectl get -o yaml leaves managedFields out; the ownership hash still holds.
+            "check_managed_fields": False,
+        }
+    elif args.kubeconfig or args.context:
+        live = _from_cluster(args, binding, identity, base, head, risk.get("ignore", ()))
+    return build_plan(
+        env,
+        args.base,
+        args.head,
+        base,
+        head,
+        identity=identity,
+        allow_empty=args.allow_empty,
+        delete_namespace_contents=args.prune_namespace_contents,
+        violations=violations,
+        **risk,
+        **live,
+    )
+
+
+def _risk(
+    args: argparse.Namespace, env: str, repo: Any, base: list[Any], head: list[Any]
+) -> dict[str, Any]:
+    """Budget, recorded overrides, diff ignore rules and promotion status of the change."""
+    from dataclasses import replace
+
+    from gitops.budgets import ChangeBudget
+    from gitops.sources import promotion_status, recorded_overrides
+
     settings = environment_settings(env.partition("/")[0], args.environments)
     overrides = recorded_overrides(repo, args.base, args.head)
     # Without an environment file the default budget (protected kinds) still applies.
@@ -210,58 +242,44 @@ def _plan(args: argparse.Namespace, env: str) -> Plan:
             if not status.ok and "promotion" in overrides:
                 status = replace(status, override=overrides["promotion"])
             risk["promotion"] = status
-    # Parts 2 and 3 need live state: from a capture, from a cluster, or not at all.
-    live: dict[str, Any] = {}
-    if args.live:
-        from gitops.desired import read_live_file
+    return risk
 
-        live = {
-            "live": read_live_file(Path(args.live)),
-            "live_source": f"capture {args.live}",
-            # kubectl get -o yaml leaves managedFields out; the ownership hash still holds.
-            "check_managed_fields": False,
-        }
-    elif args.kubeconfig or args.context:
-        from gitops.live import read_live
 
-        client = cluster_client(args, binding)
-        state = read_live(client, [*base, *head], identity)
-        from gitops.model import key_of
-        from gitops.prune import namespace_contents
+def _from_cluster(
+    args: argparse.Namespace,
+    binding: Any,
+    identity: Any,
+    base: list[Any],
+    head: list[Any],
+    ignore: Any,
+) -> dict[str, Any]:
+    """The live parts of the plan read from the cluster, with the server as judge."""
+    from gitops.live import read_live
+    from gitops.model import key_of
+    from gitops.prune import namespace_contents
 
-        # What deleting a Namespace would take with it: everything in it, not only ours.
-        staying = {key_of(m).name for m in head if m.get("kind") == "Namespace"}
-        doomed = [
-            key_of(o).name
-            for o in state.objects
-            if (key_of(o).group, key_of(o).kind) == ("", "Namespace")
-            and identity.claims(o)
-            and key_of(o).name not in staying
-        ]
-        live = {
-            "live": state.objects,
-            "live_source": f"{client.where} ({client.server})",
-            "not_served": state.not_served,
-            "namespaced": state.is_namespaced,
-            "namespace_contents": namespace_contents(client, doomed)[0],
-        }
+    client = cluster_client(args, binding)
+    state = read_live(client, [*base, *head], identity)
+    # What deleting a Namespace would take with it: everything in it, not only ours.
+    staying = {key_of(m).name for m in head if m.get("kind") == "Namespace"}
+    doomed = [
+        key_of(o).name
+        for o in state.objects
+        if (key_of(o).group, key_of(o).kind) == ("", "Namespace")
+        and identity.claims(o)
+        and key_of(o).name not in staying
+    ]
+    return {
+        "live": state.objects,
+        "live_source": f"{client.where} ({client.server})",
+        "not_served": state.not_served,
+        "namespaced": state.is_namespaced,
+        "namespace_contents": namespace_contents(client, doomed)[0],
         # The server judges every object (--server-side) or what local mode cannot tell.
-        live["judge"] = _server_judge(
-            client, state.objects, identity.field_manager, risk.get("ignore", ()), args.server_side
-        )
-    return build_plan(
-        env,
-        args.base,
-        args.head,
-        base,
-        head,
-        identity=identity,
-        allow_empty=args.allow_empty,
-        delete_namespace_contents=args.prune_namespace_contents,
-        violations=violations,
-        **risk,
-        **live,
-    )
+        "judge": _server_judge(
+            client, state.objects, identity.field_manager, ignore, args.server_side
+        ),
+    }
 
 
 def _server_judge(
