@@ -12,6 +12,7 @@ Purely data-manipulative: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gitops.constructs.inference_metrics import (
@@ -242,8 +243,10 @@ def autoscaler(stack: StackView) -> list[Manifest]:
     return [{"apiVersion": api, "kind": kind, "metadata": stack.metadata(stack.id), "spec": spec}]
 
 
-def disruption_budget(stack: StackView) -> list[Manifest]:
-    """The PodDisruptionBudget over the engine pods."""
+def disruption_budget(
+    stack: StackView, selector: Mapping[str, str] | None = None
+) -> list[Manifest]:
+    """The PodDisruptionBudget over the engine pods (``selector``: default the stack's)."""
     if stack.pdb is None:
         return []
     spec: dict[str, Any] = {}
@@ -251,7 +254,7 @@ def disruption_budget(stack: StackView) -> list[Manifest]:
         spec["minAvailable"] = stack.pdb.min_available
     else:
         spec["maxUnavailable"] = stack.pdb.max_unavailable
-    spec["selector"] = {"matchLabels": stack.selector()}
+    spec["selector"] = {"matchLabels": dict(selector or stack.selector())}
     return [
         {
             "apiVersion": "policy/v1",

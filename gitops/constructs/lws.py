@@ -37,6 +37,7 @@ from gitops.constructs.inference_render import (
     cache_claim,
     claim,
     default_query,
+    disruption_budget,
     http_route,
     service,
     service_account,
@@ -249,24 +250,9 @@ def _retarget(objects: list[Manifest], stack: StackView) -> list[Manifest]:
 
 def _group_budget(stack: StackView) -> list[Manifest]:
     """One pod of the whole stack down at a time: any pod down stops its group."""
-    if stack.pdb is None:
-        return []
-    spec: dict[str, Any] = {}
-    if stack.pdb.min_available is not None:
-        spec["minAvailable"] = stack.pdb.min_available
-    else:
-        spec["maxUnavailable"] = stack.pdb.max_unavailable
     labels = stack.labels()
     selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
-    spec["selector"] = {"matchLabels": selector}
-    return [
-        {
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": stack.metadata(stack.id),
-            "spec": spec,
-        }
-    ]
+    return disruption_budget(stack, selector)
 
 
 def render_lws(stack: StackView, multi: MultiNode) -> list[Manifest]:
