@@ -31,62 +31,15 @@ def _both_lists(item: dict[str, Any]) -> dict[str, Any]:
     return {"spec": {"=(initContainers)": [dict(item)], "containers": [dict(item)]}}
 
 
-def _rule_bodies(config: RuleConfig) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+#: One Kyverno rule: (rule name, message key, validate body).
+_Rule = tuple[str, str, dict[str, Any]]
+
+
+def _rule_bodies(config: RuleConfig) -> dict[str, list[_Rule]]:
     """Kyverno rules per guardrail: (rule name, message key, validate body)."""
-    gpu = config.gpu_resource
     alternatives = " | ".join(f"{registry}*" for registry in config.allowed_registries)
     return {
-        "require-gpu-limits": [
-            (
-                "require-gpu-limit",
-                "limit",
-                {
-                    "foreach": [
-                        {
-                            "list": _CONTAINER_LISTS,
-                            "deny": {
-                                "conditions": {
-                                    "all": [
-                                        {
-                                            "key": gpu,
-                                            "operator": "AnyIn",
-                                            "value": "{{ keys(element.resources.requests"
-                                            " || `{}`) }}",
-                                        },
-                                        {
-                                            "key": gpu,
-                                            "operator": "AnyNotIn",
-                                            "value": "{{ keys(element.resources.limits || `{}`) }}",
-                                        },
-                                    ]
-                                }
-                            },
-                        }
-                    ]
-                },
-            ),
-            (
-                "limit-gpus-per-pod",
-                "max",
-                {
-                    "deny": {
-                        "conditions": {
-                            "any": [
-                                {
-                                    # `0` for a container without GPUs: sum() of an empty
-                                    # list is an error in Kyverno's JMESPath, which denied
-                                    # every pod without GPUs (an endpoint picker).
-                                    "key": "{{ sum(request.object.spec.containers[]"
-                                    f'.to_number(resources.limits."{gpu}" || `0`)) }}}}',
-                                    "operator": "GreaterThan",
-                                    "value": config.max_gpus_per_pod,
-                                }
-                            ]
-                        }
-                    }
-                },
-            ),
-        ],
+        "require-gpu-limits": _gpu_rules(config),
         "restrict-image-registries": [
             ("validate-registries", "registry", {"pattern": _both_lists({"image": alternatives})}),
         ],
@@ -105,53 +58,114 @@ def _rule_bodies(config: RuleConfig) -> dict[str, list[tuple[str, str, dict[str,
                 },
             ),
         ],
-        "require-probes": [
-            (
-                "validate-probes",
-                "probes",
+        "require-probes": [_probe_rule()],
+        "require-pod-requests-limits": [_resources_rule()],
+    }
+
+
+def _gpu_rules(config: RuleConfig) -> list[_Rule]:
+    """A GPU request needs its limit; a pod's GPUs stay under the maximum."""
+    gpu = config.gpu_resource
+    return [
+        (
+            "require-gpu-limit",
+            "limit",
+            {
+                "foreach": [
+                    {
+                        "list": _CONTAINER_LISTS,
+                        "deny": {
+                            "conditions": {
+                                "all": [
+                                    {
+                                        "key": gpu,
+                                        "operator": "AnyIn",
+                                        "value": "{{ keys(element.resources.requests || `{}`) }}",
+                                    },
+                                    {
+                                        "key": gpu,
+                                        "operator": "AnyNotIn",
+                                        "value": "{{ keys(element.resources.limits || `{}`) }}",
+                                    },
+                                ]
+                            }
+                        },
+                    }
+                ]
+            },
+        ),
+        (
+            "limit-gpus-per-pod",
+            "max",
+            {
+                "deny": {
+                    "conditions": {
+                        "any": [
+                            {
+                                # `0` for a container without GPUs: sum() of an empty
+                                # list is an error in Kyverno's JMESPath, which denied
+                                # every pod without GPUs (an endpoint picker).
+                                "key": "{{ sum(request.object.spec.containers[]"
+                                f'.to_number(resources.limits."{gpu}" || `0`)) }}}}',
+                                "operator": "GreaterThan",
+                                "value": config.max_gpus_per_pod,
+                            }
+                        ]
+                    }
+                }
+            },
+        ),
+    ]
+
+
+def _probe_rule() -> _Rule:
+    """Serving containers (those that declare ports) need readiness and liveness probes."""
+    return (
+        "validate-probes",
+        "probes",
+        {
+            "foreach": [
                 {
-                    "foreach": [
-                        {
-                            # Only serving containers: those that declare ports.
-                            "list": "request.object.spec.containers[?ports]",
-                            "deny": {
-                                "conditions": {
-                                    "any": [
-                                        {
-                                            "key": probe,
-                                            "operator": "AnyNotIn",
-                                            "value": "{{ element.keys(@) }}",
-                                        }
-                                        for probe in ("readinessProbe", "livenessProbe")
-                                    ]
-                                }
-                            },
-                        }
-                    ]
-                },
-            ),
-        ],
-        "require-pod-requests-limits": [
-            (
-                "validate-resources",
-                "resources",
-                {
-                    "pattern": {
-                        "spec": {
-                            "containers": [
+                    # Only serving containers: those that declare ports.
+                    "list": "request.object.spec.containers[?ports]",
+                    "deny": {
+                        "conditions": {
+                            "any": [
                                 {
-                                    "resources": {
-                                        "requests": {"memory": "?*", "cpu": "?*"},
-                                        "limits": {"memory": "?*"},
-                                    }
+                                    "key": probe,
+                                    "operator": "AnyNotIn",
+                                    "value": "{{ element.keys(@) }}",
                                 }
+                                for probe in ("readinessProbe", "livenessProbe")
                             ]
                         }
-                    }
-                },
-            ),
-        ],
-    }
+                    },
+                }
+            ]
+        },
+    )
+
+
+def _resources_rule() -> _Rule:
+    """Every container requests CPU and memory and limits memory."""
+    return (
+        "validate-resources",
+        "resources",
+        {
+            "pattern": {
+                "spec": {
+                    "containers": [
+                        {
+                            "resources": {
+                                "requests": {"memory": "?*", "cpu": "?*"},
+                                "limits": {"memory": "?*"},
+                            }
+                        }
+                    ]
+                }
+            }
+        },
+    )
 
 
 def cluster_policies(config: RuleConfig) -> list[Manifest]:
