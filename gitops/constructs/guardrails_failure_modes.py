@@ -104,89 +104,113 @@ def _budget(probe: str) -> str:
     )
 
 
-def _policies(config: RuleConfig) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
-    """(rule, title, incident, [(CEL, message)]) of every failure-mode rule."""
+#: One failure-mode rule: (rule, title, incident, [(CEL, message)]).
+_Rule = tuple[str, str, str, list[tuple[str, str]]]
+
+
+def _policies(config: RuleConfig) -> list[_Rule]:
+    """Every failure-mode rule, in a stable order."""
+    return [
+        _startup_rule(config),
+        _parallelism_rule(config),
+        _gang_rule(config),
+        _namespace_rule(config),
+    ]
+
+
+def _startup_rule(config: RuleConfig) -> _Rule:
+    """GPU containers get time to load weights before a liveness probe can kill them."""
     gpu = _gpu(config)
     budget, liveness = _budget("c.startupProbe"), _budget("c.livenessProbe")
     minimum = config.min_startup_seconds
+    return (
+        "gpu-startup-probe",
+        "GPU Containers Need a Startup Budget",
+        "liveness probes killing models before they load (kserve#5062)",
+        [
+            (
+                f"variables.containers.all(c, !{gpu} || !has(c.livenessProbe) || "
+                f"has(c.startupProbe) || {liveness} >= {minimum})",
+                "a GPU container with a livenessProbe must define a startupProbe: without "
+                f"one the liveness probe can kill the engine before {minimum}s, while it "
+                "loads weights",
+            ),
+            (
+                f"variables.containers.all(c, !{gpu} || !has(c.startupProbe) || "
+                f"{budget} >= {minimum})",
+                f"the startupProbe of a GPU container must allow at least {minimum}s "
+                "(initialDelaySeconds + periodSeconds x failureThreshold) for the model "
+                "to load",
+            ),
+        ],
+    )
+
+
+def _parallelism_rule(config: RuleConfig) -> _Rule:
+    """The GPUs of a group equal tensor x pipeline parallelism, when the flags are given."""
+    gpu = _gpu(config)
     tp = _degree("--tensor-parallel-size|-tp")
     pp = _degree("--pipeline-parallel-size|-pp")
     has_flags = (
         "((has(c.command) ? c.command : []) + (has(c.args) ? c.args : [])).join(' ')"
         ".matches('(^| )(--tensor-parallel-size|-tp|--pipeline-parallel-size|-pp)[= ]')"
     )
+    return (
+        "gpu-parallelism",
+        "GPUs Must Match Tensor x Pipeline Parallelism",
+        "a GPU limit that does not match tensor x pipeline parallelism (llm-d-modelservice#140)",
+        [
+            (
+                f"variables.containers.all(c, !{gpu} || !{has_flags} || "
+                f"{tp} * {pp} == int(string(c.resources.limits['{config.gpu_resource}'])) "
+                "* variables.groupSize)",
+                f"{config.gpu_resource} per pod x pods per group must equal "
+                "--tensor-parallel-size x --pipeline-parallel-size",
+            ),
+        ],
+    )
+
+
+def _gang_rule(config: RuleConfig) -> _Rule:
+    """A multi-node LeaderWorkerSet names a gang scheduler or a Kueue queue."""
     schedulers = "[" + ", ".join(f"'{s}'" for s in config.gang_schedulers) + "]"
     queues = "[" + ", ".join(f"'{q}'" for q in config.gang_queues) + "]"
-    allowed = "[" + ", ".join(f"'{n}'" for n in config.gpu_namespaces) + "]"
     queue_label = "kueue.x-k8s.io/queue-name"
-    return [
-        (
-            "gpu-startup-probe",
-            "GPU Containers Need a Startup Budget",
-            "liveness probes killing models before they load (kserve#5062)",
-            [
-                (
-                    f"variables.containers.all(c, !{gpu} || !has(c.livenessProbe) || "
-                    f"has(c.startupProbe) || {liveness} >= {minimum})",
-                    "a GPU container with a livenessProbe must define a startupProbe: without "
-                    f"one the liveness probe can kill the engine before {minimum}s, while it "
-                    "loads weights",
-                ),
-                (
-                    f"variables.containers.all(c, !{gpu} || !has(c.startupProbe) || "
-                    f"{budget} >= {minimum})",
-                    f"the startupProbe of a GPU container must allow at least {minimum}s "
-                    "(initialDelaySeconds + periodSeconds x failureThreshold) for the model "
-                    "to load",
-                ),
-            ],
-        ),
-        (
-            "gpu-parallelism",
-            "GPUs Must Match Tensor x Pipeline Parallelism",
-            "a GPU limit that does not match tensor x pipeline parallelism "
-            "(llm-d-modelservice#140)",
-            [
-                (
-                    f"variables.containers.all(c, !{gpu} || !{has_flags} || "
-                    f"{tp} * {pp} == int(string(c.resources.limits['{config.gpu_resource}'])) "
-                    "* variables.groupSize)",
-                    f"{config.gpu_resource} per pod x pods per group must equal "
-                    "--tensor-parallel-size x --pipeline-parallel-size",
-                ),
-            ],
-        ),
-        (
-            "lws-gang-scheduling",
-            "Multi-Node Groups Need Gang Scheduling",
-            "multi-node groups placed partially, holding GPUs idle (lws#167, lws#810)",
-            [
-                (
-                    f"object.kind != 'LeaderWorkerSet' || !has({_GROUP}.size) || "
-                    f"{_GROUP}.size <= 1 || variables.podSpecs.all(s, has(s.schedulerName) && "
-                    f"s.schedulerName in {schedulers}) || (has(object.metadata.labels) && "
-                    f"'{queue_label}' in object.metadata.labels && "
-                    f"object.metadata.labels['{queue_label}'] in {queues})",
-                    "a LeaderWorkerSet of size > 1 must be gang-scheduled: schedulerName one of "
-                    f"{', '.join(config.gang_schedulers) or '(none allowed)'} in its pod "
-                    f"templates, or the label {queue_label} one of "
-                    f"{', '.join(config.gang_queues) or '(none allowed)'}",
-                ),
-            ],
-        ),
-        (
-            "gpu-namespaces",
-            "GPU Workloads Only Where GPUs Are Allowed",
-            "GPU workloads outside the namespaces that carry GPU quota and isolation",
-            [
-                (
-                    f"!variables.containers.exists(c, {gpu}) || request.namespace in {allowed}",
-                    "GPU workloads may only run in the namespaces "
-                    + ", ".join(config.gpu_namespaces),
-                ),
-            ],
-        ),
-    ]
+    return (
+        "lws-gang-scheduling",
+        "Multi-Node Groups Need Gang Scheduling",
+        "multi-node groups placed partially, holding GPUs idle (lws#167, lws#810)",
+        [
+            (
+                f"object.kind != 'LeaderWorkerSet' || !has({_GROUP}.size) || "
+                f"{_GROUP}.size <= 1 || variables.podSpecs.all(s, has(s.schedulerName) && "
+                f"s.schedulerName in {schedulers}) || (has(object.metadata.labels) && "
+                f"'{queue_label}' in object.metadata.labels && "
+                f"object.metadata.labels['{queue_label}'] in {queues})",
+                "a LeaderWorkerSet of size > 1 must be gang-scheduled: schedulerName one of "
+                f"{', '.join(config.gang_schedulers) or '(none allowed)'} in its pod "
+                f"templates, or the label {queue_label} one of "
+                f"{', '.join(config.gang_queues) or '(none allowed)'}",
+            ),
+        ],
+    )
+
+
+def _namespace_rule(config: RuleConfig) -> _Rule:
+    """GPU workloads only in the namespaces that carry GPU quota."""
+    allowed = "[" + ", ".join(f"'{n}'" for n in config.gpu_namespaces) + "]"
+    return (
+        "gpu-namespaces",
+        "GPU Workloads Only Where GPUs Are Allowed",
+        "GPU workloads outside the namespaces that carry GPU quota and isolation",
+        [
+            (
+                f"!variables.containers.exists(c, {_gpu(config)}) || "
+                f"request.namespace in {allowed}",
+                "GPU workloads may only run in the namespaces " + ", ".join(config.gpu_namespaces),
+            ),
+        ],
+    )
 
 
 def _policy(
