@@ -130,6 +130,21 @@ def _metadata(stack: StackView, name: str) -> dict[str, Any]:
 def endpoint_picker(stack: StackView, routing: InferencePoolRouting) -> list[Manifest]:
     """ServiceAccount, Role, RoleBinding, ConfigMap, Deployment and Service of the picker."""
     name = epp_name(stack)
+    return [
+        *_epp_access(stack, name),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _metadata(stack, name),
+            "data": {_CONFIG_FILE: _PLUGINS},
+        },
+        _epp_deployment(stack, routing, name),
+        _epp_service(stack, name),
+    ]
+
+
+def _epp_access(stack: StackView, name: str) -> list[Manifest]:
+    """The picker's ServiceAccount and the Role it reads pods and pools with."""
     ns = stack.namespace
     rules = [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]},
@@ -140,6 +155,27 @@ def endpoint_picker(stack: StackView, routing: InferencePoolRouting) -> list[Man
             "verbs": ["get", "watch", "list"],
         },
     ]
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(stack, name)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _metadata(stack, name),
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _metadata(stack, name),
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        },
+    ]
+
+
+def _epp_container(stack: StackView, routing: InferencePoolRouting) -> dict[str, Any]:
+    """The picker's container: ext-proc, health and metrics ports, its plugins config."""
+    ns = stack.namespace
     grpc_probe = {
         "grpc": {"port": HEALTH_PORT, "service": "inference-extension"},
         "initialDelaySeconds": 5,
@@ -171,63 +207,51 @@ def endpoint_picker(stack: StackView, routing: InferencePoolRouting) -> list[Man
         "readinessProbe": dict(grpc_probe),
         "volumeMounts": [{"name": "plugins-config", "mountPath": "/config"}],
     }  # fmt: skip
+    return container
+
+
+def _epp_deployment(stack: StackView, routing: InferencePoolRouting, name: str) -> Manifest:
+    """The picker's Deployment."""
     pod_labels = {**stack.labels(COMPONENT), KUBE_API_LABEL: "true"}
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(stack, name)},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": _metadata(stack, name),
-            "rules": rules,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": _metadata(stack, name),
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": _metadata(stack, name),
-            "data": {_CONFIG_FILE: _PLUGINS},
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": _metadata(stack, name),
-            "spec": {
-                "replicas": routing.replicas,
-                "selector": {"matchLabels": _epp_selector(stack)},
-                "template": {
-                    "metadata": {"labels": pod_labels},
-                    "spec": {
-                        "serviceAccountName": name,
-                        # As long as the longest request an engine may still be serving.
-                        "terminationGracePeriodSeconds": 130,
-                        "containers": [container],
-                        "volumes": [{"name": "plugins-config", "configMap": {"name": name}}],
-                    },
+    container = _epp_container(stack, routing)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(stack, name),
+        "spec": {
+            "replicas": routing.replicas,
+            "selector": {"matchLabels": _epp_selector(stack)},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "serviceAccountName": name,
+                    # As long as the longest request an engine may still be serving.
+                    "terminationGracePeriodSeconds": 130,
+                    "containers": [container],
+                    "volumes": [{"name": "plugins-config", "configMap": {"name": name}}],
                 },
             },
         },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _metadata(stack, name),
-            "spec": {
-                "type": "ClusterIP",
-                "selector": _epp_selector(stack),
-                "ports": [
-                    {"name": "grpc-ext-proc", "protocol": "TCP", "port": EXT_PROC_PORT,
-                     "targetPort": EXT_PROC_PORT, "appProtocol": "http2"},
-                    {"name": "http-metrics", "protocol": "TCP", "port": METRICS_PORT,
-                     "targetPort": METRICS_PORT},
-                ],
-            },
+    }
+
+
+def _epp_service(stack: StackView, name: str) -> Manifest:
+    """The Service the gateway sends ext-proc calls to."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(stack, name),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _epp_selector(stack),
+            "ports": [
+                {"name": "grpc-ext-proc", "protocol": "TCP", "port": EXT_PROC_PORT,
+                 "targetPort": EXT_PROC_PORT, "appProtocol": "http2"},
+                {"name": "http-metrics", "protocol": "TCP", "port": METRICS_PORT,
+                 "targetPort": METRICS_PORT},
+            ],
         },
-    ]  # fmt: skip
+    }  # fmt: skip
 
 
 def route_to_pool(objects: list[Manifest], stack: StackView) -> list[Manifest]:
