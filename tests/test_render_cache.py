@@ -234,3 +234,25 @@ def test_warnings_of_unchanged_objects_survive_another_objects_change(tmp_path: 
     warnings = [line for line in first if line.startswith("guardrail: dev:")]
     assert any("outside" in line and "restrict-image-registries" in line for line in warnings)
     assert [line for line in again if line.startswith("guardrail:")] == warnings
+
+
+def test_a_render_with_nothing_new_never_loads_the_policy_engines(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    blueprints, environments = fleet(tmp_path)
+    repo = tmp_path / "repo"
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gitops.render import render_to_repo\n"
+        f"result = render_to_repo(Path({str(blueprints)!r}), Path({str(environments)!r}), "
+        f"Path({str(repo)!r}))\n"
+        "print(result.created, sorted(m for m in ('gitops.policy.kyverno', 'gitops.policy.vap',"
+        " 'gitops.policy.cel', 'jmespath') if m in sys.modules))\n"
+    )
+    run = [sys.executable, "-c", probe]
+    first = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split("[")
+    again = subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip()
+    assert first[0].strip() == "True" and "gitops.policy.vap" in first[1]
+    assert again == "False []"

@@ -10,17 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops.errors import PolicyError
 from gitops.model import Manifest, ResourceKey, key_of, sort_key
-from gitops.policy.kyverno import evaluate_kyverno
-from gitops.policy.kyverno_values import Values
-from gitops.policy.loader import load_policies, load_values
-from gitops.policy.set_rules import evaluate_set_rules
-from gitops.policy.vap import checked_spec, evaluate_policies
 from gitops.policy.violation import RuleResult, Violation, ordered
 from gitops.redact import MASK, is_secret, scrub_text
+
+if TYPE_CHECKING:
+    from gitops.policy.kyverno_values import Values
+    from gitops.policy.loader import load_policies, load_values
+
+# The engines (CEL, JMESPath, RE2) load when something is evaluated: importing
+# gitops.policy.violation (the capacity and exposure checks, a fully cached render)
+# runs this file, and must not pay for them.
+_LAZY = {
+    "Values": "gitops.policy.kyverno_values",
+    "load_policies": "gitops.policy.loader",
+    "load_values": "gitops.policy.loader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["RuleResult", "Values", "Violation", "evaluate", "load_policies", "load_values",
            "report"]  # fmt: skip
@@ -79,6 +95,10 @@ def _evaluate(
     values: Values | None,
     passes: bool,
 ) -> tuple[list[Violation], list[RuleResult]]:
+    from gitops.policy.kyverno import evaluate_kyverno
+    from gitops.policy.set_rules import evaluate_set_rules
+    from gitops.policy.vap import checked_spec, evaluate_policies
+
     everything = [*manifests, *extra_policies]
     policies = [m for m in everything if _is(m, _VAP_GROUP, "ValidatingAdmissionPolicy")]
     bindings = [m for m in everything if _is(m, _VAP_GROUP, "ValidatingAdmissionPolicyBinding")]
