@@ -52,11 +52,16 @@ class Blueprint:
         name: the blueprint name (file name without suffix).
         source: the file it was loaded from (for error messages).
         function: adds the blueprint's constructs to a scope for an environment.
+        shareable: its objects depend on the environment only through its scope (name,
+            namespace, overrides), so clusters of a fleet alike in those share one render
+            (:mod:`gitops.render_share`): YAML files of built-in kinds and plain manifests.
+            Python blueprints may read anything of the environment, so never.
     """
 
     name: str
     source: str
     function: BlueprintFunction
+    shareable: bool = False
 
     def apply(self, scope: Scope, env: Environment) -> None:
         """Add this blueprint's constructs to ``scope`` for ``env``.
@@ -153,6 +158,7 @@ def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> 
     if not documents:
         raise InputError(f"{path}: no stack specs found")
     specs: list[tuple[type[Any] | None, dict[str, Any], str]] = []
+    builtin: list[bool] = []  # per construct spec: one of SPEC_KINDS (reads only its scope)
     for index, document in enumerate(documents):
         source = f"{path}[{index}]" if len(documents) > 1 else str(path)
         if not isinstance(document, Mapping):
@@ -169,6 +175,7 @@ def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> 
                 f"{', '.join(sorted(kinds))}, or a Kubernetes object with apiVersion)"
             )
         specs.append((_resolve(kinds[kind], source), dict(document), source))
+        builtin.append(_builtin(kinds, kind, source))
 
     def function(scope: Scope, env: Environment) -> None:
         from gitops.constructs.raw import Manifest
@@ -182,7 +189,15 @@ def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> 
             else:
                 cls.from_spec(scope, spec, source)
 
-    return Blueprint(name=name, source=str(path), function=function)
+    return Blueprint(name=name, source=str(path), function=function, shareable=all(builtin))
+
+
+def _builtin(kinds: Mapping[str, str | type[Any]], kind: str, source: str) -> bool:
+    """Whether ``kind`` is the built-in construct of :data:`SPEC_KINDS` (not a stand-in)."""
+    target = kinds[kind]
+    if kind not in SPEC_KINDS:
+        return False
+    return target == SPEC_KINDS[kind] or target is _resolve(SPEC_KINDS[kind], source)
 
 
 def _resolve(target: str | type[Any], source: str) -> type[Any]:

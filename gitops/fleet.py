@@ -69,28 +69,49 @@ def _fingerprint(obj: Manifest) -> str:
 
 
 def split(clusters: Mapping[str, Sequence[Manifest]]) -> Split:
-    """Split each cluster's objects into a shared base and per-cluster differences (pure)."""
+    """Split each cluster's objects into a shared base and per-cluster differences (pure).
+
+    Clusters usually hold the same dict for an object they render alike
+    (:mod:`gitops.render_share`): each distinct dict is keyed and fingerprinted once, so
+    the work per cluster is a lookup per object.
+    """
     names = sorted(clusters)
-    keyed = {name: {key_of(obj): obj for obj in clusters[name]} for name in names}
+    # By id(): every object stays referenced by ``clusters`` for the whole call.
+    keys: dict[int, ResourceKey] = {}
+    prints_of: dict[int, str] = {}
+
+    def key(obj: Manifest) -> ResourceKey:
+        found = keys.get(id(obj))
+        if found is None:
+            found = keys[id(obj)] = key_of(obj)
+        return found
+
+    def fingerprint(obj: Manifest) -> str:
+        found = prints_of.get(id(obj))
+        if found is None:
+            found = prints_of[id(obj)] = _fingerprint(obj)
+        return found
+
+    keyed = {name: {key(obj): obj for obj in clusters[name]} for name in names}
     everywhere = set.intersection(*(set(objs) for objs in keyed.values())) if names else set()
     out = Split(extra={n: [] for n in names}, patches={n: [] for n in names})
     base_by_key: dict[ResourceKey, Manifest] = {}
-    for key in everywhere:
-        prints = {name: _fingerprint(keyed[name][key]) for name in names}
+    for key_ in everywhere:
+        prints = {name: fingerprint(keyed[name][key_]) for name in names}
         counts = Counter(prints.values())
         best = max(counts.values())
         winner = next(name for name in names if counts[prints[name]] == best)
-        base_by_key[key] = keyed[winner][key]
+        base_by_key[key_] = keyed[winner][key_]
         for name in names:
             if prints[name] != prints[winner]:
-                ops = jsonpatch.make_patch(keyed[winner][key], keyed[name][key]).patch
-                out.patches[name].append(Patch(key, tuple(ops)))
+                ops = jsonpatch.make_patch(keyed[winner][key_], keyed[name][key_]).patch
+                out.patches[name].append(Patch(key_, tuple(ops)))
     out.base = canonical_order(base_by_key.values())
-    order = {key_of(obj): index for index, obj in enumerate(out.base)}
+    order = {key(obj): index for index, obj in enumerate(out.base)}
     for name in names:
         out.patches[name].sort(key=lambda patch: order[patch.key])
         out.extra[name] = canonical_order(
-            obj for key, obj in keyed[name].items() if key not in everywhere
+            obj for k, obj in keyed[name].items() if k not in everywhere
         )
     return out
 

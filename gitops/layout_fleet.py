@@ -79,9 +79,16 @@ def fleet_files(
         objects: each cluster's rendered objects, keyed by cluster name.
     """
     env_dir = layout.environment_dir(name)
+    # Clusters rendered alike hold the same dicts (gitops.render_share): each distinct
+    # object is waved, keyed and budgeted once, so a cluster costs a lookup per object.
+    # By id(): every object stays referenced by ``objects`` for the whole call.
+    waved: dict[int, Manifest] = {}
+    for manifests in objects.values():
+        for obj in manifests:
+            if id(obj) not in waved:
+                waved[id(obj)] = layout.with_sync_wave(obj, layout.layer_of(obj))
     committed = {
-        cluster: [layout.with_sync_wave(obj, layout.layer_of(obj)) for obj in manifests]
-        for cluster, manifests in objects.items()
+        cluster: [waved[id(obj)] for obj in manifests] for cluster, manifests in objects.items()
     }
     parts = fleet.split(committed)
     out: Files = []
@@ -122,8 +129,15 @@ def fleet_files(
             paths[cluster] = {"env": overlay, **layer_paths}
         else:
             paths[cluster] = {"env": f"{env_dir}/{fleet.BASE_DIR}", **layer_paths}
-    keys = [key_of(obj) for manifests in objects.values() for obj in manifests]
-    budgets = {c: delivery.startup_budget(manifests) for c, manifests in objects.items()}
+    distinct = {id(obj): obj for manifests in objects.values() for obj in manifests}
+    keys = [key_of(obj) for obj in distinct.values()]
+    by_set: dict[tuple[int, ...], int] = {}
+    budgets: dict[str, int] = {}
+    for cluster, manifests in objects.items():
+        ids = tuple(map(id, manifests))
+        if ids not in by_set:
+            by_set[ids] = delivery.startup_budget(manifests)
+        budgets[cluster] = by_set[ids]
     for obj in fleet_argocd_objects(name, members, keys, {c: p["env"] for c, p in paths.items()}):
         if obj["kind"] == "ApplicationSet":  # its template is an Application's
             template = obj["spec"]["template"]

@@ -240,6 +240,8 @@ def non_json_path(value: Any, *, string_keys: bool = True) -> tuple[str, str] | 
     False, scalar keys of other types are allowed (YAML ``8080:``, which kubectl turns
     into the string ``"8080"``).
     """
+    if _is_plain_json(value, string_keys):
+        return None  # the common case, without building a pointer for every node
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, path = stack.pop()
@@ -260,6 +262,28 @@ def non_json_path(value: Any, *, string_keys: bool = True) -> tuple[str, str] | 
 
 
 _SCALAR_KEYS = (int, float, bool, type(None))
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _is_plain_json(value: Any, string_keys: bool) -> bool:
+    """Whether :func:`non_json_path` would find nothing (same rules, no pointers built)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key in item:
+                if type(key) is not str and (string_keys or type(key) not in _SCALAR_KEYS):
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind not in _PLAIN_SCALARS:
+            return False
+    return True
 
 
 def dump_yaml(documents: Iterable[Any]) -> str:

@@ -6,6 +6,7 @@ Purely data-manipulative: no I/O. Values are exact :class:`fractions.Fraction`, 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -55,10 +56,20 @@ def parse_quantity(value: str | int | float) -> Fraction:
         if not math.isfinite(value):
             raise ValueError(f"not a Kubernetes quantity: {value!r}")
         return Fraction(str(value))
-    text = value.strip() if isinstance(value, str) else None
-    match = _QUANTITY.match(text) if text is not None and len(text) <= MAX_QUANTITY_CHARS else None
+    if not isinstance(value, str):
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    return _parse_text(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Fraction:
+    # Every stack on every cluster of a fleet repeats the same few quantities ("8",
+    # "64Gi") and Fraction arithmetic is slow: each text is parsed once. Fractions are
+    # immutable, so sharing a result is safe; errors are not cached.
+    text = value.strip()
+    match = _QUANTITY.match(text) if len(text) <= MAX_QUANTITY_CHARS else None
     if match is None:
-        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
+        shown = value if len(value) <= 80 else value[:80] + "..."
         raise ValueError(f"not a Kubernetes quantity: {shown!r}")
     number = Fraction(match["number"])
     suffix = match["suffix"] or ""

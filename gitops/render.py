@@ -34,6 +34,7 @@ from gitops.model import (
     non_json_path,
 )
 from gitops.render_cache import RenderCache
+from gitops.render_share import Rendered, SharedRenders
 from gitops.secrets import check_no_plaintext_secrets
 from gitops.suggest import did_you_mean
 
@@ -82,11 +83,13 @@ def render_environment(
     blueprints: Sequence[Blueprint],
     *,
     guardrails: GuardrailsFunction | None = None,
+    shared: SharedRenders | None = None,
 ) -> list[Manifest]:
     """Render one environment: its guardrails, then every blueprint, in canonical order (pure).
 
     Each blueprint gets its own :class:`Scope` (so provenance names it) with the
-    environment's default namespace and overrides.
+    environment's default namespace and overrides. With ``shared``, a shareable blueprint
+    another cluster rendered alike is not rendered again (see :mod:`gitops.render_share`).
 
     Raises:
         RenderError: a blueprint raised, or two objects (from any blueprints) share group,
@@ -102,17 +105,17 @@ def render_environment(
     except Exception as err:
         raise RenderError(f"{env.source}: guardrails: {type(err).__name__}: {err}") from err
     rendered = list(scope.synth())
+    _check_json(env, rendered)
     ids: set[str] = set()
     for blueprint in blueprints:
-        scope = _scope(env, blueprint.name)
-        blueprint.apply(scope, env)
-        ids.update(_construct_ids(scope.children))
-        try:
-            objects = scope.synth()
-        except RenderError as err:
-            raise RenderError(f"{blueprint.source}: environment {env.name}: {err}") from err
-        _check_fenced(env, blueprint, objects)
-        rendered.extend(objects)
+        share = shared if blueprint.shareable else None
+        done = share.find(blueprint.name, env) if share is not None else None
+        if done is None:
+            done = _render_blueprint(env, blueprint)
+            if share is not None:
+                share.add(blueprint.name, env, done)
+        ids.update(done.ids)
+        rendered.extend(done.objects)
     unknown = sorted(set(env.overrides) - ids)
     if unknown:
         raise ValidationError(
@@ -120,7 +123,26 @@ def render_environment(
             f"blueprints{did_you_mean(unknown[0], ids)} (known: {', '.join(sorted(ids)) or 'none'})"
         )
     check_unique(rendered)
-    for obj in rendered:
+    # Before anything else sees the objects: policy messages could quote a value.
+    check_no_plaintext_secrets(rendered, f"{env.source}: environment {env.name}")
+    return canonical_order(rendered)
+
+
+def _render_blueprint(env: Environment, blueprint: Blueprint) -> Rendered:
+    scope = _scope(env, blueprint.name)
+    blueprint.apply(scope, env)
+    ids = tuple(_construct_ids(scope.children))
+    try:
+        objects = scope.synth()
+    except RenderError as err:
+        raise RenderError(f"{blueprint.source}: environment {env.name}: {err}") from err
+    _check_fenced(env, blueprint, objects)
+    _check_json(env, objects)
+    return Rendered(ids, tuple(objects))
+
+
+def _check_json(env: Environment, objects: Sequence[Manifest]) -> None:
+    for obj in objects:
         found = non_json_path(obj)
         if found is not None:  # the field and type are named, never the value
             raise RenderError(
@@ -128,9 +150,6 @@ def render_environment(
                 f"{found[0]} is a {found[1]}, not a JSON value (manifests hold dicts, lists, "
                 "strings, numbers, booleans and null)"
             )
-    # Before anything else sees the objects: policy messages could quote a value.
-    check_no_plaintext_secrets(rendered, f"{env.source}: environment {env.name}")
-    return canonical_order(rendered)
 
 
 def _check_fenced(env: Environment, blueprint: Blueprint, objects: Sequence[Manifest]) -> None:
@@ -180,7 +199,11 @@ def render_environments(
     """
     envs = select_environments(load_environments(environments), only)
     loaded = load_blueprints(blueprints, kinds)
-    return {env.target: render_environment(env, loaded, guardrails=guardrails) for env in envs}
+    shared = SharedRenders()
+    return {
+        env.target: render_environment(env, loaded, guardrails=guardrails, shared=shared)
+        for env in envs
+    }
 
 
 def render_tree(
@@ -378,9 +401,10 @@ def _render_all(
 ) -> dict[str, list[Manifest]]:
     """Every environment's manifests by target, one progress line before and after each."""
     rendered: dict[str, list[Manifest]] = {}
+    shared = SharedRenders()
     for env in envs:
         report(f"rendering {env.target} ({len(loaded)} blueprints)")
-        rendered[env.target] = render_environment(env, loaded, guardrails=guardrails)
+        rendered[env.target] = render_environment(env, loaded, guardrails=guardrails, shared=shared)
         report(f"rendered {env.target}: {len(rendered[env.target])} objects")
     return rendered
 

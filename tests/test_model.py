@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops.errors import InputError
-from gitops.model import ResourceKey, canonical_order, dump_yaml, key_of, load_yaml, load_yaml_all
+from gitops.model import (
+    ResourceKey,
+    canonical_order,
+    dump_yaml,
+    key_of,
+    load_yaml,
+    load_yaml_all,
+    non_json_path,
+)
 
 
 def _obj(kind: str, name: str, api_version: str = "v1", namespace: str | None = None) -> dict:
@@ -86,3 +96,62 @@ def test_shared_values_are_written_out_not_aliased() -> None:
     text = dump_yaml([doc])
     assert "&id" not in text and "*id" not in text
     assert load_yaml(text, "t") == doc
+
+
+# -- non_json_path: plain JSON passes, any one foreign value is found where it is ------------
+
+plain_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=20,
+)
+foreign = st.sampled_from([float("nan"), float("inf"), {1, 2}, (1,), b"x", object()])
+
+
+def _containers(value: object, path: str = "") -> list[tuple[object, str]]:
+    """Every dict and list of ``value`` with its JSON pointer."""
+    out: list[tuple[object, str]] = []
+    if isinstance(value, dict):
+        out.append((value, path))
+        for key, child in value.items():
+            name = key.replace("~", "~0").replace("/", "~1")
+            out += _containers(child, f"{path}/{name}")
+    elif isinstance(value, list):
+        out.append((value, path))
+        for index, child in enumerate(value):
+            out += _containers(child, f"{path}/{index}")
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(plain_json, st.data())
+def test_non_json_path_finds_the_one_foreign_value_and_only_it(
+    value: object, data: st.DataObject
+) -> None:
+    assert non_json_path(value) is None
+    holders = _containers(value)
+    if not holders:
+        return
+    holder, path = data.draw(st.sampled_from(holders))
+    bad = data.draw(foreign)
+    if isinstance(holder, dict):
+        holder["~k/"] = bad
+        where = f"{path}/~0k~1"
+    else:
+        assert isinstance(holder, list)
+        holder.append(bad)
+        where = f"{path}/{len(holder) - 1}"
+    found = non_json_path(value)
+    assert found is not None and found[0] == (where or "/")
+
+
+def test_non_json_path_refuses_a_non_string_key_unless_allowed() -> None:
+    assert non_json_path({"a": [{8080: "x"}]}) == ("/a/0/8080", "int key")
+    assert non_json_path({"a": [{8080: "x"}]}, string_keys=False) is None
+    assert non_json_path({"a": {(1,): "x"}}, string_keys=False) == ("/a/(1,)", "tuple key")

@@ -227,7 +227,10 @@ def _copy_tree(value: Any) -> Any:
     Cheaper than :func:`copy.deepcopy` (no memo, no reduce protocol), which matters at
     thousands of objects per render; other types are left for the JSON check to refuse.
     """
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # most nodes: spared the (slow) abstract Mapping check
+    if kind is dict or isinstance(value, Mapping):
         return {key: _copy_tree(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_copy_tree(item) for item in value]
