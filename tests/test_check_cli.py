@@ -221,3 +221,47 @@ def test_a_malformed_values_file_is_an_error_naming_the_field(
     code = main(["check", "-f", str(manifests), "--values", str(values)])
     assert code == 2
     assert "values.yaml: policies: expected a list, got dict" in capsys.readouterr().err
+
+
+FLEET = """\
+name: edge
+namespaces: [apps]
+guardrails: {engine: vap, action: Deny, allowed_registries: [registry.example.com/]}
+network: {internet_egress: true}
+quotas: {gpu: 8}
+clusters:
+  - {name: c1, server: "https://c1.example.com"}
+  - {name: c2, server: "https://c2.example.com"}
+  - {name: c3, server: "https://c3.example.com", overrides: {chat: {replicas: 9}}}
+"""
+CHAT = """\
+kind: InferenceStack
+name: chat
+model: org/chat-8B
+image: registry.example.com/vllm/vllm-openai:v0.8.5
+gpus: 1
+cpu: '4'
+memory: 32Gi
+"""
+
+
+def test_each_cluster_of_a_fleet_gets_its_own_outcome_and_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "blueprints").mkdir()
+    (tmp_path / "blueprints" / "chat.yaml").write_text(CHAT)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "edge.yaml").write_text(FLEET)
+    args = ["check", "--blueprints", str(tmp_path / "blueprints"),
+            "--environments", str(tmp_path / "environments"), "-o", "json"]  # fmt: skip
+    assert main(args) == 1  # c3's 9 GPUs exceed the quota of 8
+    document = json.loads(capsys.readouterr().out)
+    found = sorted((v["environment"], v["rule"], v["action"]) for v in document["violations"])
+    egress = "internet-egress-in-strict-environment"
+    assert found == [
+        ("edge/c1", egress, "Warn"),
+        ("edge/c2", egress, "Warn"),
+        ("edge/c3", "gpu-quota-at-max-replicas", "Warn"),
+        ("edge/c3", "gpu-quota-at-min-replicas", "Deny"),
+        ("edge/c3", egress, "Warn"),
+    ]

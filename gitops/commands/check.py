@@ -92,13 +92,23 @@ def run(args: argparse.Namespace) -> int:
         blueprints, environments = input_paths(args)
         sets = render_environments(blueprints, environments, only=args.env)
         for env in load_environments(environments):
-            if env.name in sets:
-                warnings[env.name] = exposure_warnings(env, sets[env.name])
+            if env.target in sets:  # a fleet's clusters are keyed prod/us-east-1
+                warnings[env.target] = exposure_warnings(env, sets[env.target])
     found: dict[str, list[Violation]] = {}
     results: dict[str, list[RuleResult]] = {}
+    # The clusters of a fleet mostly render identical sets: each distinct set is checked
+    # once (the check is a pure function of the objects, --policies and --values).
+    outcomes: dict[str, tuple[list[Violation], list[RuleResult]]] = {}
     for name, manifests in sorted(sets.items()):
-        violations, results[name] = report(manifests, extra, values)
-        found[name] = ordered([*violations, *check_capacity(manifests), *warnings.get(name, [])])
+        key = _set_key(manifests)
+        outcome = outcomes.get(key) if key is not None else None
+        if outcome is None:
+            violations, rule_results = report(manifests, extra, values)
+            outcome = ([*violations, *check_capacity(manifests)], rule_results)
+            if key is not None:
+                outcomes[key] = outcome
+        results[name] = outcome[1]
+        found[name] = ordered([*outcome[0], *warnings.get(name, [])])
     denied = any(v.action == "Deny" for violations in found.values() for v in violations)
     if args.output == "json":
         print(json.dumps(_json(found, results if args.report else None, denied), indent=2))
@@ -167,6 +177,21 @@ def _print_text(
     checked = ", ".join(f"{name}" for name in found if name) or "given manifests"
     verdict = "denied" if denied else "passed"
     print(f"check {verdict}: {total} violation(s) in {checked}")
+
+
+def _set_key(manifests: list[Manifest]) -> str | None:
+    """A digest of the exact objects (types included), ``None`` if one cannot be digested."""
+    import hashlib
+
+    from gitops.render_cache import digest
+
+    parts = []
+    for obj in manifests:
+        part = digest(obj)
+        if part is None:
+            return None
+        parts.append(part)
+    return hashlib.sha1("\n".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 
 def _read_all(paths: list[Path]) -> list[Manifest]:
