@@ -20,11 +20,19 @@ RATIO = re.compile(r"^(?P<name>[a-z0-9_]+): (?P<value>.+) \((?P<target>[^()]+)\)
 
 
 def ratio_lines(
-    main: Callable[[Sequence[str]], int], argv: Sequence[str], capsys: pytest.CaptureFixture[str]
+    main: Callable[[Sequence[str]], int],
+    argv: Sequence[str],
+    capsys: pytest.CaptureFixture[str],
+    printed: list[str] | None = None,
 ) -> dict[str, str]:
-    """Run a benchmark; return its trailing ratio lines by name (checking their format)."""
+    """Run a benchmark; return its trailing ratio lines by name (checking their format).
+
+    ``printed``, if given, receives every line the benchmark printed.
+    """
     main(argv)
     lines = capsys.readouterr().out.rstrip().splitlines()
+    if printed is not None:
+        printed.extend(lines)
     tail = lines[len(lines) - lines[::-1].index("") :]
     assert tail, "no ratio lines after the table"
     out = {}
@@ -142,15 +150,22 @@ def test_fleet_refuses_more_environments_than_it_can_name(tmp_path: Path) -> Non
 def test_fleet_mode_reports_floor_exponent_layout_growth_and_rss(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    printed: list[str] = []
     lines = ratio_lines(
-        fleet.main, ["--clusters", "8", "--stacks", "2", "--differing", "1"], capsys
+        fleet.main, ["--clusters", "8", "--stacks", "2", "--differing", "1"], capsys, printed
     )
     assert list(lines) == [
         "clusters_render_vs_floor",
-        "clusters_time_exponent",
+        "clusters_render_exponent",
+        "clusters_check_exponent",
         "clusters_layout_growth",
         "clusters_peak_rss_mb",
     ]
+    assert "(<= 1.15)" in lines["clusters_render_exponent"]
+    assert "(<= 600 MB)" in lines["clusters_peak_rss_mb"]
     # Correctness, not timing: with a fixed number of differing clusters, envs/ does not
     # grow from 1 to 8 clusters.
     assert lines["clusters_layout_growth"].startswith("clusters_layout_growth: 1.00x")
+    out = "\n".join(printed)  # the fit's points, one per cluster count measured
+    assert re.search(r"render CPU seconds by clusters: \(1, [\d.]+\), \(2, [\d.]+\), "
+                     r"\(4, [\d.]+\), \(8, [\d.]+\); fitted exponent", out)  # fmt: skip
