@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from gitops.plan import Plan
 
 
+# Over 60 lines as a flat list of add_argument calls: the command's whole interface, read
+# in one place (shared options come from gitops.commands helpers).
 def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:

@@ -7,6 +7,8 @@ import argparse
 from gitops.commands import add_env_selection, add_input_arguments, default_repo, input_paths
 
 
+# Over 60 lines as a flat list of add_argument calls: the command's whole interface, read
+# in one place (shared options come from gitops.commands helpers).
 def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
