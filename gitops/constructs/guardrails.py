@@ -10,6 +10,8 @@ and ``gitops check`` gives them the same verdicts.
 Purely data-manipulative: no I/O.
 """
 
+# Over 400 lines: the two public guardrail constructs and their documented parameters; the
+# rules they render are in guardrails_rules, _vap, _kyverno and _failure_modes.
 from __future__ import annotations
 
 import dataclasses
@@ -299,24 +301,7 @@ class ClusterGuardrails(Construct):
             raise ValidationError(
                 f"{owner}: action must be one of Deny, Warn, Audit, got {action!r}"
             )
-        for name, value in (
-            ("allowed_registries", allowed_registries),
-            ("required_labels", required_labels),
-            ("exclude_namespaces", exclude_namespaces),
-        ):
-            if isinstance(value, str) or not isinstance(value, Sequence):
-                raise ValidationError(f"{owner}: {name} must be a list of strings, got {value!r}")
-        for registry in allowed_registries:
-            if not isinstance(registry, str) or not _REGISTRY.match(registry):
-                raise ValidationError(
-                    f"{owner}: allowed_registries must hold registry prefixes like "
-                    f"'ghcr.io' or 'nvcr.io/nim' (no wildcards, no scheme), got {registry!r}"
-                )
-        for label in required_labels:
-            if not isinstance(label, str) or len(label) > 316 or not _LABEL_NAME.match(label):
-                raise ValidationError(
-                    f"{owner}: required_labels must hold label keys, got {label!r}"
-                )
+        _check_rule_lists(owner, allowed_registries, required_labels, exclude_namespaces)
         if (
             isinstance(max_gpus_per_pod, bool)
             or not isinstance(max_gpus_per_pod, int)
@@ -407,6 +392,31 @@ def _check_quantity(owner: str, field: str, value: object) -> None:
             f"{owner}: {field} must be a non-negative Kubernetes quantity like '8' or '64Gi', "
             f"got {value!r}"
         )
+
+
+def _check_rule_lists(
+    owner: str,
+    allowed_registries: Sequence[str],
+    required_labels: Sequence[str],
+    exclude_namespaces: Sequence[str],
+) -> None:
+    """Lists of strings, of registry prefixes and of label keys (a bare string is refused)."""
+    for name, value in (
+        ("allowed_registries", allowed_registries),
+        ("required_labels", required_labels),
+        ("exclude_namespaces", exclude_namespaces),
+    ):
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ValidationError(f"{owner}: {name} must be a list of strings, got {value!r}")
+    for registry in allowed_registries:
+        if not isinstance(registry, str) or not _REGISTRY.match(registry):
+            raise ValidationError(
+                f"{owner}: allowed_registries must hold registry prefixes like "
+                f"'ghcr.io' or 'nvcr.io/nim' (no wildcards, no scheme), got {registry!r}"
+            )
+    for label in required_labels:
+        if not isinstance(label, str) or len(label) > 316 or not _LABEL_NAME.match(label):
+            raise ValidationError(f"{owner}: required_labels must hold label keys, got {label!r}")
 
 
 def _check_resource_name(owner: str, field: str, value: object) -> None:
