@@ -435,30 +435,25 @@ class InferenceStack(Construct):
 PARAMETERS: tuple[str, ...] = tuple(inspect.signature(InferenceStack.__init__).parameters)[3:]
 
 
+def _root(scope: Any) -> Scope | None:
+    """The root Scope of ``scope`` (itself, or a construct's), None under a foreign scope."""
+    if isinstance(scope, Scope):
+        return scope
+    return scope.root() if isinstance(scope, Construct) else None
+
+
 def _overrides_for(scope: Any, id: str) -> Mapping[str, Any]:
     """The environment's overrides for ``id``, as :meth:`Construct.overrides` reads them.
 
     Read from the scope because validation happens before ``Construct.__init__``.
     """
-    root = (
-        scope
-        if isinstance(scope, Scope)
-        else scope.root()
-        if isinstance(scope, Construct)
-        else None
-    )
+    root = _root(scope)
     return root.overrides.get(id, {}) if root is not None else {}
 
 
 def _overrides_source(scope: Any) -> str:
     """The file the overrides came from (the environment's), for error messages."""
-    root = (
-        scope
-        if isinstance(scope, Scope)
-        else scope.root()
-        if isinstance(scope, Construct)
-        else None
-    )
+    root = _root(scope)
     env = root.context.get("environment") if root is not None else None
     return str(getattr(env, "source", None) or "environment overrides")
 
