@@ -10,7 +10,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,14 +18,13 @@ import yaml
 
 from gitops.errors import InputError
 from gitops.yaml_emit import BlockEmitter
+from gitops.yaml_input import Caps, iter_documents
 
 Manifest = dict[str, Any]
 
-try:  # the C implementations are an order of magnitude faster; fall back when absent
-    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]  # same API
+try:  # the C implementation is an order of magnitude faster; fall back when absent
     _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]  # same API
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _BaseLoader = yaml.SafeLoader
     _BaseDumper = yaml.SafeDumper
 
 
@@ -48,18 +47,6 @@ class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]  # a class chosen a
 _Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
 _Dumper.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?0o[0-7]+$"), list("-+0"))
 
-
-class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]  # a class chosen at import
-    """The safe loader, reading YAML as Kubernetes does (sigs.k8s.io/yaml: YAML as JSON)."""
-
-
-def _timestamp_as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
-    # kubectl keeps `date: 2024-01-01` a string; a datetime here would not even serialize
-    # to JSON (for a patch, a report or the API).
-    return str(loader.construct_scalar(node))  # type: ignore[arg-type]  # a ScalarNode
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_string)
 
 #: Largest YAML document text accepted, in bytes (a manifest file or an input file).
 MAX_YAML_BYTES = 8 * 1024 * 1024
@@ -310,51 +297,20 @@ def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
     """Load every document of a YAML stream safely, with size, depth and alias bounds.
 
     Aliases are allowed, but a document whose expansion exceeds :data:`MAX_YAML_NODES`
-    (a "billion laughs" bomb) is refused before it is constructed. Empty documents are
-    dropped. Errors are :class:`InputError` naming ``source`` and the line.
+    (a "billion laughs" bomb) is refused at the event that passes the cap, before it is
+    built; so is one nested deeper than :data:`MAX_YAML_DEPTH`, a mapping with a key twice
+    and a value that is not JSON. Empty documents are dropped. Errors are
+    :class:`InputError` naming ``source`` and the line.
     """
     size = len(text)
     if size > MAX_YAML_BYTES:
         raise InputError(f"{source}: {size} bytes exceeds the YAML size cap of {MAX_YAML_BYTES}")
-    if size > MAX_YAML_NODES:
-        # Only a text this long can hold more nodes than the cap (a node takes at least a
-        # byte, as in "{a,b,c}"); count them while parsing, so such a text is refused
-        # before millions of nodes are built (8 MiB of "[0,0,...]": 1.7 GB and 26 s).
-        _check_node_count(text, source)
-    loader = _Loader(text)
-    documents: list[Any] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            _check_bounds(node, source)
-            document = loader.construct_document(node)
-            found = non_json_path(document, string_keys=False)
-            if found is not None:
-                line = node.start_mark.line + 1
-                raise InputError(
-                    f"{source}: document at line {line}: {found[0]} is a {found[1]}, not a JSON "
-                    "value (tags such as !!set, !!binary and .nan have no Kubernetes meaning)"
-                )
-            if document is not None:
-                documents.append(document)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(f"{source}:{where}: invalid YAML: {problem}") from None
-    except RecursionError:
-        raise InputError(f"{source}: nesting deeper than {MAX_YAML_DEPTH} levels") from None
-    except (ValueError, TypeError, OverflowError) as err:
-        # A scalar its tag cannot hold (`!!int abc`, an int of 5,000 digits): the
-        # constructor's message quotes the value, which may be a secret, so it is not shown.
-        raise InputError(
-            f"{source}: invalid YAML: a value does not fit its type ({type(err).__name__})"
-        ) from None
-    finally:
-        loader.dispose()
-    return documents
+    return [parsed.value for parsed in iter_documents(text, source, yaml_caps())]
+
+
+def yaml_caps() -> Caps:
+    """The node and depth caps in force (read at each call, so tests can lower them)."""
+    return Caps(nodes=MAX_YAML_NODES, depth=MAX_YAML_DEPTH)
 
 
 def read_capped(path: Path, source: str | None = None) -> bytes:
@@ -407,90 +363,6 @@ def load_yaml(text: str | bytes, source: str) -> Any:
     if len(documents) > 1:
         raise InputError(f"{source}: expected one YAML document, found {len(documents)}")
     return documents[0] if documents else None
-
-
-def _check_bounds(root: yaml.Node, source: str) -> None:
-    """Refuse documents nested too deeply, with a duplicate mapping key, or expanding
-    (through aliases) to too many nodes."""
-    expanded: dict[int, int] = {}
-    # Iterative post-order walk: a 10,000-level document must not exhaust the Python stack.
-    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
-    while stack:
-        node, depth, done = stack.pop()
-        if id(node) in expanded:
-            continue
-        if depth > MAX_YAML_DEPTH:
-            line = node.start_mark.line + 1
-            raise InputError(f"{source}: line {line}: nesting deeper than {MAX_YAML_DEPTH} levels")
-        children = list(_children(node))
-        if not done and isinstance(node, yaml.MappingNode):
-            _check_unique_keys(node, source)
-        if done:
-            total = 1 + sum(expanded[id(child)] for child in children)
-            if total > MAX_YAML_NODES:
-                raise InputError(
-                    f"{source}: document expands to more than {MAX_YAML_NODES} nodes "
-                    "(alias expansion bomb?)"
-                )
-            expanded[id(node)] = total
-            continue
-        stack.append((node, depth, True))
-        stack.extend((child, depth + 1, False) for child in children if id(child) not in expanded)
-
-
-def _check_unique_keys(node: yaml.MappingNode, source: str) -> None:
-    """Refuse a mapping that holds one key twice, as kubectl's strict decoding does.
-
-    PyYAML keeps the last value silently: a later ``guardrails: {action: Audit}`` would
-    quietly replace an earlier ``action: Deny``. Keys compare as the JSON they become
-    (``1`` and ``"1"`` are the same key for the API server).
-    """
-    seen: set[str] = set()
-    for key, _value in node.value:
-        if not isinstance(key, yaml.ScalarNode):
-            continue
-        if key.value in seen:
-            line = key.start_mark.line + 1
-            raise InputError(
-                f"{source}: line {line}: duplicate mapping key {key.value!r} (each key may "
-                "appear once in a mapping; the later value would silently replace the earlier)"
-            )
-        seen.add(key.value)
-
-
-_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
-
-
-def _check_node_count(text: str | bytes, source: str) -> None:
-    """Refuse a document with more than :data:`MAX_YAML_NODES` nodes, from parse events only."""
-    loader = _Loader(text)
-    count = 0
-    try:
-        while loader.check_event():
-            event = loader.get_event()
-            if isinstance(event, yaml.DocumentStartEvent):
-                count = 0
-            elif isinstance(event, _NODE_EVENTS):
-                count += 1
-                if count > MAX_YAML_NODES:
-                    mark = event.start_mark
-                    where = f" line {mark.line + 1}:" if mark is not None else ""
-                    raise InputError(
-                        f"{source}:{where} document has more than {MAX_YAML_NODES} nodes"
-                    )
-    except yaml.YAMLError:
-        return  # reported with its line by the loader proper
-    finally:
-        loader.dispose()
-
-
-def _children(node: yaml.Node) -> Iterator[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        yield from node.value
-    elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield key
-            yield value
 
 
 def _kind(value: object) -> str:
