@@ -8,7 +8,7 @@ working directory), :func:`read_path` a file or directory, :func:`read_live_file
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,14 @@ from gitops.model import (
     Manifest,
     ResourceKey,
     flatten_lists,
+    is_list_kind,
     key_of,
     load_yaml_all,
+    open_regular,
     read_capped,
+    yaml_caps,
 )
+from gitops.yaml_input import iter_documents
 
 #: File names that are kustomize configuration, not manifests.
 KUSTOMIZE_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
@@ -160,27 +164,106 @@ def read_ref(
     return manifests_from_files(files)
 
 
-def read_live_file(path: Path) -> list[Manifest]:
-    """Live objects captured with ``kubectl get -o yaml`` (a List) or as multi-document YAML.
+#: kubectl's copy of the last applied object: as large as the object, never compared.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+#: Decides what of a captured object to keep: the object, a smaller copy, or None (drop).
+Keep = Callable[[ResourceKey, Manifest], "Manifest | None"]
+
+
+def read_live_file(path: Path, keep: Keep | None = None) -> list[Manifest]:
+    """Live objects captured with ``kubectl get -o yaml|json`` (a List) or as multi-document
+    YAML, streamed: the items of a List are parsed and judged one at a time.
+
+    A capture of a whole cluster is hundreds of MB; the caps apply to each object (nodes,
+    nesting, bytes) and each scalar, not to the file, and ``keep`` decides what stays in
+    memory (:func:`keep_for_diff`), so memory follows what is kept, not the file.
+
+    Args:
+        path: the capture.
+        keep: what to keep of each object (default: all of it).
 
     Raises:
-        InputError: the file is missing or malformed.
+        InputError: the file is missing or malformed, or holds one object twice.
     """
     if not path.exists():
         raise InputError(f"{path}: no such file")
     objects: list[Manifest] = []
-    seen: dict[ResourceKey, str] = {}
-    for index, document in enumerate(load_yaml_all(_read(path), str(path))):
-        for number, manifest in enumerate(_flatten(document, f"{path}#{index + 1}")):
-            key = key_of(manifest)
-            source = f"{path}#{index + 1}" + (f" items[{number}]" if "items" in document else "")
-            if key in seen:
-                # One object captured twice: which one is live? Keeping the last would
-                # silently compare against whichever came later.
-                raise InputError(f"{source}: {key} is captured twice (first at {seen[key]})")
-            seen[key] = source
-            objects.append(manifest)
+    # Each key's hash and position only (not the key): a capture may hold 200,000 objects.
+    seen: dict[int, int] = {}
+    for position, (source, manifest) in enumerate(_captured(path)):
+        key = key_of(manifest)
+        first = seen.setdefault(hash(key), position)
+        if first != position and (before := _source_of(path, key, first)) is not None:
+            # One object captured twice: which one is live? Keeping the last would
+            # silently compare against whichever came later.
+            raise InputError(f"{source}: {key} is captured twice (first at {before})")
+        kept = manifest if keep is None else keep(key, manifest)
+        if kept is not None:
+            objects.append(kept)
     return objects
+
+
+def _source_of(path: Path, key: ResourceKey, position: int) -> str | None:
+    """Where the object at ``position`` of a capture is, if its key is ``key`` (else the
+    hashes merely collided)."""
+    for index, (source, manifest) in enumerate(_captured(path)):
+        if index == position:
+            return source if key_of(manifest) == key else None
+    return None
+
+
+def _captured(path: Path) -> Iterator[tuple[str, Manifest]]:
+    """Every object of a capture with where it is, a List's items as they are parsed."""
+    streamed_in: set[int] = set()
+    try:
+        with open_regular(path, str(path)) as handle:
+            for parsed in iter_documents(handle, str(path), yaml_caps(), stream_items=True):
+                where = f"{path}#{parsed.document}"
+                if parsed.item is not None:
+                    streamed_in.add(parsed.document)
+                    where += f" items[{parsed.item}]"
+                elif parsed.document in streamed_in and not is_list_kind(parsed.value):
+                    raise InputError(
+                        f"{where}: {parsed.value.get('kind')!r} has top-level items: a capture "
+                        "holds objects and *List documents only"
+                    )
+                nested = (
+                    parsed.item is None
+                    and isinstance(parsed.value, Mapping)
+                    and "items" in parsed.value
+                )
+                for number, manifest in enumerate(_flatten(parsed.value, where)):
+                    yield (f"{where} items[{number}]" if nested else where), manifest
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from err
+
+
+def keep_for_diff(
+    desired: Iterable[ResourceKey], candidate: Callable[[Manifest], bool] | None
+) -> Keep:
+    """What a diff needs of a capture: whole objects for the desired keys (any namespace
+    and version), a copy of the metadata for possible orphans (``candidate``), else nothing.
+    """
+    wanted = {(key.group, key.kind, key.name) for key in desired}
+
+    def keep(key: ResourceKey, obj: Manifest) -> Manifest | None:
+        if (key.group, key.kind, key.name) in wanted:
+            return obj
+        if candidate is None or not candidate(obj):
+            return None
+        metadata = obj["metadata"]
+        slim = {
+            field: metadata[field]
+            for field in ("name", "namespace", "labels", "annotations", "ownerReferences")
+            if field in metadata
+        }
+        annotations = slim.get("annotations")
+        if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
+            slim["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+        return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": slim}
+
+    return keep
 
 
 def _read(path: Path) -> bytes:

@@ -24,7 +24,7 @@ from gitops.diff import (
     listing_plan,
 )
 from gitops.errors import GitOpsError
-from gitops.labels import FIELD_MANAGER
+from gitops.labels import FIELD_MANAGER, PART_OF_LABEL
 from gitops.model import Manifest, ResourceKey, key_of, sort_key
 from gitops.ownership import Identity
 
@@ -91,32 +91,68 @@ def run_diff(request: DiffRequest, client: ClusterClient | None = None) -> DiffR
     Raises:
         GitOpsError: a source cannot be read (ClusterError for the cluster).
     """
-    options: dict[str, Any] = {
+    manifests = read_desired(request)
+    identity = _identity(request)
+    if request.live_file is not None:
+        return _diff_capture(request, request.live_file, manifests, identity)
+    if client is None:
+        from gitops.cluster import ClusterClient  # kubernetes only when a cluster is read
+
+        client = ClusterClient.from_kubeconfig(request.kubeconfig, request.context)
+    return _diff_cluster(request, client, manifests, identity)
+
+
+def _options(request: DiffRequest) -> dict[str, Any]:
+    """The keyword arguments of :func:`gitops.diff.diff_manifests` the request sets."""
+    return {
         "ownership": request.ownership,
         "field_manager": request.field_manager,
         "ignore": request.rules(),
         "strict": request.strict,
         "default_namespace": request.default_namespace,
     }
-    manifests = read_desired(request)
-    identity = _identity(request)
-    if request.live_file is not None:
-        if request.server_side:
-            from gitops.errors import InputError
 
-            raise InputError(
-                f"diff: --server-side asks the cluster to dry-run each object; a capture "
-                f"({request.live_file}) cannot: drop --live or --server-side"
-            )
-        live = desired_io.read_live_file(request.live_file)
-        desired = _as_applied(request, identity, manifests, live, None)
-        report = diff_manifests(desired, live, **options)
-        # A capture (kubectl get -o yaml) drops managedFields; the ownership hash still holds.
-        return _with_orphans(report, desired, live, identity, check_managed_fields=False)
-    if client is None:
-        from gitops.cluster import ClusterClient  # kubernetes only when a cluster is read
 
-        client = ClusterClient.from_kubeconfig(request.kubeconfig, request.context)
+def _diff_capture(
+    request: DiffRequest, capture: Path, manifests: list[Manifest], identity: Identity | None
+) -> DiffReport:
+    """Diff against a ``kubectl get -o yaml`` capture, streamed: only the counterparts of
+    desired objects and possible orphans are kept (a capture may hold a whole cluster)."""
+    if request.server_side:
+        from gitops.errors import InputError
+
+        raise InputError(
+            f"diff: --server-side asks the cluster to dry-run each object; a capture "
+            f"({capture}) cannot: drop --live or --server-side"
+        )
+    ownership = request.ownership
+
+    def candidate(obj: Manifest) -> bool:
+        """Whether ``obj`` may be reported orphaned: labelled ours (prune's rule) or owned
+        by the request's legacy rule."""
+        labels = obj["metadata"].get("labels") or {}
+        if identity is not None and labels.get(PART_OF_LABEL) == identity.id:
+            return True
+        return ownership is not None and ownership.owns(obj)
+
+    keep = desired_io.keep_for_diff(
+        [key_of(m) for m in manifests], candidate if identity or ownership else None
+    )
+    live = desired_io.read_live_file(capture, keep)
+    desired = _as_applied(request, identity, manifests, live, None)
+    report = diff_manifests(desired, live, **_options(request))
+    # A capture (kubectl get -o yaml) drops managedFields; the ownership hash still holds.
+    return _with_orphans(report, desired, live, identity, check_managed_fields=False)
+
+
+def _diff_cluster(
+    request: DiffRequest,
+    client: ClusterClient,
+    manifests: list[Manifest],
+    identity: Identity | None,
+) -> DiffReport:
+    """Diff against the cluster: one LIST per desired kind, plus our labelled objects."""
+    options = _options(request)
     listing = Ownership.for_environment(request.environment) if request.environment else None
     state = client.read_live(listing_plan(manifests, listing))
     objects = list(state.objects)

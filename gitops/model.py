@@ -12,7 +12,7 @@ import re
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import yaml
 
@@ -309,8 +309,8 @@ def load_yaml_all(text: str | bytes, source: str) -> list[Any]:
 
 
 def yaml_caps() -> Caps:
-    """The node and depth caps in force (read at each call, so tests can lower them)."""
-    return Caps(nodes=MAX_YAML_NODES, depth=MAX_YAML_DEPTH)
+    """The caps in force (read at each call, so tests can lower them)."""
+    return Caps(nodes=MAX_YAML_NODES, depth=MAX_YAML_DEPTH, text=MAX_YAML_BYTES)
 
 
 def read_capped(path: Path, source: str | None = None) -> bytes:
@@ -324,19 +324,39 @@ def read_capped(path: Path, source: str | None = None) -> bytes:
     """
     where = source or str(path)
     try:
-        # A FIFO would block the open forever and a device may act on being opened (a
-        # tape rewinds): anything but a regular file is refused before it is opened, and
-        # again after (non-blocking), in case it was swapped in between.
-        _require_regular(os.stat(path).st_mode, where)
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(descriptor, "rb") as handle:
-            _require_regular(os.fstat(handle.fileno()).st_mode, where)
-            data = handle.read(MAX_YAML_BYTES + 1)
+        with open_regular(path, where) as handle:
+            # read(n) allocates n bytes up front: ask for the file's size (plus one byte,
+            # to see growth), not the cap, or each small file costs 8 MiB for a moment.
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(min(size, MAX_YAML_BYTES) + 1)
+            if len(data) > size and len(data) <= MAX_YAML_BYTES:  # it grew meanwhile
+                data += handle.read(MAX_YAML_BYTES + 1 - len(data))
     except OSError as err:
         raise InputError(f"{where}: cannot read: {err.strerror or err}") from err
     if len(data) > MAX_YAML_BYTES:
         raise InputError(f"{where}: more than {MAX_YAML_BYTES} bytes exceeds the YAML size cap")
     return data
+
+
+def open_regular(path: Path, where: str) -> BinaryIO:
+    """Open a regular file for reading; anything else is refused without being opened.
+
+    Raises:
+        InputError: ``path`` is a FIFO, a device, a socket or a directory.
+        OSError: it cannot be opened.
+    """
+    # A FIFO would block the open forever and a device may act on being opened (a tape
+    # rewinds): anything but a regular file is refused before it is opened, and again
+    # after (non-blocking), in case it was swapped in between.
+    _require_regular(os.stat(path).st_mode, where)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    handle = os.fdopen(descriptor, "rb")
+    try:
+        _require_regular(os.fstat(handle.fileno()).st_mode, where)
+    except InputError:
+        handle.close()
+        raise
+    return handle
 
 
 def _require_regular(mode: int, where: str) -> None:

@@ -62,10 +62,12 @@ class Caps:
     Attributes:
         nodes: most nodes, counting each alias use as the whole node it names.
         depth: deepest nesting of mappings and sequences (the root is level 1).
+        text: longest scalar, and longest text of one streamed item, in bytes.
     """
 
     nodes: int
     depth: int
+    text: int = 8 * 1024 * 1024
 
 
 def _resolvers() -> dict[str, list[tuple[str, Any]]]:
@@ -95,6 +97,7 @@ class _Frame:
     merges: list[Any] | None = None
     #: An item of a streamed ``*List``: handed out, not kept.
     streamed: bool = False
+    start_index: int = 0
 
 
 class _Builder:
@@ -108,6 +111,8 @@ class _Builder:
         #: Counts and depth are relative to the streamed item being built, if any.
         self.base_raw = self.base_expanded = self.base_depth = 0
         self.root_line = 0
+        #: The file being read, told where the parse has got to (None for a text).
+        self.reader: _BoundedReader | None = None
 
     # -- caps ---------------------------------------------------------------------------
 
@@ -154,6 +159,11 @@ class _Builder:
     def scalar(self, event: Any) -> Any:
         """The value of a scalar event, resolved and constructed as the loader would."""
         tag, value = event.tag, event.value
+        if len(value) > self.caps.text:
+            raise InputError(
+                f"{self.source}: line {event.start_mark.line + 1}: a scalar of more than "
+                f"{self.caps.text} bytes exceeds the YAML size cap"
+            )
         if tag is None or tag == "!":
             if event.implicit[0]:
                 for candidate, regexp in _RESOLVERS.get(value[:1], _WILDCARD):
@@ -261,6 +271,7 @@ class _Builder:
         frame = _Frame(
             {} if is_map else [], is_map, event.start_mark.line + 1, event.anchor,
             self.expanded - 1, keys=set() if is_map else None, streamed=streamed,
+            start_index=event.start_mark.index,
         )  # fmt: skip
         if streamed:
             self.base_raw, self.base_expanded = self.raw - 1, self.expanded - 1
@@ -287,6 +298,31 @@ class _Builder:
         return value, frame
 
 
+class _BoundedReader:
+    """A binary file fed to libyaml that refuses to read on far past the last parse event.
+
+    libyaml buffers a token whole before it emits its event, so a 500 MB scalar would be
+    in memory before any cap could look at it. Reads stop once more than the text cap
+    has been read since the last event began (character and byte offsets match for
+    ASCII; other text is refused a little early).
+    """
+
+    def __init__(self, handle: IO[bytes], limit: int, source: str) -> None:
+        self.handle, self.limit, self.source = handle, limit, source
+        self.consumed = 0
+        self.mark = 0
+
+    def read(self, size: int) -> bytes:
+        if self.consumed - self.mark > self.limit:
+            raise InputError(
+                f"{self.source}: more than {self.limit} bytes past offset {self.mark} "
+                "without a complete value exceeds the YAML size cap"
+            )
+        data = self.handle.read(size)
+        self.consumed += len(data)
+        return data
+
+
 class _MergeKeyType:
     """The ``<<`` key of a mapping, merged at the mapping's end, never stored."""
 
@@ -306,9 +342,12 @@ def _events(builder: _Builder, document_start: Any) -> Iterator[Any]:
     scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
     seq_start, map_start = yaml.SequenceStartEvent, yaml.MappingStartEvent
     builder.anchors = {}
+    reader = builder.reader
     while True:
         event = get()
         kind = type(event)
+        if reader is not None:
+            reader.mark = event.start_mark.index
         if kind is scalar_event:
             builder._check_depth(event)
             builder._count(event)
@@ -324,6 +363,11 @@ def _events(builder: _Builder, document_start: Any) -> Iterator[Any]:
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             value, frame = builder.close()
             if frame.streamed:
+                if event.end_mark.index - frame.start_index > builder.caps.text:
+                    raise InputError(
+                        f"{builder.source}: line {frame.line}: an item of more than "
+                        f"{builder.caps.text} bytes exceeds the YAML size cap"
+                    )
                 builder.raw, builder.expanded = builder.base_raw, builder.base_expanded
                 builder.base_raw = builder.base_expanded = builder.base_depth = 0
                 yield _Item(value, frame.line)
@@ -390,8 +434,12 @@ def iter_documents(
         InputError: invalid YAML, a cap passed, a duplicate key or a value that is not
             JSON, naming ``source`` and the line.
     """
-    loader = Loader(stream)
+    reader = None
+    if not isinstance(stream, (str, bytes)):
+        reader = _BoundedReader(stream, caps.text, source)
+    loader = Loader(reader or stream)
     builder = _Builder(loader, source, caps, stream_items)
+    builder.reader = reader
     number = 0
     try:
         while True:
@@ -411,9 +459,9 @@ def iter_documents(
             builder.stack.clear()
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        where = f": line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(f"{source}:{where}: invalid YAML: {problem}") from None
+        raise InputError(f"{source}{where}: invalid YAML: {problem}") from None
     except (ValueError, TypeError, OverflowError) as err:
         # A scalar its tag cannot hold (`!!int abc`, an int of 5,000 digits): the
         # constructor's message quotes the value, which may be a secret, so it is not shown.

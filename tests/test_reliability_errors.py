@@ -117,7 +117,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
             "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n"
             "  metadata: {name: a, namespace: default, labels: oops}\n",
         ),
-        r"live\.yaml#1: ConfigMap default/a: metadata\.labels must be a mapping",
+        r"live\.yaml#1 items\[0\]: ConfigMap default/a: metadata\.labels must be a mapping",
     ),
     "VAP spec: [1]": (
         lambda p: _policies(p, _VAP + "metadata: {name: p}\nspec: [1]\n"),
