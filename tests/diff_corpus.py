@@ -10,6 +10,9 @@ fields the two patches touch; a case the local mode "cannot tell" falls back to 
 
 from __future__ import annotations
 
+import copy
+import functools
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,17 @@ from gitops.model import canonical_order, key_of, split_api_version
 from gitops.server_diff import server_diff_object
 
 
+@functools.cache
+def prod_example(project_root: Path) -> tuple[dict[str, Any], ...]:
+    """The example's prod environment as rendered, in apply order (rendered once per run:
+    every test that applies it reads the same manifests)."""
+    with tempfile.TemporaryDirectory(prefix="gitops-example-") as tmp:
+        repo = Path(tmp) / "rendered"
+        render = ["render", "--repo", str(repo), "--blueprints", str(project_root / "blueprints")]
+        assert main([*render, "--environments", str(project_root / "environments")]) == 0
+        return tuple(canonical_order(read_ref(repo, "main", "prod")))
+
+
 def apply_example(
     cluster: ClusterUnderTest, tmp_path: Path, project_root: Path
 ) -> tuple[ClusterClient, list[dict[str, Any]]]:
@@ -33,13 +47,10 @@ def apply_example(
 
     The client's kubeconfig is ``tmp_path / "kubeconfig"`` (context ``test``).
     """
-    repo = tmp_path / "rendered"
-    render = ["render", "--repo", str(repo), "--blueprints", str(project_root / "blueprints")]
-    assert main([*render, "--environments", str(project_root / "environments")]) == 0
     kubeconfig = cluster.plane.write_kubeconfig(tmp_path / "kubeconfig", context="test")
     client = ClusterClient.from_kubeconfig(str(kubeconfig), "test")
     applied = []
-    for manifest in canonical_order(read_ref(repo, "main", "prod")):
+    for manifest in copy.deepcopy(prod_example(project_root)):
         group, version = split_api_version(manifest["apiVersion"])
         if client.is_served(group, version, manifest["kind"]):
             client.apply(manifest, force=True)
