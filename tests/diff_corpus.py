@@ -4,7 +4,8 @@
 ``tests/test_server_diff_managers.py`` (fields other managers own) both apply the rendered
 prod environment to the real control plane and judge each case twice: by the local
 comparison (:func:`gitops.diff.diff_object`) and by the server's dry-run apply
-(:func:`gitops.server_diff.server_diff_object`). Verdicts must agree, and so must the
+(:func:`gitops.server_diff.predict` and :func:`~gitops.server_diff.compare`, the two halves of
+:func:`~gitops.server_diff.server_diff_object`). Verdicts must agree, and so must the
 fields the two patches touch; a case the local mode "cannot tell" falls back to the server.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from gitops.desired import read_ref
 from gitops.diff import IgnoreRule, ObjectDiff, diff_object
 from gitops.errors import ClusterError
 from gitops.model import canonical_order, key_of, split_api_version
-from gitops.server_diff import server_diff_object
+from gitops.server_diff import compare, predict
 
 
 @functools.cache
@@ -111,6 +113,7 @@ class Judge:
         default_factory=lambda: dict.fromkeys(("modified", "in-sync", "refused", "cannot-tell"), 0)
     )
     disagreements: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(
         self,
@@ -121,20 +124,36 @@ class Judge:
     ) -> tuple[ObjectDiff, ObjectDiff] | None:
         """Judge ``desired`` against the object as stored now; the local and the server's
         verdicts, or None when the server refuses the apply (an invalid edit)."""
-        current = self.client.get(key_of(current)) or current  # controllers move status along
-        try:
-            local = diff_object(desired, current, ignore=ignore)
-            server = server_diff_object(self.client, desired, current, ignore=ignore)
-        except ClusterError:
-            self.counts["refused"] += 1
-            return None
+        for _attempt in range(10):
+            current = self.client.get(key_of(current)) or current  # controllers move it along
+            try:
+                local = diff_object(desired, current, ignore=ignore)
+                predicted = predict(self.client, desired)
+            except ClusterError:
+                with self._lock:
+                    self.counts["refused"] += 1
+                return None
+            # The dry run answers from the object as stored then: a controller that wrote it
+            # after our read (a Deployment's revision annotation) would show as drift.
+            if predicted["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]:
+                break
+        else:
+            raise AssertionError(f"{what}: {key_of(current)} kept changing under the dry run")
+        server = compare(desired, current, predicted, ignore=ignore)
+        with self._lock:  # cases may be judged from several threads
+            self._count(what, local, server)
+        return local, server
+
+    def _count(self, what: str, local: ObjectDiff, server: ObjectDiff) -> None:
         self.counts[str(server.status)] += 1
         if local.cannot_tell:
             self.counts["cannot-tell"] += 1  # local mode asks the server: its verdict stands
         elif local.status is not server.status:
-            self.disagreements.append(f"{what}: local {local.status}, server {server.status}")
+            self.disagreements.append(
+                f"{what}: local {local.status} {list(local.patch)}, "
+                f"server {server.status} {list(server.patch)}"
+            )
         elif not same_fields(patch_paths(local), patch_paths(server)):
             self.disagreements.append(
                 f"{what}: patches {patch_paths(local)} != {patch_paths(server)}"
             )
-        return local, server
