@@ -107,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not first_cli:
                 cli = cli_render(fleet.blueprints, fleet.environments, cli_repo)
             pairs.append((cli, base))
+            print(f"round {round_ + 1}: render {cli:.2f} s, floor {base:.2f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
         same = all((cli_repo / path).read_bytes() == data for path, data in files.items())
     ratios_each = [cli / base for cli, base in pairs]
     print(f"fleet: {args.stacks} stacks x {args.envs} environments = {len(objects)} objects, "
