@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gitops.commands import add_env_selection, add_input_arguments, input_paths
 
 if TYPE_CHECKING:
-    from gitops.model import Manifest
+    from gitops.model import Manifest, ResourceKey
     from gitops.policy import RuleResult, Violation
 
 
@@ -125,11 +125,7 @@ def _json(
     """The JSON document: every violation, and every rule result with ``--report``."""
     document = [
         {
-            "environment": name or None,
-            "kind": v.key.kind,
-            "apiVersion": v.key.api_version,
-            "namespace": v.key.namespace or None,
-            "name": v.key.name,
+            **_about(name, v.key),
             "policy": v.policy,
             "rule": v.rule,
             "action": v.action,
@@ -143,11 +139,7 @@ def _json(
     if results is not None:
         output["results"] = [
             {
-                "environment": name or None,
-                "kind": r.key.kind,
-                "apiVersion": r.key.api_version,
-                "namespace": r.key.namespace or None,
-                "name": r.key.name,
+                **_about(name, r.key),
                 "policy": r.policy,
                 "rule": r.rule,
                 "result": r.result,
@@ -157,6 +149,17 @@ def _json(
             for r in rule_results
         ]
     return output
+
+
+def _about(environment: str, key: ResourceKey) -> dict[str, Any]:
+    """The environment and object a JSON entry is about."""
+    return {
+        "environment": environment or None,
+        "kind": key.kind,
+        "apiVersion": key.api_version,
+        "namespace": key.namespace or None,
+        "name": key.name,
+    }
 
 
 def _print_text(
