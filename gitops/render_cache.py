@@ -143,7 +143,9 @@ class RenderCache:
         found = self._checks.get(entry)
         if found is not None:
             self._used_checks[entry] = found
-        return found
+            return found
+        # Recorded earlier in this render: the clusters of a fleet repeat whole object sets.
+        return self._used_checks.get(entry)
 
     def record_object_check(
         self, context: str | None, key: str | None, violations: Sequence[list[str]]

@@ -175,3 +175,35 @@ def test_only_builtin_kinds_and_plain_manifests_are_shareable(tmp_path: Path) ->
     assert all(b.shareable for b in load_blueprints(directory))
     stand_in = {"InferenceStack": ClusterNote}  # a platform's own class under the same kind
     assert not load_blueprints(directory, stand_in)[0].shareable
+
+
+def test_clusters_rendering_the_same_set_are_guardrail_checked_once(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import functools
+
+    import pygit2
+
+    import gitops.policy
+    from gitops.render import render_to_repo
+
+    calls: list[int] = []
+    original = gitops.policy.evaluate
+
+    @functools.wraps(original)  # keeps __module__: still the shipped evaluator
+    def counted(objects: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(objects))
+        return original(objects, *args, **kwargs)
+
+    monkeypatch.setattr(gitops.policy, "evaluate", counted)
+    blueprints = write_blueprints(tmp_path)
+    environments = tmp_path / "environments"
+    environments.mkdir()
+    clusters = [{"name": f"c{i}", "server": f"https://c{i}.example.com"} for i in range(4)]
+    document = {"name": "edge", "namespaces": ["apps"], "clusters": clusters,
+                "guardrails": {"engine": "vap", "action": "Warn"}}  # fmt: skip
+    (environments / "edge.yaml").write_text(yaml.safe_dump(document))
+    repo = tmp_path / "repo"
+    pygit2.init_repository(str(repo), bare=True, initial_head="main")
+    render_to_repo(blueprints, environments, repo)
+    assert len(calls) == 1  # four clusters, one identical set: evaluated once
