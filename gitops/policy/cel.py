@@ -24,19 +24,19 @@ from functools import lru_cache
 from typing import Any
 
 from gitops.errors import PolicyError
-from gitops.policy.cel_comprehensions import Comprehension, find_comprehensions, worst_case
+from gitops.policy.cel_cost import COST_FUNCTIONS, instrument, regex_cost, traversal
 from gitops.policy.cel_limits import (
+    MAX_BUILT,
     PER_CALL_LIMIT,
     PER_CALL_MESSAGE,
+    STRING_TRAVERSAL_FACTOR,
     Budget,
     BudgetExceeded,
+    CostExceeded,
     charge,
     check_static,
     metered,
     regex,
-    regex_cost,
-    string_cost,
-    tokenize,
 )
 
 __all__ = [
@@ -82,56 +82,71 @@ logging.getLogger("cel").setLevel(logging.ERROR)
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
-def _text_cost(text: Any) -> float:
-    return string_cost(len(text)) if isinstance(text, str) else 1.0
+def _traversal_cost(value: Any) -> int:
+    """``traversalCost`` of the Kubernetes cost estimator: 0.1 per byte of a string
+    (rounded down), the sum over a list's elements or a map's keys and values, else 1."""
+    if isinstance(value, str):
+        return int(len(value.encode()) * STRING_TRAVERSAL_FACTOR)
+    if isinstance(value, bytes):
+        return int(len(value) * STRING_TRAVERSAL_FACTOR)
+    if isinstance(value, list):
+        return sum(_traversal_cost(item) for item in value)
+    if isinstance(value, Mapping):
+        return sum(_traversal_cost(k) + _traversal_cost(v) for k, v in value.items())
+    return 1
+
+
+def _size(value: Any) -> int:
+    """cel-go's ``actualSize``: code points of a string, elements of a list, else 1."""
+    return len(value) if isinstance(value, (str, bytes, list, dict)) else 1
 
 
 def _index_of(target: Any, item: Any, start: int = 0) -> int:
-    charge(_text_cost(target) if isinstance(target, str) else len(target))
+    charge(_traversal_cost(target))
     if isinstance(target, str):
         return target.find(item, start)
     return next((i for i, value in enumerate(target) if value == item), -1)
 
 
 def _last_index_of(target: Any, item: Any) -> int:
-    charge(_text_cost(target) if isinstance(target, str) else len(target))
+    charge(_traversal_cost(target))
     if isinstance(target, str):
         return target.rfind(item)
     return max((i for i, value in enumerate(target) if value == item), default=-1)
 
 
 def _sum(values: list[Any]) -> Any:
-    charge(len(values))
+    charge(_traversal_cost(values))
     return sum(values)
 
 
 def _min(values: list[Any]) -> Any:
-    charge(len(values))
+    charge(_traversal_cost(values))
     if not values:
         raise ValueError("min() called on an empty list")
     return min(values)
 
 
 def _max(values: list[Any]) -> Any:
-    charge(len(values))
+    charge(_traversal_cost(values))
     if not values:
         raise ValueError("max() called on an empty list")
     return max(values)
 
 
 def _is_sorted(values: list[Any]) -> bool:
-    charge(len(values))
+    charge(_traversal_cost(values))
     return list(values) == sorted(values)
 
 
 def _find(text: str, pattern: str) -> str:
-    charge(regex_cost(text, pattern))
+    charge(regex_cost(_size(text), _size(pattern)))
     match = regex(pattern).search(text)
     return match.group(0) if match else ""
 
 
 def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
-    charge(regex_cost(text, pattern))
+    charge(regex_cost(_size(text), _size(pattern)))
     found: list[str] = []
     for match in regex(pattern).finditer(text):
         if 0 <= limit <= len(found):
@@ -141,7 +156,7 @@ def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
 
 
 def _substring(text: str, start: int, end: int | None = None) -> str:
-    charge(_text_cost(text))
+    charge(traversal(_size(text)))
     end = len(text) if end is None else end
     if not 0 <= start <= end <= len(text):
         raise IndexError(f"substring({start}, {end}) out of range for length {len(text)}")
@@ -149,31 +164,40 @@ def _substring(text: str, start: int, end: int | None = None) -> str:
 
 
 def _split(text: str, separator: str, limit: int = -1) -> list[str]:
-    # The result holds every character of the text again, plus one entry per part.
-    charge(2 * _text_cost(text) + (text.count(separator) if separator else len(text)))
+    # The traversal plus the construction of the result, as the Kubernetes estimator says.
+    charge(traversal(2 * _size(text)))
     if limit == 0:
         return []
     return text.split(separator, limit - 1 if limit > 0 else -1)
 
 
 def _replace(text: str, old: str, new: str, limit: int = -1) -> str:
+    charge(traversal(2 * _size(text)))
     count = text.count(old) if old else len(text) + 1
     if limit >= 0:
         count = min(count, limit)
-    # Charged for the result before it is built: eight chained replace() calls each
-    # multiplying the text used 2.1 GB; the per-call limit now stops the chain first.
-    charge(_text_cost(text) + string_cost(len(text) + count * (len(new) - len(old))))
+    # A memory bound, not a cost: the API server would build the result and charge only
+    # the input; a result this large (over 10,000,000 characters) is refused before it is
+    # built (eight chained replace() calls used 2.1 GB).
+    if traversal(len(text) + count * (len(new) - len(old))) > PER_CALL_LIMIT:
+        raise CostExceeded(PER_CALL_MESSAGE)
     return text.replace(old, new, limit)
 
 
 def _join(values: list[str], separator: str = "") -> str:
-    charge(sum(string_cost(len(v)) for v in values) + string_cost(len(separator) * len(values)))
-    return separator.join(values)
+    result = separator.join(values)
+    charge(traversal(2 * _size(result)))
+    return result
+
+
+def _char_at(text: str, index: int) -> str:
+    charge(1)  # no Kubernetes estimate: cel-go's default call cost
+    return text[index] if index < len(text) else ""
 
 
 def _charged(function: Callable[[str], str]) -> Callable[[str], str]:
     def run(text: str) -> str:
-        charge(2 * _text_cost(text))
+        charge(traversal(_size(text)))
         return function(text)
 
     return run
@@ -183,7 +207,7 @@ def _charged(function: Callable[[str], str]) -> Callable[[str], str]:
 #: ``x.f(a)`` arrive as ``f(x, a)``). Each charges its cost to the running evaluation
 #: (:mod:`gitops.policy.cel_limits`).
 KUBERNETES_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "charAt": lambda text, index: text[index] if index < len(text) else "",
+    "charAt": _char_at,
     "indexOf": _index_of,
     "lastIndexOf": _last_index_of,
     "lowerAscii": _charged(lambda text: text.lower()),
@@ -203,7 +227,7 @@ KUBERNETES_FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 
 #: Every function an Activation provides: Kubernetes' and the optional-type helpers.
-_FUNCTIONS = {**KUBERNETES_FUNCTIONS, **OPTIONAL_FUNCTIONS}
+_FUNCTIONS = {**KUBERNETES_FUNCTIONS, **OPTIONAL_FUNCTIONS, **COST_FUNCTIONS}
 
 
 class CelError(Exception):
@@ -228,14 +252,15 @@ class Activation:
 
 
 class Program:
-    """A compiled CEL expression, with the source kept for messages."""
+    """A compiled CEL expression, with the source kept for messages.
 
-    def __init__(
-        self, source: str, program: Any, comprehensions: list[Comprehension] | None = None
-    ) -> None:
+    What runs is the expression instrumented to charge cel-go's runtime cost
+    (:func:`gitops.policy.cel_cost.instrument`).
+    """
+
+    def __init__(self, source: str, program: Any) -> None:
         self.source = source
         self._program = program
-        self._comprehensions = comprehensions or []
 
     def run(self, activation: Activation, budget: Budget | None = None) -> Any:
         """Evaluate with the variables of ``activation``, within the API server's cost limits.
@@ -252,18 +277,13 @@ class Program:
         """
         scope = budget.metered() if budget is not None else metered()
         with scope as meter:
-            if self._comprehensions:
-                # Macros run natively, unmetered: their worst case on these values is
-                # charged before they run (at least 1 per iteration, as cel-go charges).
-                meter.call += worst_case(self._comprehensions, activation.values, PER_CALL_LIMIT)
-                if meter.call > PER_CALL_LIMIT:
-                    raise CelError(PER_CALL_MESSAGE)
             try:
                 return self._program.execute(activation._context)
             # The binding maps every CEL runtime error to a builtin exception type
             # (KeyError, TypeError, RuntimeError, ValueError, IndexError, ...).
             except Exception as err:
-                if meter.call > PER_CALL_LIMIT:  # raised inside a function, wrapped by Rust
+                # Raised inside a function, wrapped by Rust: the meter says which.
+                if meter.call > PER_CALL_LIMIT or meter.built > MAX_BUILT:
                     raise CelError(PER_CALL_MESSAGE) from err
                 raise CelError(_one_line(err)) from err
 
@@ -320,7 +340,14 @@ def _compile(source: str, owner: str) -> Program:
             f"{owner}: CEL expression {source!r} does not compile: function {name!r} is "
             "neither standard CEL nor a Kubernetes library function gitops check implements"
         )
-    return Program(source, program, find_comprehensions(tokenize(source)))
+    try:
+        metered_source = instrument(rewrite(source), frozenset(_FUNCTIONS))
+    except ValueError as err:  # SyntaxProblem: the library read it, our parser did not
+        raise PolicyError(
+            f"{owner}: CEL expression {source!r} uses syntax gitops check cannot meter "
+            f"the cost of: {err}"
+        ) from err
+    return Program(source, _cel.compile(metered_source))
 
 
 def _one_line(err: BaseException) -> str:

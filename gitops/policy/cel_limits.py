@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextvars
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -47,6 +47,9 @@ PER_CALL_LIMIT = 1_000_000
 #: ``RuntimeCELCostBudget`` of k8s.io/apiserver/pkg/apis/cel/config.go: per policy,
 #: binding and object ("roughly 1 second").
 RUNTIME_COST_BUDGET = 10_000_000
+#: Characters (or list elements) one evaluation may build with ``+``: what the per-call
+#: limit allows when cel-go charges concatenation (0.1 per character).
+MAX_BUILT = 10 * PER_CALL_LIMIT
 #: cel-go's error when an evaluation passes the per-call limit.
 PER_CALL_MESSAGE = "operation cancelled: actual cost limit exceeded"
 #: The API server's error when a policy's evaluations pass the runtime budget.
@@ -78,6 +81,10 @@ class _Meter:
 
     call: int = 0
     budget_left: int = RUNTIME_COST_BUDGET
+    #: Characters and elements built by ``+`` so far (:func:`built`).
+    built: int = 0
+    #: Iterations run so far by each ``all``/``exists`` under way (by its number).
+    steps: dict[int, int] = field(default_factory=dict)
 
 
 _METER: contextvars.ContextVar[_Meter | None] = contextvars.ContextVar("cel_meter", default=None)
@@ -95,6 +102,38 @@ def charge(cost: float) -> None:
     meter.call += math.ceil(cost)
     if meter.call > PER_CALL_LIMIT:
         raise CostExceeded(PER_CALL_MESSAGE)
+
+
+def built(size: int) -> None:
+    """Count ``size`` elements or characters built by ``+``; past :data:`MAX_BUILT`, stop.
+
+    A memory bound, not a cost: cel-go charges 1 for ``+`` on operands it only knows
+    at run time (``object.data.a + object.data.b``), whatever their size, so a
+    comprehension concatenating fields could build gigabytes under the cost limit.
+
+    Raises:
+        CostExceeded: the evaluation built more than :data:`MAX_BUILT` with ``+``.
+    """
+    meter = _METER.get()
+    if meter is None:
+        return
+    meter.built += size
+    if meter.built > MAX_BUILT:
+        raise CostExceeded(PER_CALL_MESSAGE)
+
+
+def step(comprehension: int, cost: int) -> None:
+    """Charge one iteration of comprehension number ``comprehension`` and count it."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.steps[comprehension] = meter.steps.get(comprehension, 0) + 1
+    charge(cost)
+
+
+def steps_done(comprehension: int) -> int:
+    """The iterations comprehension number ``comprehension`` ran (and forget them)."""
+    meter = _METER.get()
+    return 0 if meter is None else meter.steps.pop(comprehension, 0)
 
 
 def string_cost(length: int) -> float:
@@ -274,47 +313,54 @@ def _depth(tokens: list[tuple[str, str]]) -> int:
 
 
 def _tokens(source: str, owner: str) -> Iterator[tuple[str, str]]:
-    """CEL tokens as ``(kind, text)``; string literals give their decoded value.
+    """CEL tokens as ``(kind, text)``; string literals give their decoded value."""
+    for kind, text, _start, _end in spans(source, owner):
+        yield kind, text
 
-    Only as precise as the bounds need: identifiers, numbers, strings (quotes, raw and
-    triple-quoted, escapes), brackets, ``.``/``,`` and operators.
+
+def spans(source: str, owner: str = "") -> Iterator[tuple[str, str, int, int]]:
+    """CEL tokens as ``(kind, text, start, end)``, ``end`` exclusive, in ``source``.
+
+    Only as precise as the bounds and the cost instrumentation need: identifiers, numbers,
+    strings (quotes, raw and triple-quoted, escapes; ``text`` is the decoded value),
+    brackets, ``.``/``,`` and operators. A character no token starts with is skipped (the
+    CEL library reports the syntax error with its position).
     """
     index, end = 0, len(source)
     while index < end:
         char = source[index]
+        start = index
         if char.isspace():
             index += 1
         elif char.isalpha() or char == "_":
-            start = index
             while index < end and (source[index].isalnum() or source[index] == "_"):
                 index += 1
             word = source[start:index]
             if word.lower() in ("r", "b", "rb", "br") and index < end and source[index] in "'\"":
                 value, index = _string(source, index, owner, raw="r" in word.lower())
-                yield "string", value
+                yield "string", value, start, index
             else:
-                yield "ident", word
+                yield "ident", word, start, index
         elif char.isdigit():
-            start = index
             while index < end and (source[index].isalnum() or source[index] in "._"):
                 if source[index] == "." and not source[index + 1 : index + 2].isdigit():
                     break
                 index += 1
-            yield "number", source[start:index]
+            yield "number", source[start:index], start, index
         elif char in "'\"":
             value, index = _string(source, index, owner, raw=False)
-            yield "string", value
+            yield "string", value, start, index
         elif char in "()[]{}.,":
             index += 1
-            yield "punct", char
+            yield "punct", char, start, index
         else:
             for operator in _OPERATORS:
                 if source.startswith(operator, index):
                     index += len(operator)
-                    yield "op", operator
+                    yield "op", operator, start, index
                     break
             else:
-                index += 1  # the CEL library reports the syntax error with its position
+                index += 1
 
 
 def _string(source: str, index: int, owner: str, *, raw: bool) -> tuple[str, int]:

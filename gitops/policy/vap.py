@@ -284,7 +284,7 @@ def _admit(policy: CompiledPolicy, state: _ObjectState, action: str) -> list[Vio
     def failure(rule: str, program: Program, err: CelError, raw: bool = False) -> list[Violation]:
         if policy.failure_policy == "Ignore":
             return []
-        message = str(err) if raw else f"expression {program.source!r} resulted in error: {err}"
+        message = str(err) if raw else f"expression '{program.source}' resulted in error: {err}"
         return [Violation(key, policy.name, rule, action, message, origin)]
 
     # The API server's budgets: one for the match conditions, one for the rest, per
