@@ -35,16 +35,18 @@ pytestmark = pytest.mark.fake_only
 
 _API = "admissionregistration.k8s.io/v1"
 NAMESPACE = "cel-cost"
-CASES = 200
+CASES = 40
+#: ConfigMaps (inputs of different sizes) each policy judges.
+INPUTS = 4
 SEED = 13
 
 
 @dataclass
 class Case:
-    """One policy: ``copies`` validations of ``expression``, and the ConfigMap's words."""
+    """One policy: ``copies`` validations of ``expression``; ConfigMaps of these words."""
 
     expression: str
-    words: list[str]
+    inputs: list[list[str]]
     copies: int
 
 
@@ -119,18 +121,21 @@ def _expression(rng: random.Random) -> str:
     )
 
 
+def _words(rng: random.Random) -> list[str]:
+    """Log-uniform sizes, from 1 word to 65,536."""
+    size = int(2 ** rng.uniform(0, 16))
+    if size < 2_000:
+        return [_word(rng) for _ in range(size)]
+    return [("abc", "x", "zy", "abcxyz")[i % 4] for i in range(size)]
+
+
 def corpus(count: int = CASES, seed: int = SEED) -> list[Case]:
-    """``count`` cases; input sizes log-uniform from 1 word to 100,000."""
+    """``count`` policies, each judged on :data:`INPUTS` ConfigMaps."""
     rng = random.Random(seed)
-    cases = []
-    for _ in range(count):
-        size = min(int(2 ** rng.uniform(0, 17)), 100_000)
-        if size < 2_000:
-            words = [_word(rng) for _ in range(size)]
-        else:
-            words = [("abc", "x", "zy", "abcxyz")[i % 4] for i in range(size)]
-        cases.append(Case(_expression(rng), words, rng.choice([1, 1, 1, 3, 12, 15])))
-    return cases
+    return [
+        Case(_expression(rng), [_words(rng) for _ in range(INPUTS)], rng.choice([1, 1, 1, 3, 12]))
+        for _ in range(count)
+    ]
 
 
 def _policy(index: int, case: Case) -> list[dict[str, Any]]:
@@ -156,13 +161,13 @@ def _policy(index: int, case: Case) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _configmap(index: int, case: Case) -> dict[str, Any]:
+def _configmap(index: int, words: list[str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": f"case-{index:03d}", "namespace": NAMESPACE,
                      "labels": {"case": str(index)}},
-        "data": {"s": ",".join(case.words)},
+        "data": {"s": ",".join(words)},
     }  # fmt: skip
 
 
@@ -186,12 +191,12 @@ def _verdict(cluster: ClusterUnderTest, obj: dict[str, Any]) -> str | None:
     return None
 
 
-def _ours(index: int, case: Case) -> tuple[str | None, str | None]:
+def _ours(index: int, case: Case, words: list[str]) -> tuple[str | None, str | None]:
     """What gitops check says: (refusal of the policy, denial of the ConfigMap)."""
     policy, binding = _policy(index, case)
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     try:
-        found = evaluate([namespace, _configmap(index, case)], [policy, binding])
+        found = evaluate([namespace, _configmap(index, words)], [policy, binding])
     except PolicyError as err:
         return str(err), None
     denials = [v.message for v in found if v.action == "Deny"]
@@ -202,11 +207,11 @@ def _ours(index: int, case: Case) -> tuple[str | None, str | None]:
 
 def _wait_in_force(cluster: ClusterUnderTest) -> None:
     """Wait until a sentinel policy, created after every case, denies."""
-    sentinel = Case("false", ["a"], 1)
+    sentinel = Case("false", [["a"]], 1)
     for manifest in _policy(999, sentinel):
         assert _create(cluster, manifest) is None
     deadline = time.monotonic() + 90
-    while _verdict(cluster, _configmap(999, sentinel)) is None:
+    while _verdict(cluster, _configmap(999, ["a"])) is None:
         assert time.monotonic() < deadline, "the policies never came into force"
         time.sleep(0.5)
     time.sleep(2)  # every binding, not only the last
@@ -224,22 +229,25 @@ def test_the_server_and_gitops_check_agree_on_cost(cluster: ClusterUnderTest) ->
     _wait_in_force(cluster)
     admission, verdicts, outcomes = [], [], {"admitted": 0, "denied": 0, "cost": 0}
     for index, case in enumerate(cases):
-        our_refusal, our_denial = _ours(index, case)
-        if (refused[index] is None) != (our_refusal is None):
-            admission.append(f"{index} {case.expression!r}: server {refused[index]!r}, "
-                             f"ours {our_refusal!r}")  # fmt: skip
-            continue
-        if refused[index] is not None:
-            continue
-        theirs = _verdict(cluster, _configmap(index, case))
-        outcomes["admitted" if theirs is None else "denied"] += 1
-        outcomes["cost"] += theirs is not None and "cost" in theirs
-        if theirs != our_denial:
-            verdicts.append(f"{index} {case.expression!r} on {len(case.words)} words x "
-                            f"{case.copies}: server {theirs!r}, ours {our_denial!r}")  # fmt: skip
-    print(f"CEL cost agreement: {len(cases)} cases, {sum(r is not None for r in refused.values())}"
-          f" refused, {outcomes}; {len(admission)} admission and {len(verdicts)} verdict "
-          "disagreements")  # fmt: skip
+        for words in case.inputs:
+            our_refusal, our_denial = _ours(index, case, words)
+            if (refused[index] is None) != (our_refusal is None):
+                admission.append(f"{index} {case.expression!r}: server {refused[index]!r}, "
+                                 f"ours {our_refusal!r}")  # fmt: skip
+                break
+            if refused[index] is not None:
+                break
+            theirs = _verdict(cluster, _configmap(index, words))
+            outcomes["admitted" if theirs is None else "denied"] += 1
+            outcomes["cost"] += theirs is not None and "cost" in theirs
+            if theirs != our_denial:
+                verdicts.append(
+                    f"{index} {case.expression!r} on {len(words)} words x {case.copies}: "
+                    f"server {theirs!r}, ours {our_denial!r}"
+                )
+    print(f"CEL cost agreement: {len(cases)} policies, "
+          f"{sum(r is not None for r in refused.values())} refused, verdicts {outcomes}; "
+          f"{len(admission)} admission and {len(verdicts)} verdict disagreements")  # fmt: skip
     assert admission == [], "\n".join(admission[:20])
     assert verdicts == [], "\n".join(verdicts[:20])
     assert outcomes["cost"] >= 10 and outcomes["admitted"] >= 10

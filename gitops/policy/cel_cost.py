@@ -43,6 +43,7 @@ from gitops.policy.cel_limits import (
     charge,
     step,
     steps_done,
+    steps_so_far,
 )
 from gitops.policy.cel_syntax import Node, StaticTypes, parse
 
@@ -60,6 +61,9 @@ _TYPE_NAMES = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
 _RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+#: What one element copied by the library's map()/filter() counts against the bound on
+#: what an evaluation builds: about 2,500 elements kept (3.3 million copies, seconds).
+_COPY_WEIGHT = 3
 _SIZED = frozenset({"contains", "startsWith", "endsWith", "matches"})
 
 
@@ -93,6 +97,15 @@ def _stop(comprehension: int, size: int, amount: int) -> int:
     # decided the result: charged when the loop stopped before the end of its range.
     if steps_done(comprehension) < size:
         charge(amount)
+    return 0
+
+
+def _keep(comprehension: int, amount: int) -> int:
+    # The CEL library copies the list a map() or filter() builds at every element it
+    # keeps (quadratic: 3,760 elements took 19 s): the copies count against the bound
+    # on what an evaluation builds.
+    step(comprehension, amount)
+    built(_COPY_WEIGHT * steps_so_far(comprehension))
     return 0
 
 
@@ -141,6 +154,7 @@ COST_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "_gitops_add": _add,
     "_gitops_step": _step,
     "_gitops_stop": _stop,
+    "_gitops_keep": _keep,
     "_gitops_compare": _compare,
     "_gitops_in": _in,
     "_gitops_sized": _sized,
@@ -296,9 +310,17 @@ class _Emitter(StaticTypes):
         target = self.emit(node.children[0])
         self.spend(_RESULT.get(name, 1))
         with self.bound(node):
-            if name not in _STOP:
-                return f"{target}.{name}({variable}, {self.macro_body(node)})"
+            if name == "exists_one":
+                return f"{target}.{name}({variable}, {self.macro_body(node, 0)})"
             number = next(self.names)
+            if name not in _STOP:
+                body = self.macro_body(node, number)
+                return self.bind(
+                    [target],
+                    lambda r: (
+                        f"[{r}[0].{name}({variable}, {body})][_gitops_stop({number}, 0, 0)]"
+                    ),
+                )
             self.units.append(_STEP[name])
             predicate = self.emit(node.children[1])
             cost = self.units.pop()
@@ -311,15 +333,15 @@ class _Emitter(StaticTypes):
                 ),
             )
 
-    def macro_body(self, node: Node) -> str:
+    def macro_body(self, node: Node, number: int) -> str:
         name, body = node.name, node.children[1:]
         if name == "exists_one":
             return f"({self.unit(body[0])} ? _gitops_cost(2) : false)"
         if name == "map" and len(body) == 1:
-            return self.unit(body[0], _STEP["map"])
+            return f"[{self.unit(body[0])}][_gitops_keep({number}, {_STEP['map']})]"
         # filter(x, p), map(x, p, f): p ? @result + [...] : @result (the last is free)
         kept = 13 if name == "filter" else 12
-        predicate = f"({self.unit(body[0])} ? _gitops_cost({kept}) : false)"
+        predicate = f"({self.unit(body[0])} ? _gitops_keep({number}, {kept}) == 0 : false)"
         if name == "filter":
             return predicate
         return f"{predicate}, {self.unit(body[1])}"

@@ -130,6 +130,12 @@ def step(comprehension: int, cost: int) -> None:
     charge(cost)
 
 
+def steps_so_far(comprehension: int) -> int:
+    """The iterations comprehension number ``comprehension`` counted so far."""
+    meter = _METER.get()
+    return 0 if meter is None else meter.steps.get(comprehension, 0)
+
+
 def steps_done(comprehension: int) -> int:
     """The iterations comprehension number ``comprehension`` ran (and forget them)."""
     meter = _METER.get()
