@@ -102,22 +102,38 @@ def test_diff_scale_reports_exactly_the_drifted_objects(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     kubeconfig = control_plane.write_kubeconfig(tmp_path / "bench", context="bench")
-    argv = ["--objects", "48", "--drift", "0.1", "--repeat", "1", "--baseline-sample", "12"]
+    argv = ["--objects", "48", "--drift", "0.1", "--repeat", "1", "--baseline-sample", "12",
+            "--capture-objects", "60", "--capture-desired", "24"]  # fmt: skip
     lines = ratio_lines(diff_scale.main, [*argv, "--kubeconfig", str(kubeconfig)], capsys)
     assert list(lines) == [
         "list_requests_per_kind",
-        "baseline_vs_gitops",
+        "cli_vs_floor",
+        "baseline_vs_cli",
         "drifted_reported",
+        "baseline_agrees",
         "server_side_agrees",
         "peak_rss_mb",
+        "capture_cli_vs_floor",
+        "capture_drifted_reported",
+        "capture_peak_rss_mb",
     ]
     assert lines["list_requests_per_kind"].startswith("list_requests_per_kind: 1 (<= 2) ok")
+    assert "(<= 2x)" in lines["cli_vs_floor"] and "(>= 5x)" in lines["baseline_vs_cli"]
+    # What the CLI reported (its JSON output) is exactly what was drifted on the server.
     assert lines["drifted_reported"] == (
         "drifted_reported: 5 reported, 5 drifted, 0 mismatched (required) ok"
     )
-    # Every 4th object is sampled: drifted objects 0 and 10 (of 48, every 10th) are among them.
+    # Every 4th object is sampled: drifted objects 0 and 10 (of 48, every 10th) are among
+    # them; the baseline's SSA-aware comparison finds those two and no other.
+    assert lines["baseline_agrees"] == (
+        "baseline_agrees: 2 of 12 sampled drifted by the baseline, 2 drifted among them "
+        "(required) ok"
+    )
     assert lines["server_side_agrees"].startswith(
         "server_side_agrees: 2 of 12 sampled modified by the server, 2 drifted among them;"
+    )
+    assert lines["capture_drifted_reported"] == (
+        "capture_drifted_reported: 2 reported, 2 drifted (required) ok"
     )
 
 
