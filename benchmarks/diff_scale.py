@@ -4,18 +4,25 @@
 control plane (``tests/controlplane``: etcd + kube-apiserver + controllers, started here, or
 the cluster of ``--kubeconfig``) by server-side apply as the ``gitops`` field manager, so the
 server adds its defaults and managedFields; ``--drift`` of them (default 1%) are applied
-with one label changed. Then, side by side, each in its own process (so its peak RSS is
-its own: ``VmHWM`` of ``/proc/self/status`` where Linux has it, since ``getrusage``'s
-``ru_maxrss`` keeps the parent's peak across ``fork``+``exec``):
+with one label changed. Then, each in its own process (peak RSS: ``VmHWM`` of
+``/proc/self/status`` where Linux has it, since ``getrusage``'s ``ru_maxrss`` keeps the
+parent's peak across ``fork``+``exec``):
 
-- gitops: :meth:`gitops.cluster.ClusterClient.read_live` of the listing plan (one paginated
-  LIST per kind) and :func:`gitops.diff.diff_manifests`;
-- baseline: one GET per object through the typed ``kubernetes`` client (model classes,
-  turned back into dicts) and ``jsonpatch.make_patch`` over the full objects. At a few ms
-  per object it runs on ``--baseline-sample`` objects and is extrapolated per object;
+- gitops: ``gitops diff -f DIR -o json`` through the CLI, DIR laid out as ``gitops render``
+  writes an environment (one file per object), end to end: interpreter start, parsing,
+  one paginated LIST per kind, the diff, the JSON report; and in-process
+  :meth:`~gitops.cluster.ClusterClient.read_live` to count the requests;
+- floor, paired with it run by run (the ratio is the median of the pairs): PyYAML's C
+  loader over the same files and ``json.loads`` of the same LIST bodies, nothing else;
+- baseline: one GET per object decoded as raw JSON and the same SSA-aware comparison
+  (:func:`gitops.diff.diff_object`: our managed fields only), on ``--baseline-sample``
+  objects, extrapolated per object; it must find exactly the drifted ones;
 - server-side mode: a dry-run server-side apply per object
   (:func:`gitops.server_diff.server_diff_object`, ``gitops diff --server-side``) on the
-  same sample, reported per object.
+  same sample, reported per object;
+- with ``--capture-objects``: ``gitops diff -f DIR --live CAPTURE`` of a ``kubectl get -o
+  yaml`` List of that many objects (``--capture-desired`` of them desired) against the C
+  parse of DIR plus ``json.loads`` of the same objects, and its peak RSS.
 
 Requests are counted by the client. Prints a table, then the ratio lines last.
 """
