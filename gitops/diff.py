@@ -356,9 +356,7 @@ def diff_manifests(
         The report, objects in canonical order.
     """
     is_namespaced = namespaced or (lambda key: key.kind not in CLUSTER_SCOPED_KINDS)
-    live_by_id: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
-    for index, obj in enumerate(live):
-        live_by_id[_identity(key_of(obj, f"live object #{index + 1}"))] = obj
+    live_by_id = _by_identity(live)
     served_off = set(not_served)
     results: list[ObjectDiff] = []
     seen: set[tuple[str, str, str, str]] = set()
@@ -382,8 +380,28 @@ def diff_manifests(
             )
         )
     if ownership is not None:
-        for ident, obj in live_by_id.items():
-            if ident not in seen and ownership.owns(obj):
-                results.append(ObjectDiff(key_of(obj), Status.ORPHANED))
+        results.extend(_orphaned(live_by_id, seen, ownership))
     results.sort(key=lambda r: sort_key(r.key))
     return DiffReport(tuple(results))
+
+
+def _by_identity(
+    live: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str, str, str], Mapping[str, Any]]:
+    """Live objects by identity (any version)."""
+    return {
+        _identity(key_of(obj, f"live object #{index + 1}")): obj for index, obj in enumerate(live)
+    }
+
+
+def _orphaned(
+    live_by_id: Mapping[tuple[str, str, str, str], Mapping[str, Any]],
+    seen: set[tuple[str, str, str, str]],
+    ownership: Ownership,
+) -> list[ObjectDiff]:
+    """Live objects no desired object matches that ``ownership`` marks as ours."""
+    return [
+        ObjectDiff(key_of(obj), Status.ORPHANED)
+        for ident, obj in live_by_id.items()
+        if ident not in seen and ownership.owns(obj)
+    ]

@@ -38,6 +38,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = ["RuleResult", "Values", "Violation", "evaluate", "load_policies", "load_values",
            "report"]  # fmt: skip
 
