@@ -50,8 +50,13 @@ def build_binaries() -> Path:
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the test process dies, however it dies (no orphans)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    """In the child: get SIGKILL when the test process dies, however it dies (no orphans).
+
+    Not SIGTERM: kube-apiserver answers it with a graceful shutdown that waits on etcd, and
+    etcd gets the same signal at the same moment, so the API server was left running with
+    parent 1 (seen twice on this machine after killed test runs).
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
