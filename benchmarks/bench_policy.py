@@ -28,7 +28,7 @@ from celpy import celtypes
 from benchmarks._common import Ratios
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 from gitops.policy import evaluate
 from gitops.policy.cel import KUBERNETES_FUNCTIONS
 

@@ -11,14 +11,14 @@ parent's peak across ``fork``+``exec``):
 - gitops: ``gitops diff -f DIR -o json`` through the CLI, DIR laid out as ``gitops render``
   writes an environment (one file per object), end to end: interpreter start, parsing,
   one paginated LIST per kind, the diff, the JSON report; and in-process
-  :meth:`~gitops.cluster.ClusterClient.read_live` to count the requests;
+  :meth:`~gitops.cluster.client.ClusterClient.read_live` to count the requests;
 - floor, paired with it run by run (the ratio is the median of the pairs): PyYAML's C
   loader over the same files and ``json.loads`` of the same LIST bodies, nothing else;
 - baseline: one GET per object decoded as raw JSON and the same SSA-aware comparison
-  (:func:`gitops.diff.diff_object`: our managed fields only), on ``--baseline-sample``
+  (:func:`gitops.diff.engine.diff_object`: our managed fields only), on ``--baseline-sample``
   objects, extrapolated per object; it must find exactly the drifted ones;
 - server-side mode: a dry-run server-side apply per object
-  (:func:`gitops.server_diff.server_diff_object`, ``gitops diff --server-side``) on the
+  (:func:`gitops.diff.server.server_diff_object`, ``gitops diff --server-side``) on the
   same sample, reported per object;
 - with ``--capture-objects``: ``gitops diff -f DIR --live CAPTURE`` of a ``kubectl get -o
   yaml`` List of that many objects (``--capture-desired`` of them desired) against the C
@@ -202,8 +202,8 @@ def _counting(client: Any) -> list[tuple[str, str, bool]]:
 
 def run_gitops(kubeconfig: str, desired: list[dict[str, Any]]) -> dict[str, Any]:
     """List live state and diff it (child process)."""
-    from gitops.cluster import ClusterClient
-    from gitops.diff import Ownership, diff_manifests, listing_plan
+    from gitops.cluster.client import ClusterClient
+    from gitops.diff.engine import Ownership, diff_manifests, listing_plan
 
     client = ClusterClient.from_kubeconfig(kubeconfig, "bench")
     sent = _counting(client)
@@ -229,9 +229,9 @@ def run_gitops(kubeconfig: str, desired: list[dict[str, Any]]) -> dict[str, Any]
 
 def run_server_side(kubeconfig: str, desired: list[dict[str, Any]]) -> dict[str, Any]:
     """GET and dry-run apply each object, as ``gitops diff --server-side`` (child process)."""
-    from gitops.cluster import ClusterClient
-    from gitops.model import key_of
-    from gitops.server_diff import server_diff_object
+    from gitops.cluster.client import ClusterClient
+    from gitops.core.keys import key_of
+    from gitops.diff.server import server_diff_object
 
     client = ClusterClient.from_kubeconfig(kubeconfig, "bench")
     sent = _counting(client)
@@ -252,10 +252,10 @@ def run_server_side(kubeconfig: str, desired: list[dict[str, Any]]) -> dict[str,
 
 def run_baseline(kubeconfig: str, desired: list[dict[str, Any]]) -> dict[str, Any]:
     """One GET per object, decoded as raw JSON, and the same SSA-aware comparison as
-    gitops (:func:`gitops.diff.diff_object`: our managed fields only), per object."""
-    from gitops.cluster import ClusterClient
-    from gitops.diff import diff_object
-    from gitops.model import key_of
+    gitops (:func:`gitops.diff.engine.diff_object`: our managed fields only), per object."""
+    from gitops.cluster.client import ClusterClient
+    from gitops.core.keys import key_of
+    from gitops.diff.engine import diff_object
 
     client = ClusterClient.from_kubeconfig(kubeconfig, "bench")
     sent = _counting(client)
@@ -284,9 +284,9 @@ def run_floor(files_list: str, lists_dir: str) -> dict[str, Any]:
 
 def save_lists(kubeconfig: str, desired: list[dict[str, Any]], out: str) -> dict[str, Any]:
     """Save the body of every LIST request gitops sends for ``desired`` (child process)."""
-    import gitops.cluster
-    from gitops.cluster import ClusterClient
-    from gitops.diff import listing_plan
+    import gitops.cluster.client
+    from gitops.cluster.client import ClusterClient
+    from gitops.diff.engine import listing_plan
 
     bodies: list[bytes] = []
     loads = json.loads
@@ -297,7 +297,7 @@ def save_lists(kubeconfig: str, desired: list[dict[str, Any]], out: str) -> dict
             bodies.append(data)
         return decoded
 
-    gitops.cluster.json.loads = recording  # type: ignore[attr-defined]  # this process only
+    gitops.cluster.client.json.loads = recording  # type: ignore[attr-defined]  # this process only
     client = ClusterClient.from_kubeconfig(kubeconfig, "bench")
     state = client.read_live(listing_plan(desired, None))
     for index, body in enumerate(bodies):
@@ -309,7 +309,7 @@ CHILD = """
 import json, resource, sys, time
 sys.path[:0] = {paths!r}
 from benchmarks.diff_scale import {function}
-import gitops.cluster, gitops.diff  # imports are not timed
+import gitops.cluster.client, gitops.diff.engine  # imports are not timed
 args = json.load(open({args!r}))
 start = time.perf_counter()
 out = {function}(*args)
@@ -333,7 +333,7 @@ def peak_rss_mb():
 CLI = """
 import resource, sys
 sys.path[:0] = {paths!r}
-from gitops.cli import main
+from gitops.cli.main import main
 try:
     code = main({argv!r})
 finally:
@@ -385,7 +385,7 @@ def run_cli(argv: Sequence[str], report: Path) -> dict[str, Any]:
 def write_desired(directory: Path, desired: Sequence[dict[str, Any]]) -> Path:
     """Write one file per object as ``gitops render`` lays an environment out
     (``workloads/<namespace>/<kind>-<name>.yaml``); return a list of the files."""
-    from gitops.model import dump_one
+    from gitops.core.yaml_io import dump_one
 
     names = []
     for obj in desired:
@@ -416,7 +416,7 @@ def paired(
 
 def seed(kubeconfig: Path, desired: Sequence[dict[str, Any]], drift: Sequence[int]) -> None:
     """Apply every object as ``gitops`` (drifted ones with a changed label)."""
-    from gitops.cluster import ClusterClient
+    from gitops.cluster.client import ClusterClient
 
     client = ClusterClient.from_kubeconfig(str(kubeconfig), "bench")
     for namespace in range(NAMESPACES):

@@ -3,7 +3,7 @@
 One run, side by side (the machines are shared and noisy, so only ratios measured in the
 same run are compared):
 
-- ``gitops render``: :func:`gitops.render.render_to_repo` of a generated fleet of
+- ``gitops render``: :func:`gitops.workflows.render.render_to_repo` of a generated fleet of
   ``--stacks`` x ``--envs`` into a new repository (read inputs, render, guardrail check,
   lay out, commit, refresh the working tree); best of ``--repeat``.
 - floor: the same manifest dicts, dumped with PyYAML's C dumper (``CSafeDumper``) to the
@@ -29,10 +29,11 @@ import pygit2
 import yaml
 
 from benchmarks._common import Fleet, Ratios, best_of, make_fleet, table
-from gitops import layout
-from gitops.environments import load_environments
-from gitops.model import Manifest
-from gitops.render import check_policies, render_environments, render_to_repo, render_tree
+from gitops.core.keys import Manifest
+from gitops.inputs.environments import load_environments
+from gitops.render import layout
+from gitops.render.pipeline import check_policies, render_environments, render_tree
+from gitops.workflows.render import render_to_repo
 
 
 def fleet_files(rendered: dict[str, list[Manifest]]) -> list[tuple[str, Manifest]]:
@@ -61,7 +62,7 @@ def floor_commit(repo_path: Path, files: Sequence[tuple[str, Manifest]]) -> str:
 
 def cdk8s_synth(objects: Sequence[Manifest], outdir: Path) -> int:
     """Build ``objects`` as cdk8s ApiObjects in one Chart and synthesize them to files."""
-    from gitops._node import import_cdk8s
+    from gitops.constructs.node_runtime import import_cdk8s
 
     cdk8s: Any = import_cdk8s()
     app = cdk8s.App(outdir=str(outdir), yaml_output_type=cdk8s.YamlOutputType.FILE_PER_RESOURCE)
@@ -174,7 +175,7 @@ def run(fleet: Fleet, work: Path, args: argparse.Namespace) -> int:
     if not args.no_cdk8s:
         sample = sampled(files, args.cdk8s_sample)
         start = time.perf_counter()
-        from gitops._node import import_cdk8s
+        from gitops.constructs.node_runtime import import_cdk8s
 
         import_cdk8s()
         node_start = time.perf_counter() - start

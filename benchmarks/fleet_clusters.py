@@ -132,7 +132,7 @@ def sizes_for(clusters: int) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     """Measure the fleet at growing sizes; print the table and the ratio lines."""
     from benchmarks.fleet import fleet_files, floor_commit
-    from gitops.render import render_environments
+    from gitops.render.pipeline import render_environments
 
     sizes = sizes_for(args.clusters)
     # Fewer differing clusters than the smallest size, so that every size has a majority.

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks._common import Ratios, make_fleet, table
-from gitops.environments import load_environments
-from gitops.render import render_environments, render_tree
+from gitops.inputs.environments import load_environments
+from gitops.render.pipeline import render_environments, render_tree
 
 #: Median CLI render / floor allowed (issue 18).
 LIMIT = 3.0

@@ -3,7 +3,7 @@
 In each of ``--repeat`` rounds, on a generated fleet of ``--stacks`` x ``--envs``, into a
 new non-bare repository (the kind the CLI creates, with a working tree):
 
-1. cold: ``gitops render`` (:func:`gitops.render.render_to_repo`);
+1. cold: ``gitops render`` (:func:`gitops.workflows.render.render_to_repo`);
 2. again with no change: must write no commit, in at most a quarter of the cold time;
 3. after changing one stack's image tag: one commit whose diff against its parent (read
    with pygit2) touches only that stack's files, at least one per environment, in at most
@@ -25,8 +25,8 @@ from pathlib import Path
 import pygit2
 
 from benchmarks._common import ENV_NAMES, Ratios, make_fleet, stack_name, table
-from gitops import layout
-from gitops.render import render_to_repo
+from gitops.core.paths import ENVS_DIR
+from gitops.workflows.render import render_to_repo
 
 
 def changed_paths(repo_path: Path, commit: str) -> list[str]:
@@ -41,7 +41,7 @@ def changed_paths(repo_path: Path, commit: str) -> list[str]:
 
 def belongs_to(path: str, stack: str) -> bool:
     """Whether an object file is one of ``stack``'s (``<kind>-<stack>[-...].yaml``)."""
-    if not path.startswith(layout.ENVS_DIR + "/"):
+    if not path.startswith(ENVS_DIR + "/"):
         return False
     name = path.rsplit("/", 1)[-1].removesuffix(".yaml").split("-", 1)[-1]
     return name == stack or name.startswith(stack + "-")

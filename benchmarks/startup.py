@@ -46,7 +46,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 #: Runs the CLI in-process, then prints whether jsii (Node.js) was imported.
 PROBE = """
 import sys
-from gitops.cli import main
+from gitops.cli.main import main
 try:
     main(sys.argv[1:])
 except SystemExit:
@@ -116,7 +116,7 @@ def against_kustomize(
 def gitops_command() -> list[str]:
     """The installed ``gitops`` entry point next to this interpreter, else ``python -m``."""
     script = Path(sys.executable).parent / "gitops"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "gitops.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "gitops.cli.main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gitops.constructs.base import Scope
 from gitops.constructs.inference import InferenceStack
-from gitops.environments import Environment
+from gitops.inputs.environments import Environment
 
 
 def blueprint(scope: Scope, env: Environment) -> None:

@@ -12,9 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names as _EXPORTS, for mypy and completion only
-    from gitops.blueprints import Blueprint as Blueprint
-    from gitops.blueprints import load_blueprints as load_blueprints
-    from gitops.cluster import ClusterClient as ClusterClient
+    from gitops.cluster.client import ClusterClient as ClusterClient
     from gitops.constructs.base import Construct as Construct
     from gitops.constructs.base import Scope as Scope
     from gitops.constructs.canary import InferenceCanary as InferenceCanary
@@ -39,42 +37,44 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for mypy and completion only
     from gitops.constructs.raw import Include as Include
     from gitops.constructs.raw import Manifest as Manifest
     from gitops.constructs.warmup import WarmUp as WarmUp
-    from gitops.diff import DiffReport as DiffReport
-    from gitops.diff import IgnoreRule as IgnoreRule
-    from gitops.diff import Ownership as Ownership
-    from gitops.diff import diff_manifests as diff_manifests
-    from gitops.diff_pipeline import DiffRequest as DiffRequest
-    from gitops.diff_pipeline import run_diff as run_diff
-    from gitops.environments import Cluster as Cluster
-    from gitops.environments import Environment as Environment
-    from gitops.environments import load_environments as load_environments
-    from gitops.errors import GitOpsError as GitOpsError
-    from gitops.errors import StackWarning as StackWarning
-    from gitops.errors import ValidationError as ValidationError
-    from gitops.layout import environment_dir as environment_dir
-    from gitops.model import ResourceKey as ResourceKey
-    from gitops.ownership import Identity as Identity
-    from gitops.plan import Plan as Plan
-    from gitops.plan import build_plan as build_plan
+    from gitops.core.errors import GitOpsError as GitOpsError
+    from gitops.core.errors import StackWarning as StackWarning
+    from gitops.core.errors import ValidationError as ValidationError
+    from gitops.core.keys import ResourceKey as ResourceKey
+    from gitops.diff.engine import DiffReport as DiffReport
+    from gitops.diff.engine import Ownership as Ownership
+    from gitops.diff.engine import diff_manifests as diff_manifests
+    from gitops.inputs.blueprints import Blueprint as Blueprint
+    from gitops.inputs.blueprints import load_blueprints as load_blueprints
+    from gitops.inputs.environments import Cluster as Cluster
+    from gitops.inputs.environments import Environment as Environment
+    from gitops.inputs.environments import load_environments as load_environments
+    from gitops.inputs.ignore import IgnoreRule as IgnoreRule
+    from gitops.ownership.identity import Identity as Identity
     from gitops.policy import Violation as Violation
     from gitops.policy import load_policies as load_policies
-    from gitops.reconcile import ApplyResult as ApplyResult
-    from gitops.reconcile import apply_environment as apply_environment
-    from gitops.render import manifests_at_ref as manifests_at_ref
-    from gitops.render import render_environments as render_environments
-    from gitops.render import render_to_repo as render_to_repo
-    from gitops.render import render_tree as render_tree
+    from gitops.render.layout import environment_dir as environment_dir
+    from gitops.render.pipeline import render_environments as render_environments
+    from gitops.render.pipeline import render_tree as render_tree
     from gitops.repo import CommitResult as CommitResult
     from gitops.repo import commit_tree as commit_tree
     from gitops.repo import read_files as read_files
+    from gitops.workflows.apply import ApplyResult as ApplyResult
+    from gitops.workflows.apply import apply_environment as apply_environment
+    from gitops.workflows.diff import DiffRequest as DiffRequest
+    from gitops.workflows.diff import run_diff as run_diff
+    from gitops.workflows.plan import Plan as Plan
+    from gitops.workflows.plan import build_plan as build_plan
+    from gitops.workflows.render import manifests_at_ref as manifests_at_ref
+    from gitops.workflows.render import render_to_repo as render_to_repo
 
 __version__ = "0.1.0"
 
 # public name -> module defining it
 _EXPORTS: dict[str, str] = {
-    "GitOpsError": "gitops.errors",
-    "ValidationError": "gitops.errors",
-    "ResourceKey": "gitops.model",
+    "GitOpsError": "gitops.core.errors",
+    "ValidationError": "gitops.core.errors",
+    "ResourceKey": "gitops.core.keys",
     "Scope": "gitops.constructs.base",
     "Construct": "gitops.constructs.base",
     "InferenceStack": "gitops.constructs.inference",
@@ -95,38 +95,38 @@ _EXPORTS: dict[str, str] = {
     "Lora": "gitops.constructs.inference_options",
     "LoraAdapter": "gitops.constructs.inference_options",
     "KvOffload": "gitops.constructs.inference_options",
-    "StackWarning": "gitops.errors",
+    "StackWarning": "gitops.core.errors",
     "Manifest": "gitops.constructs.raw",
     "Include": "gitops.constructs.raw",
-    "Environment": "gitops.environments",
-    "Cluster": "gitops.environments",
-    "load_environments": "gitops.environments",
-    "Blueprint": "gitops.blueprints",
-    "load_blueprints": "gitops.blueprints",
-    "render_environments": "gitops.render",
-    "render_tree": "gitops.render",
-    "render_to_repo": "gitops.render",
-    "manifests_at_ref": "gitops.render",
-    "environment_dir": "gitops.layout",
+    "Environment": "gitops.inputs.environments",
+    "Cluster": "gitops.inputs.environments",
+    "load_environments": "gitops.inputs.environments",
+    "Blueprint": "gitops.inputs.blueprints",
+    "load_blueprints": "gitops.inputs.blueprints",
+    "render_environments": "gitops.render.pipeline",
+    "render_tree": "gitops.render.pipeline",
+    "render_to_repo": "gitops.workflows.render",
+    "manifests_at_ref": "gitops.workflows.render",
+    "environment_dir": "gitops.render.layout",
     "CommitResult": "gitops.repo",
     "commit_tree": "gitops.repo",
     "read_files": "gitops.repo",
-    "ClusterClient": "gitops.cluster",
-    "DiffReport": "gitops.diff",
-    "IgnoreRule": "gitops.diff",
-    "Ownership": "gitops.diff",
-    "diff_manifests": "gitops.diff",
-    "DiffRequest": "gitops.diff_pipeline",
-    "run_diff": "gitops.diff_pipeline",
+    "ClusterClient": "gitops.cluster.client",
+    "DiffReport": "gitops.diff.engine",
+    "IgnoreRule": "gitops.inputs.ignore",
+    "Ownership": "gitops.diff.engine",
+    "diff_manifests": "gitops.diff.engine",
+    "DiffRequest": "gitops.workflows.diff",
+    "run_diff": "gitops.workflows.diff",
     "NamespaceGuardrails": "gitops.constructs.guardrails",
     "ClusterGuardrails": "gitops.constructs.guardrails",
     "Violation": "gitops.policy",
     "load_policies": "gitops.policy",
-    "Identity": "gitops.ownership",
-    "ApplyResult": "gitops.reconcile",
-    "apply_environment": "gitops.reconcile",
-    "Plan": "gitops.plan",
-    "build_plan": "gitops.plan",
+    "Identity": "gitops.ownership.identity",
+    "ApplyResult": "gitops.workflows.apply",
+    "apply_environment": "gitops.workflows.apply",
+    "Plan": "gitops.workflows.plan",
+    "build_plan": "gitops.workflows.plan",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -2,6 +2,6 @@
 
 import sys
 
-from gitops.cli import main
+from gitops.cli.main import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ import pytest
 from controlplane import ClusterUnderTest, ControlPlane, ControlPlaneUnavailable, build_binaries
 from k8s_schemas import schemas_dir
 
-from gitops.cluster import ClusterClient, RetryPolicy
+from gitops.cluster.client import ClusterClient, RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,9 +3,9 @@
 ``tests/test_server_diff_agreement.py`` (edits of the desired side) and
 ``tests/test_server_diff_managers.py`` (fields other managers own) both apply the rendered
 prod environment to the real control plane and judge each case twice: by the local
-comparison (:func:`gitops.diff.diff_object`) and by the server's dry-run apply
-(:func:`gitops.server_diff.predict` and :func:`~gitops.server_diff.compare`, the two halves of
-:func:`~gitops.server_diff.server_diff_object`). Verdicts must agree, and so must the
+comparison (:func:`gitops.diff.engine.diff_object`) and by the server's dry-run apply
+(:func:`gitops.diff.server.predict` and :func:`~gitops.diff.server.compare`, the two halves of
+:func:`~gitops.diff.server.server_diff_object`). Verdicts must agree, and so must the
 fields the two patches touch; a case the local mode "cannot tell" falls back to the server.
 """
 
@@ -22,13 +22,14 @@ from typing import Any
 
 from controlplane import ClusterUnderTest
 
-from gitops.cli import main
-from gitops.cluster import ClusterClient
-from gitops.desired import read_ref
-from gitops.diff import IgnoreRule, ObjectDiff, diff_object
-from gitops.errors import ClusterError
-from gitops.model import canonical_order, key_of, split_api_version
-from gitops.server_diff import compare, predict
+from gitops.cli.main import main
+from gitops.cluster.client import ClusterClient
+from gitops.core.errors import ClusterError
+from gitops.core.keys import canonical_order, key_of, split_api_version
+from gitops.diff.engine import ObjectDiff, diff_object
+from gitops.diff.server import compare, predict
+from gitops.inputs.ignore import IgnoreRule
+from gitops.workflows.desired import read_ref
 
 
 @functools.cache

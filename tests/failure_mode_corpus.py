@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 GPU = "nvidia.com/gpu"
 OPTIONS: dict[str, Any] = {

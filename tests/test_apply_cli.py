@@ -9,10 +9,11 @@ import pytest
 from controlplane import ClusterUnderTest
 from helpers.manifests import NS, base_set, configmap, head_set, namespace, secret, widget
 
-from gitops.cli import main
-from gitops.labels import PART_OF_LABEL
-from gitops.model import Manifest, dump_yaml, key_of
-from gitops.ownership import applyset_id
+from gitops.cli.main import main
+from gitops.core.keys import Manifest, key_of
+from gitops.core.labels import PART_OF_LABEL
+from gitops.core.yaml_io import dump_yaml
+from gitops.ownership.identity import applyset_id
 from gitops.repo import commit_tree
 
 
@@ -306,11 +307,11 @@ def test_rendered_example_applies_waits_converges_and_plans_nothing(
     project_root: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from gitops.cluster import ClusterClient
-    from gitops.desired import read_ref
-    from gitops.diff import diff_manifests
-    from gitops.ownership import stamp_all
-    from gitops.sources import identity_for
+    from gitops.cluster.client import ClusterClient
+    from gitops.diff.engine import diff_manifests
+    from gitops.ownership.identity import stamp_all
+    from gitops.workflows.desired import read_ref
+    from gitops.workflows.sources import identity_for
 
     repo = tmp_path / "rendered"
     assert (

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gitops.blueprints import load_blueprints
 from gitops.constructs.base import Scope
-from gitops.environments import Environment, load_environment
-from gitops.errors import InputError, RenderError, ValidationError
+from gitops.core.errors import InputError, RenderError, ValidationError
+from gitops.inputs.blueprints import load_blueprints
+from gitops.inputs.environments import Environment, load_environment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.cli import main
-from gitops.cluster import ClusterClient
-from gitops.model import Manifest, ResourceKey, dump_yaml, key_of
+from gitops.cli.main import main
+from gitops.cluster.client import ClusterClient
+from gitops.core.keys import Manifest, ResourceKey, key_of
+from gitops.core.yaml_io import dump_yaml
 from gitops.repo import commit_tree
 from gitops.repo.history import commit_message
 

@@ -10,7 +10,7 @@ import pygit2
 import pytest
 import yaml
 
-from gitops.cli import main
+from gitops.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
 

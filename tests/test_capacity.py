@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.capacity import check_capacity
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import NamespaceGuardrails
 from gitops.constructs.inference import InferenceStack
-from gitops.errors import PolicyError
-from gitops.render import render_to_repo
+from gitops.core.errors import PolicyError
+from gitops.policy.capacity import check_capacity
+from gitops.workflows.render import render_to_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example.com/vllm/vllm-openai:v0.8.5"
@@ -131,7 +131,7 @@ def _gpu_container(gpus: int) -> dict[str, Any]:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from gitops.cli import main; sys.exit(main())"
+    code = "import sys; from gitops.cli.main import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=False
     )

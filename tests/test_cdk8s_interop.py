@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from gitops import InferenceStack, Scope, ValidationError
-from gitops._node import import_cdk8s
-from gitops.constructs.base import ANNOTATION_CONSTRUCT_PATH
+from gitops.constructs.node_runtime import import_cdk8s
+from gitops.core.labels import ANNOTATION_CONSTRUCT_PATH
 
 MODEL = "hf://meta-llama/Llama-3.1-8B-Instruct"
 IMAGE = "vllm/vllm-openai:v0.6.3"

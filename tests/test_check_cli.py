@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops.cli import main
+from gitops.cli.main import main
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails
-from gitops.model import Manifest, dump_yaml
+from gitops.core.keys import Manifest
+from gitops.core.yaml_io import dump_yaml
 
 POLICIES = Path(__file__).parent / "policies"
 

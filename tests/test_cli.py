@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gitops import __version__
-from gitops.cli import COMMANDS, main
+from gitops.cli.main import COMMANDS, main
 
 
 def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,7 +29,7 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 def test_start_up_loads_no_node_git_or_kubernetes(argv: list[str]) -> None:
     probe = (
         "import sys\n"
-        "from gitops.cli import main\n"
+        "from gitops.cli.main import main\n"
         "try:\n"
         f"    main({argv!r})\n"
         "except SystemExit:\n"

@@ -1,4 +1,4 @@
-"""Tests for gitops.cluster against the test API server (real HTTP, real kubernetes client)."""
+"""Tests for gitops.cluster.client against a real API server (real HTTP, real kubernetes client)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from conftest import Sleeps
 from controlplane import ClusterUnderTest, ControlPlane, Fault
 from helpers.manifests import widget_crd
 
-from gitops.cluster import (
+from gitops.cluster.client import (
     ClusterClient,
     ConflictError,
     ForbiddenError,
@@ -24,11 +24,13 @@ from gitops.cluster import (
     UnauthorizedError,
     UnreachableError,
 )
-from gitops.diff import IgnoreRule, Ownership, Status, diff_manifests, listing_plan
-from gitops.errors import ClusterError
-from gitops.model import ResourceKey, load_yaml
-from gitops.reconcile import Timing
-from gitops.wait import wait_established
+from gitops.cluster.wait import wait_established
+from gitops.core.errors import ClusterError
+from gitops.core.keys import ResourceKey
+from gitops.core.yaml_io import load_yaml
+from gitops.diff.engine import Ownership, Status, diff_manifests, listing_plan
+from gitops.inputs.ignore import IgnoreRule
+from gitops.workflows.apply import Timing
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
 SECRET_VALUE = "s3cr3t-token-value"

@@ -12,8 +12,8 @@ from controlplane.cluster import GPU_NODES
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from gitops.cluster import ClusterClient, RetryPolicy
-from gitops.cluster_errors import ForbiddenError, ServerError, UnreachableError
+from gitops.cluster.client import ClusterClient, RetryPolicy
+from gitops.cluster.errors import ForbiddenError, ServerError, UnreachableError
 
 
 def test_the_server_is_a_real_kube_apiserver(control_plane: ControlPlane) -> None:

@@ -12,13 +12,13 @@ import cel
 import pytest
 from k8s_schemas import validate
 
-from gitops import delivery
 from gitops.constructs.base import Scope
 from gitops.constructs.inference import InferenceStack
-from gitops.diff import IgnoreRule
-from gitops.environments import load_environments
-from gitops.model import load_yaml
-from gitops.render import render_environments, render_tree
+from gitops.core.yaml_io import load_yaml
+from gitops.inputs.environments import load_environments
+from gitops.inputs.ignore import IgnoreRule
+from gitops.render import delivery
+from gitops.render.pipeline import render_environments, render_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 

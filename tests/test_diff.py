@@ -1,4 +1,4 @@
-"""Tests for gitops.diff (the pure engine) and gitops.diff_output."""
+"""Tests for gitops.diff.engine (the pure engine) and gitops.diff.output."""
 
 from __future__ import annotations
 
@@ -12,20 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.diff import (
+from gitops.core.errors import ValidationError
+from gitops.core.labels import PART_OF_LABEL
+from gitops.core.yaml_io import load_yaml
+from gitops.diff.engine import (
     DiffReport,
-    IgnoreRule,
     Ownership,
     Status,
     diff_manifests,
     diff_object,
     listing_plan,
-    parse_ignore_rules,
 )
-from gitops.diff_output import format_json, format_text
-from gitops.errors import ValidationError
-from gitops.labels import PART_OF_LABEL
-from gitops.model import load_yaml
+from gitops.diff.output import format_json, format_text
+from gitops.inputs.ignore import IgnoreRule, parse_ignore_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
 SECRET_VALUE = "hunter2-very-secret"

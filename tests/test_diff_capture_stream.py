@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from gitops.diff_pipeline import DiffRequest, run_diff
-from gitops.errors import InputError
-from gitops.model import MAX_YAML_BYTES, ResourceKey
-from gitops.ownership import Identity
+from gitops.core.errors import InputError
+from gitops.core.keys import ResourceKey
+from gitops.core.yaml_io import MAX_YAML_BYTES
+from gitops.ownership.identity import Identity
+from gitops.workflows.diff import DiffRequest, run_diff
 
 OBJECTS = 12_000
 PAYLOAD = "x" * 600
@@ -85,7 +86,7 @@ def test_a_capture_over_the_file_cap_diffs_in_bounded_memory(tmp_path: Path, as_
 def test_caps_apply_to_each_captured_object(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitops import model
+    from gitops.core import yaml_io as model
 
     monkeypatch.setattr(model, "MAX_YAML_NODES", 20)
     capture = tmp_path / "live.yaml"

@@ -1,4 +1,4 @@
-"""Tests for ``gitops diff`` (exit codes, sources, output) and gitops.desired."""
+"""Tests for ``gitops diff`` (exit codes, sources, output) and gitops.workflows.desired."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import yaml
 from controlplane import ClusterUnderTest
 
-from gitops.cli import main
-from gitops.desired import manifests_from_files, read_live_file, read_ref
-from gitops.errors import InputError
+from gitops.cli.main import main
+from gitops.core.errors import InputError
+from gitops.workflows.desired import manifests_from_files, read_live_file, read_ref
 
 
 @pytest.fixture(autouse=True)
@@ -207,7 +207,7 @@ def test_unreachable_cluster_exits_2_with_one_line(
     assert err.count("\n") == 1 and "unreachable" in err
 
 
-# -- gitops.desired ----------------------------------------------------------------------
+# -- gitops.workflows.desired ----------------------------------------------------------------------
 
 
 def test_files_skip_kustomizations_and_hidden_files() -> None:
@@ -260,8 +260,8 @@ def test_rendered_environment_applied_to_the_server_has_no_false_drift(
     project_root: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from gitops.cluster import ClusterClient
-    from gitops.model import canonical_order, split_api_version
+    from gitops.cluster.client import ClusterClient
+    from gitops.core.keys import canonical_order, split_api_version
 
     repo = tmp_path / "rendered"
     render = ["render", "--repo", str(repo)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.diff import Status, diff_object
+from gitops.diff.engine import Status, diff_object
 
 _ENTRY = {"manager": "gitops", "operation": "Apply", "fieldsType": "FieldsV1"}
 

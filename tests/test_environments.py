@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.environments import DEFAULT_REPO_URL, load_environment, load_environments
-from gitops.errors import InputError, ValidationError
+from gitops.core.errors import InputError, ValidationError
+from gitops.inputs.environments import DEFAULT_REPO_URL, load_environment, load_environments
 
 VALID = """\
 name: qa

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from failure_mode_corpus import OPTIONS, cases, deployment, gpu_outside
 
-from gitops.cli import main
+from gitops.cli.main import main
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails
-from gitops.errors import ValidationError
-from gitops.model import Manifest, dump_yaml
+from gitops.core.errors import ValidationError
+from gitops.core.keys import Manifest
+from gitops.core.yaml_io import dump_yaml
 from gitops.policy import evaluate
 
 
@@ -130,7 +131,7 @@ def test_invalid_failure_mode_options_name_the_option() -> None:
 
 
 def test_the_example_stays_clean_under_the_failure_mode_rules(project_root: Path) -> None:
-    from gitops.render import render_environments
+    from gitops.render.pipeline import render_environments
 
     rendered = render_environments(project_root / "blueprints", project_root / "environments")
     assert {name: evaluate(objs) for name, objs in rendered.items()} == {

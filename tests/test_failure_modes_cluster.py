@@ -20,7 +20,7 @@ from failure_mode_corpus import OPTIONS, cases, gpu_outside
 
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 from gitops.policy import evaluate
 
 RULES = ("gpu-startup-probe", "gpu-parallelism", "lws-gang-scheduling", "gpu-namespaces")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops.environments import load_environments
-from gitops.errors import RenderError
-from gitops.exposure import exposure_warnings
-from gitops.render import render_environments, render_to_repo
+from gitops.core.errors import RenderError
+from gitops.inputs.environments import load_environments
+from gitops.render.exposure import exposure_warnings
+from gitops.render.pipeline import render_environments
+from gitops.workflows.render import render_to_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +98,7 @@ def test_check_prints_the_warnings_and_still_passes(example: Path) -> None:
 
     prod = example / "environments" / "prod.yaml"
     prod.write_text(prod.read_text().replace("network:\n", "network:\n  internet_egress: true\n"))
-    code = "import sys; from gitops.cli import main; sys.exit(main())"
+    code = "import sys; from gitops.cli.main import main; sys.exit(main())"
     result = subprocess.run(
         [sys.executable, "-c", code, "check", "--blueprints", str(example / "blueprints"),
          "--environments", str(example / "environments")],

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from k8s_schemas import validate
 
-from gitops.cli import main
-from gitops.fleet import assemble, split
-from gitops.model import key_of
+from gitops.cli.main import main
+from gitops.core.keys import key_of
+from gitops.render.fleet import assemble, split
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
 KUBECTL = Path(sys.executable).parent / "kubectl"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from failure_mode_corpus import container, deployment, lws
 
-from gitops.gpu_demand import total_gpus
+from gitops.core.gpu_demand import total_gpus
 
 
 def test_an_autoscaled_workload_counts_its_autoscalers_maximum() -> None:

@@ -9,8 +9,9 @@ from k8s_schemas import validate
 
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails, NamespaceGuardrails
-from gitops.errors import ValidationError
-from gitops.model import Manifest, dump_yaml
+from gitops.core.errors import ValidationError
+from gitops.core.keys import Manifest
+from gitops.core.yaml_io import dump_yaml
 
 
 def _namespace_objects(**kwargs: Any) -> list[Manifest]:

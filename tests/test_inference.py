@@ -23,7 +23,7 @@ from gitops import (
     SecretKeyRef,
     ValidationError,
 )
-from gitops.model import dump_yaml, load_yaml
+from gitops.core.yaml_io import dump_yaml, load_yaml
 
 MODEL = "hf://meta-llama/Llama-3.1-8B-Instruct"
 IMAGE = "vllm/vllm-openai:v0.6.3"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gitops import InferenceStack, Scope, ValidationError
 from gitops.constructs.inference_options import parameter_count, weights_bytes
-from gitops.quantity import parse_quantity
+from gitops.core.quantity import parse_quantity
 
 Manifest = dict[str, Any]
 IMAGE = "vllm/vllm-openai:v0.19.1"

@@ -23,9 +23,9 @@ from k8s_schemas import validate
 from gitops import InferenceStack, Scope
 from gitops.constructs.inference_options import weights_bytes
 from gitops.constructs.inference_params import KSERVE_PROGRESS_DEADLINE
+from gitops.core.quantity import parse_quantity
 from gitops.policy.pod_security import validate_pod_security
-from gitops.quantity import parse_quantity
-from gitops.render import render_environments
+from gitops.render.pipeline import render_environments
 
 ROOT = Path(__file__).resolve().parents[1]
 Manifest = dict[str, Any]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops.environments import load_environments, select_environments
-from gitops.errors import InputError, ValidationError
-from gitops.inherit import merge
+from gitops.core.errors import InputError, ValidationError
+from gitops.inputs.environments import load_environments, select_environments
+from gitops.inputs.inherit import merge
 
 BASE = """\
 name: prod-base

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops.cli import main
-from gitops.starter import FILES
+from gitops.cli.main import main
+from gitops.inputs.starter import FILES
 
 
 def test_the_starter_project_renders_and_checks_clean(
@@ -99,7 +99,7 @@ def test_no_color_turns_automatic_color_off(monkeypatch: pytest.MonkeyPatch) -> 
     import argparse
     import io
 
-    from gitops.commands import use_color
+    from gitops.cli.common import use_color
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gitops.errors import PolicyError
-from gitops.model import Manifest
+from gitops.core.errors import PolicyError
+from gitops.core.keys import Manifest
 from gitops.policy import Values, evaluate, report
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gitops.errors import PolicyError
+from gitops.core.errors import PolicyError
 from gitops.policy.kyverno_conditions import condition_holds, conditions_hold, evaluate
 from gitops.policy.kyverno_vars import VariableError, VariableNotFound, substitute
 

@@ -7,21 +7,20 @@ from typing import Any
 import pytest
 from k8s_schemas import validate
 
-from gitops.environments import Cluster, Environment
-from gitops.errors import RenderError
-from gitops.layout import (
+from gitops.core.errors import RenderError
+from gitops.core.keys import ResourceKey
+from gitops.core.paths import describe_changes, environment_of
+from gitops.inputs.environments import Cluster, Environment
+from gitops.render.layout import (
     GUARDRAILS,
     WORKLOADS,
     argocd_objects,
-    describe_changes,
     environment_dir,
-    environment_of,
     flux_objects,
     object_path,
     sync_wave,
     with_sync_wave,
 )
-from gitops.model import ResourceKey
 
 ENV = Environment(
     name="prod",

@@ -6,16 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.errors import InputError
-from gitops.model import (
-    ResourceKey,
-    canonical_order,
-    dump_yaml,
-    key_of,
-    load_yaml,
-    load_yaml_all,
-    non_json_path,
-)
+from gitops.core.errors import InputError
+from gitops.core.keys import ResourceKey, canonical_order, key_of
+from gitops.core.yaml_io import dump_yaml, load_yaml, load_yaml_all, non_json_path
 
 
 def _obj(kind: str, name: str, api_version: str = "v1", namespace: str | None = None) -> dict:

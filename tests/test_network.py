@@ -18,10 +18,10 @@ from netpol import allowed
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import NamespaceGuardrails
 from gitops.constructs.network import NetworkSettings, parse_network
-from gitops.environments import Environment, load_environments
-from gitops.errors import ValidationError
-from gitops.render import render_environments
-from gitops.workloads import PodGroup, workloads
+from gitops.core.errors import ValidationError
+from gitops.core.workloads import PodGroup, workloads
+from gitops.inputs.environments import Environment, load_environments
+from gitops.render.pipeline import render_environments
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = "104.18.32.1"  # a public address (the Hugging Face hub's CDN range)

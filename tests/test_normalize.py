@@ -1,4 +1,4 @@
-"""Tests for gitops.normalize: aligning live onto desired without false drift."""
+"""Tests for gitops.diff.align: aligning live onto desired without false drift."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import jsonpatch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.normalize import align, is_quantity_path, item_key, parse_pointer, strip_nulls
+from gitops.core.pointer import parse_pointer
+from gitops.diff.align import align
+from gitops.diff.fields import is_quantity_path, item_key, strip_nulls
 
 
 def _pod(containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.cli import main
-from gitops.cluster import ClusterClient
-from gitops.model import Manifest, ResourceKey, dump_yaml, key_of
-from gitops.ownership import Identity
+from gitops.cli.main import main
+from gitops.cluster.client import ClusterClient
+from gitops.core.keys import Manifest, ResourceKey, key_of
+from gitops.core.yaml_io import dump_yaml
+from gitops.ownership.identity import Identity
 from gitops.repo import commit_tree
 
 REPO_URL = "https://git.example.com/platform/gitops.git"
@@ -288,8 +289,8 @@ def _as_delivered(manifests: list[Manifest], manager: str) -> list[Manifest]:
 def test_plan_and_diff_agree_on_a_cluster_another_tool_delivered(
     manager: str, project_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gitops.desired import read_ref
-    from gitops.model import CLUSTER_SCOPED_KINDS
+    from gitops.core.keys import CLUSTER_SCOPED_KINDS
+    from gitops.workflows.desired import read_ref
 
     repo = tmp_path / "rendered"
     render = ["render", "--repo", repo, "--blueprints", project_root / "blueprints"]

@@ -21,14 +21,14 @@ from helpers.manifests import (
     secret,
 )
 
-from gitops import report
-from gitops.cluster import ClusterClient
-from gitops.diff import Status
-from gitops.live import read_live
-from gitops.model import Manifest, ResourceKey
-from gitops.plan import Change, Plan, build_plan, introduced_violations, manifest_changes
+from gitops.cluster.client import ClusterClient
+from gitops.core.keys import Manifest, ResourceKey
+from gitops.diff.engine import Status
 from gitops.policy.violation import Violation
-from gitops.reconcile import apply_environment
+from gitops.workflows import report
+from gitops.workflows.apply import apply_environment
+from gitops.workflows.live import read_live
+from gitops.workflows.plan import Change, Plan, build_plan, introduced_violations, manifest_changes
 
 
 def changes_of(plan: Plan) -> list[tuple[str, str]]:
@@ -206,7 +206,7 @@ def test_markdown_is_bounded_by_size() -> None:
 
 
 def test_markdown_parts_split_a_large_plan_into_numbered_comments_without_losing_any() -> None:
-    from gitops.budgets import ChangeBudget
+    from gitops.policy.budgets import ChangeBudget
 
     base = [configmap(f"cm-{i:03d}", value="x" * 2000) for i in range(100)]
     head = [configmap(f"cm-{i:03d}", value="y" * 2000) for i in range(100)]
@@ -308,7 +308,7 @@ def test_plan_lists_only_the_violations_the_change_introduces() -> None:
 
 def test_markdown_matches_the_golden_file() -> None:
     """The PR comment for the example change; regenerate by writing to_markdown's output."""
-    from gitops.budgets import ChangeBudget
+    from gitops.policy.budgets import ChangeBudget
 
     golden = Path(__file__).parent / "fixtures" / "plan" / "pr.md"
     budget = ChangeBudget(max_deletions=5, max_deletion_percent=50, max_gpu_delta=4)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops.cli import main
+from gitops.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
 

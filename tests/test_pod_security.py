@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gitops.errors import PolicyError
+from gitops.core.errors import PolicyError
 from gitops.policy.pod_security import controls_for, parse_version, validate_pod_security
 
 RESTRICTED_CONTAINER = {

@@ -11,8 +11,8 @@ import pytest
 
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails, NamespaceGuardrails
-from gitops.errors import InputError, PolicyError
-from gitops.model import Manifest, ResourceKey
+from gitops.core.errors import InputError, PolicyError
+from gitops.core.keys import Manifest, ResourceKey
 from gitops.policy import Violation, evaluate, load_policies
 from gitops.policy.kyverno_conditions import condition_holds
 from gitops.policy.kyverno_pattern import match

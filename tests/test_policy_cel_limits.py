@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.errors import PolicyError
+from gitops.core.errors import PolicyError
 from gitops.policy import evaluate
 from gitops.policy.cel import Activation, Budget, BudgetExceeded, CelError, compile_expression
 from gitops.policy.cel_limits import (
@@ -94,7 +94,7 @@ def test_15000_plus_terms_are_refused_before_the_library_parses_them() -> None:
     """The library's parser overflowed the native stack: SIGSEGV, no message at all."""
     result = _python(
         """
-        from gitops.errors import PolicyError
+        from gitops.core.errors import PolicyError
         from gitops.policy.cel import compile_expression
         try:
             compile_expression("+".join(["1"] * 15000), "P")

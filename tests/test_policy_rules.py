@@ -18,7 +18,7 @@ from failure_mode_corpus import OPTIONS
 
 from gitops.constructs.base import Scope
 from gitops.constructs.guardrails import ClusterGuardrails
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 from gitops.policy import Violation, evaluate
 
 ENGINES = ["vap", "kyverno"]

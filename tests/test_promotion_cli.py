@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.cli import main
-from gitops.promotion import artefacts, check_promotion
+from gitops.cli.main import main
 from gitops.repo.history import commit_message
+from gitops.workflows.promotion import artefacts, check_promotion
 
 STACK = {
     "kind": "InferenceStack",

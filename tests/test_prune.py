@@ -10,19 +10,18 @@ import pytest
 from controlplane import ClusterUnderTest, Fault
 from helpers.manifests import IDENTITY, NS, configmap, deployment, namespace
 
-from gitops.cluster import ClusterClient, RetryPolicy
-from gitops.labels import PART_OF_LABEL
-from gitops.model import Manifest, ResourceKey
-from gitops.ownership import (
-    OWNER_ANNOTATION,
-    Identity,
-    adopts,
-    applyset_id,
-    place,
-    prune_opt_out,
+from gitops.cluster.client import ClusterClient, RetryPolicy
+from gitops.core.keys import Manifest, ResourceKey
+from gitops.core.labels import OWNER_ANNOTATION, PART_OF_LABEL
+from gitops.ownership.identity import Identity, adopts, applyset_id, place, prune_opt_out
+from gitops.ownership.prune import (
+    EMPTY_SET_NOTE,
+    is_content,
+    list_labelled,
+    prunable_kinds,
+    select_prune,
 )
-from gitops.prune import EMPTY_SET_NOTE, is_content, list_labelled, prunable_kinds, select_prune
-from gitops.reconcile import apply_environment
+from gitops.workflows.apply import apply_environment
 
 # -- identity (pure) --------------------------------------------------------------------------
 
@@ -381,8 +380,8 @@ def test_server_error_on_delete_does_not_stop_other_deletes(
 
 
 def test_stamp_where_applied_stamps_only_objects_live_carries_a_label_for() -> None:
-    from gitops.live import namespaced_heuristic
-    from gitops.ownership import stamp_where_applied
+    from gitops.ownership.identity import stamp_where_applied
+    from gitops.workflows.live import namespaced_heuristic
 
     live = [_owned(configmap("ours")), configmap("theirs")]
     out = stamp_where_applied(

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from gitops.quantity import is_quantity, parse_quantity, quantities_equal
+from gitops.core.quantity import is_quantity, parse_quantity, quantities_equal
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.cli import main
+from gitops.cli.main import main
 from gitops.constructs.base import Scope
 from gitops.constructs.raw import Include, Manifest
-from gitops.errors import InputError, ValidationError
+from gitops.core.errors import InputError, ValidationError
 
 
 def external_secret(namespace: str | None = "inference") -> dict[str, Any]:

@@ -11,10 +11,10 @@ import pytest
 from controlplane import ClusterUnderTest, Fault
 from helpers.manifests import IDENTITY, NS, configmap, deployment, namespace, widget, widget_crd
 
-from gitops import diff
-from gitops.cluster import ClusterClient
-from gitops.model import Manifest, ResourceKey, key_of
-from gitops.reconcile import ApplyResult, Timing, apply_environment
+from gitops.cluster.client import ClusterClient
+from gitops.core.keys import Manifest, ResourceKey, key_of
+from gitops.diff import engine as diff
+from gitops.workflows.apply import ApplyResult, Timing, apply_environment
 
 
 def applied_writes(server: ClusterUnderTest) -> int:
@@ -316,7 +316,7 @@ def test_result_counts_are_zero_for_an_empty_set(client: ClusterClient) -> None:
 
 
 def test_desired_set_defining_an_object_twice_is_an_input_error(client: ClusterClient) -> None:
-    from gitops.errors import InputError
+    from gitops.core.errors import InputError
 
     twice = copy.deepcopy(configmap("a"))
     with pytest.raises(InputError, match="ConfigMap ml/a is defined twice"):
@@ -386,7 +386,7 @@ def test_custom_resource_refused_after_its_crd_applies_only_the_foundation(
     ],
 )  # fmt: skip
 def test_readiness(obj: dict[str, Any], expected: tuple[bool, str]) -> None:
-    from gitops.readiness import readiness
+    from gitops.cluster.readiness import readiness
 
     assert readiness(obj) == expected
 

@@ -29,11 +29,12 @@ from conftest import Sleeps
 from controlplane import ClusterUnderTest, Fault
 from helpers.manifests import IDENTITY, NS, configmap, deployment, namespace
 
-from gitops.cli import main
-from gitops.cluster import ClusterClient, RetryPolicy, UnreachableError
-from gitops.model import Manifest, dump_yaml, key_of
-from gitops.reconcile import CONFLICT_RETRIES, apply_environment
+from gitops.cli.main import main
+from gitops.cluster.client import ClusterClient, RetryPolicy, UnreachableError
+from gitops.core.keys import Manifest, key_of
+from gitops.core.yaml_io import dump_yaml
 from gitops.repo import commit_tree
+from gitops.workflows.apply import CONFLICT_RETRIES, apply_environment
 
 
 @pytest.fixture(autouse=True)
@@ -253,10 +254,10 @@ CHILD_APPLY = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from gitops.cluster import ClusterClient, RetryPolicy, UnreachableError
-    from gitops.model import load_yaml_all
-    from gitops.ownership import Identity
-    from gitops.reconcile import CONFLICT_RETRIES, apply_environment
+    from gitops.cluster.client import ClusterClient, RetryPolicy, UnreachableError
+    from gitops.core.yaml_io import load_yaml_all
+    from gitops.ownership.identity import Identity
+    from gitops.workflows.apply import CONFLICT_RETRIES, apply_environment
 
     kubeconfig, manifests, marker = sys.argv[1:4]
     desired = load_yaml_all(Path(manifests).read_bytes(), manifests)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops.cli import main
+from gitops.cli.main import main
 from gitops.constructs.base import Construct, Scope
-from gitops.errors import RenderError
+from gitops.core.errors import RenderError
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 
@@ -163,7 +163,7 @@ def test_every_failure_is_exit_2_with_one_line(
 def test_an_unforeseen_exception_is_exit_2_naming_its_type_and_place_not_its_text(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gitops.commands.check as check
+    import gitops.cli.check as check
 
     def boom(args: object) -> int:
         raise ValueError("token hunter2")

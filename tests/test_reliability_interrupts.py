@@ -21,11 +21,11 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitops.cli import main
-from gitops.errors import RepositoryError
-from gitops.render import render_to_repo
+from gitops.cli.main import main
+from gitops.core.errors import RepositoryError
 from gitops.repo import commit as git
 from gitops.repo import commit_tree, identity, read_files
+from gitops.workflows.render import render_to_repo
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 SIG = identity("test <test@example.com>", when=1_700_000_000)
@@ -119,7 +119,7 @@ CHILD_AT_MOVE = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from gitops.repo import commit as git
-    from gitops.render import render_to_repo
+    from gitops.workflows.render import render_to_repo
 
     blueprints, environments, repo, marker = map(Path, sys.argv[1:5])
 

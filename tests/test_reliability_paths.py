@@ -22,11 +22,11 @@ from helpers.blueprints import RAW_CONSTRUCT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.errors import GitOpsError, RenderError, RepositoryError
-from gitops.layout import object_path
-from gitops.paths import MAX_COMPONENT_BYTES, WINDOWS_RESERVED, check_paths
-from gitops.render import render_to_repo
+from gitops.core.errors import GitOpsError, RenderError, RepositoryError
+from gitops.core.paths import MAX_COMPONENT_BYTES, WINDOWS_RESERVED, check_paths
+from gitops.render.layout import object_path
 from gitops.repo import commit_tree, identity, read_files
+from gitops.workflows.render import render_to_repo
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 SIG = identity("test <test@example.com>", when=1_700_000_000)

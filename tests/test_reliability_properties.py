@@ -2,7 +2,7 @@
 
 Already covered elsewhere (not repeated here): ``align(x, x)`` is in sync and an applied
 object is (``test_normalize.py::test_property_*``), and fields only the server sets are
-never drift of whole Deployments through :func:`gitops.diff.diff_object`
+never drift of whole Deployments through :func:`gitops.diff.engine.diff_object`
 (``test_diff.py::test_property_*``). Added here: every parser either returns or raises
 its documented error, whatever the input (and does so quickly: hypothesis' deadline
 catches inputs that cost unbounded time); equal quantities in any form are never drift;
@@ -21,12 +21,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops.diff import Status, diff_manifests, diff_object
-from gitops.environments import parse_environment
-from gitops.errors import InputError, ValidationError
-from gitops.model import dump_one, dump_yaml, load_yaml, load_yaml_all
-from gitops.normalize import align
-from gitops.quantity import is_quantity, parse_quantity, quantities_equal
+from gitops.core.errors import InputError, ValidationError
+from gitops.core.quantity import is_quantity, parse_quantity, quantities_equal
+from gitops.core.yaml_io import dump_one, dump_yaml, load_yaml, load_yaml_all
+from gitops.diff.align import align
+from gitops.diff.engine import Status, diff_manifests, diff_object
+from gitops.inputs.environments import parse_environment
 
 # -- strategies ------------------------------------------------------------------------------
 

@@ -22,11 +22,12 @@ import pytest
 import yaml
 from helpers.blueprints import RAW_CONSTRUCT
 
-from gitops.cli import main
-from gitops.errors import PolicyError, RenderError, ValidationError
+from gitops.cli.main import main
+from gitops.core.errors import PolicyError, RenderError, ValidationError
+from gitops.core.redact import is_secret, redact_url, scrub_text, url_credentials
 from gitops.policy import WITHHELD, evaluate
-from gitops.redact import is_secret, redact_url, scrub_text, url_credentials
-from gitops.render import render_environments, render_to_repo
+from gitops.render.pipeline import render_environments
+from gitops.workflows.render import render_to_repo
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 PASSWORD = "canary-pw-5e1f0d"
@@ -151,7 +152,7 @@ def test_a_list_whose_items_is_not_a_list_is_refused_naming_it(tmp_path: Path) -
     path = tmp_path / "list.yaml"
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": {"a": 1}}))
     with pytest.raises(Exception, match=r"list.yaml: List: items must be a list of objects"):
-        from gitops.desired import read_path
+        from gitops.workflows.desired import read_path
 
         read_path(path)
 
@@ -400,7 +401,7 @@ def test_plan_of_a_differently_spelled_secret_masks_every_value(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from gitops.model import dump_yaml
+    from gitops.core.yaml_io import dump_yaml
     from gitops.repo import commit_tree
 
     monkeypatch.chdir(tmp_path)

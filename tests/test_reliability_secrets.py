@@ -26,14 +26,15 @@ import yaml
 from controlplane import ClusterUnderTest
 from helpers.blueprints import RAW_CONSTRUCT
 
-from gitops.cli import main
+from gitops.cli.main import main
 from gitops.constructs.base import Scope
 from gitops.constructs.inference import InferenceStack
-from gitops.environments import Environment, load_environments
-from gitops.errors import GitOpsError, RenderError, ValidationError
+from gitops.core.errors import GitOpsError, RenderError, ValidationError
+from gitops.inputs.environments import Environment, load_environments
 from gitops.policy import evaluate
-from gitops.render import render_environments, render_to_repo, render_tree
-from gitops.secrets import plaintext_fields
+from gitops.render.pipeline import render_environments, render_tree
+from gitops.render.secrets import plaintext_fields
+from gitops.workflows.render import render_to_repo
 
 
 @pytest.fixture(autouse=True)

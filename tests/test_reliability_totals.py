@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops.cli import main
-from gitops.desired import read_live_file, read_path, read_ref
-from gitops.errors import InputError
-from gitops.model import MAX_TOTAL_BYTES, read_capped
+from gitops.cli.main import main
+from gitops.core.errors import InputError
+from gitops.core.yaml_io import MAX_TOTAL_BYTES, read_capped
 from gitops.repo import commit_tree, identity
+from gitops.workflows.desired import read_live_file, read_path, read_ref
 
 ROOT = Path(__file__).parent.parent
 TINY = Path(__file__).parent / "fixtures" / "tiny"
@@ -31,7 +31,7 @@ SIG = identity("test <test@example.com>", when=1_700_000_000)
 
 def _cli(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a subprocess, so a hang fails the test instead of hanging it."""
-    code = "import sys; from gitops.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from gitops.cli.main import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -119,9 +119,9 @@ def test_the_total_read_at_a_ref_is_capped_before_any_blob_is_read(
 def test_the_total_read_from_a_manifest_directory_is_capped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gitops.desired
+    import gitops.workflows.desired
 
-    monkeypatch.setattr(gitops.desired, "MAX_TOTAL_BYTES", 3000)
+    monkeypatch.setattr(gitops.workflows.desired, "MAX_TOTAL_BYTES", 3000)
     for i in range(4):
         (tmp_path / f"cm-{i}.yaml").write_text(
             f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\ndata: {{k: {'x' * 900}}}\n"
@@ -154,7 +154,7 @@ def test_comparing_80k_finalizers_is_linear(tmp_path: Path) -> None:
     """80,000 finalizers took 343 s (quadratic list membership); bounded by a timeout."""
     script = textwrap.dedent(
         """
-        from gitops.diff import diff_manifests
+        from gitops.diff.engine import diff_manifests
         names = [f"example.com/f-{i}" for i in range(80_000)]
         desired = {"apiVersion": "v1", "kind": "ConfigMap",
                    "metadata": {"name": "a", "namespace": "x", "finalizers": names}}

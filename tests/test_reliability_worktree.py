@@ -19,8 +19,8 @@ import pygit2
 import pytest
 
 import gitops.repo.worktree as worktree
-from gitops.cli import main
-from gitops.errors import RepositoryError
+from gitops.cli.main import main
+from gitops.core.errors import RepositoryError
 from gitops.repo import commit_tree, identity
 from gitops.repo.commit import _move
 

@@ -2,7 +2,7 @@
 
 Every reader of YAML (environments, YAML blueprints, ``-f`` manifests, ``--live``
 captures, ``--policies``, files read from the repository at a ref) goes through the one
-bounded loader (:func:`gitops.model.load_yaml_all`, :func:`gitops.model.read_capped`);
+bounded loader (:func:`gitops.core.yaml_io.load_yaml_all`, :func:`gitops.core.yaml_io.read_capped`);
 each hostile input is refused with an :class:`InputError` naming the file. The loader's
 own unit tests are in ``test_model.py``; duplicate objects across Python blueprints in
 ``test_render.py::test_duplicate_objects_across_blueprints_name_both_sources``.
@@ -23,16 +23,17 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops import model
-from gitops.blueprints import load_blueprints
-from gitops.cli import main
-from gitops.desired import read_live_file, read_path, read_ref
-from gitops.environments import load_environments
-from gitops.errors import GitOpsError, InputError, RenderError
-from gitops.model import MAX_YAML_BYTES, MAX_YAML_NODES, load_yaml_all
+from gitops.cli.main import main
+from gitops.core import yaml_io as model
+from gitops.core.errors import GitOpsError, InputError, RenderError
+from gitops.core.yaml_io import MAX_YAML_BYTES, MAX_YAML_NODES, load_yaml_all
+from gitops.inputs.blueprints import load_blueprints
+from gitops.inputs.environments import load_environments
 from gitops.policy import load_policies
-from gitops.render import manifests_at_ref, render_environments, render_to_repo
+from gitops.render.pipeline import render_environments
 from gitops.repo import commit_tree, identity
+from gitops.workflows.desired import read_live_file, read_path, read_ref
+from gitops.workflows.render import manifests_at_ref, render_to_repo
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 SIG = identity("test <test@example.com>", when=1_700_000_000)

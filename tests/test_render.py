@@ -17,14 +17,10 @@ import yaml
 from k8s_schemas import validate
 
 from gitops.constructs.base import Scope
-from gitops.environments import Environment, load_environments
-from gitops.errors import PolicyError, RenderError, ValidationError
-from gitops.render import (
-    manifests_at_ref,
-    render_environments,
-    render_to_repo,
-    render_tree,
-)
+from gitops.core.errors import PolicyError, RenderError, ValidationError
+from gitops.inputs.environments import Environment, load_environments
+from gitops.render.pipeline import render_environments, render_tree
+from gitops.workflows.render import manifests_at_ref, render_to_repo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
 PROVENANCE = ("gitops.dev/blueprint", "gitops.dev/environment", "gitops.dev/construct-path")
@@ -228,7 +224,7 @@ def test_rendering_and_committing_never_start_cdk8s(tmp_path: Path) -> None:
     probe = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from gitops.render import render_to_repo\n"
+        "from gitops.workflows.render import render_to_repo\n"
         f"root = Path({str(Path(__file__).resolve().parents[1])!r})\n"
         f"render_to_repo(root / 'blueprints', root / 'environments', Path({str(tmp_path)!r}))\n"
         "print(sorted(m for m in ('cdk8s', 'jsii') if m in sys.modules))\n"

@@ -11,10 +11,10 @@ import pygit2
 import pytest
 
 from benchmarks._common import make_fleet
-from gitops import render_cache
-from gitops.model import dump_one
-from gitops.render import render_to_repo
-from gitops.render_cache import CACHE_FILE, RenderCache, digest, git_dir
+from gitops.core.yaml_io import dump_one
+from gitops.render import cache as render_cache
+from gitops.render.cache import CACHE_FILE, RenderCache, digest, git_dir
+from gitops.workflows.render import render_to_repo
 
 BLUEPRINT = """
 from gitops.constructs.inference import InferenceStack
@@ -245,7 +245,7 @@ def test_a_render_with_nothing_new_never_loads_the_policy_engines(tmp_path: Path
     probe = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from gitops.render import render_to_repo\n"
+        "from gitops.workflows.render import render_to_repo\n"
         f"result = render_to_repo(Path({str(blueprints)!r}), Path({str(environments)!r}), "
         f"Path({str(repo)!r}))\n"
         "print(result.created, sorted(m for m in ('gitops.policy.kyverno', 'gitops.policy.vap',"

@@ -1,4 +1,4 @@
-"""Blueprint renders shared by the clusters of a fleet (gitops.render_share).
+"""Blueprint renders shared by the clusters of a fleet (gitops.render.share).
 
 Sharing is an optimisation only: every cluster must get exactly what rendering it alone
 gives, whatever its overrides; blueprints that may read the cluster are never shared.
@@ -13,11 +13,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.blueprints import load_blueprints
 from gitops.constructs.base import Construct
-from gitops.environments import Environment, parse_environments
-from gitops.render import render_environment, render_environments
-from gitops.render_share import SharedRenders
+from gitops.inputs.blueprints import load_blueprints
+from gitops.inputs.environments import Environment, parse_environments
+from gitops.render.pipeline import render_environment, render_environments
+from gitops.render.share import SharedRenders
 
 STACK = """\
 kind: InferenceStack
@@ -185,7 +185,7 @@ def test_clusters_rendering_the_same_set_are_guardrail_checked_once(
     import pygit2
 
     import gitops.policy
-    from gitops.render import render_to_repo
+    from gitops.workflows.render import render_to_repo
 
     calls: list[int] = []
     original = gitops.policy.evaluate

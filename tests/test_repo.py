@@ -9,7 +9,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitops.errors import RepositoryError
+from gitops.core.errors import RepositoryError
 from gitops.repo import CommitResult, commit_tree, identity, push, read_files
 
 SIG = identity("Test <test@example.com>", when=1_700_000_000)

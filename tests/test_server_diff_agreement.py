@@ -4,8 +4,8 @@ Against the real control plane (``tests/controlplane``): the rendered example (e
 render) is applied as ``gitops``, then a seeded corpus of random edits of the desired side
 (values changed, fields removed or added, lists reordered, quantities and int-or-strings in
 another spelling, labels, zero values, defaults spelled out) is judged twice: by the local
-comparison (:func:`gitops.diff.diff_object`) and by the server
-(:func:`gitops.server_diff.server_diff_object`). Verdicts must agree, and so must the fields
+comparison (:func:`gitops.diff.engine.diff_object`) and by the server
+(:func:`gitops.diff.server.server_diff_object`). Verdicts must agree, and so must the fields
 the two patches touch. Live states other field managers made are the corpus of
 ``tests/test_server_diff_managers.py``.
 """
@@ -23,9 +23,9 @@ import pytest
 from controlplane import ClusterUnderTest
 from diff_corpus import Judge, apply_example, fields, get_in, set_in
 
-from gitops.cli import main
-from gitops.cluster import ClusterClient
-from gitops.model import key_of
+from gitops.cli.main import main
+from gitops.cluster.client import ClusterClient
+from gitops.core.keys import key_of
 
 pytestmark = pytest.mark.fake_only
 

@@ -28,10 +28,10 @@ import pytest
 from controlplane import ClusterUnderTest
 from diff_corpus import Judge, apply_example, fields, get_in, set_in
 
-from gitops import fieldsv1
-from gitops.cluster import ClusterClient
-from gitops.diff import IgnoreRule
-from gitops.model import key_of
+from gitops.cluster.client import ClusterClient
+from gitops.core import fieldsv1
+from gitops.core.keys import key_of
+from gitops.inputs.ignore import IgnoreRule
 
 pytestmark = pytest.mark.fake_only
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from gitops.cluster import ClusterClient
+from gitops.cluster.client import ClusterClient
 from gitops.constructs.base import Scope
 from gitops.constructs.inference import InferenceStack
-from gitops.render import render_environments
+from gitops.render.pipeline import render_environments
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example.com/vllm/vllm-openai:v0.8.5"
@@ -60,7 +60,7 @@ def test_the_api_server_refuses_what_the_schema_refuses(
     cluster_kubeconfig: Path, cluster_namespace: str
 ) -> None:
     """The dry-run is a real judge: an LWS group of size 0 is refused by its CRD's schema."""
-    from gitops.cluster_errors import ClusterError
+    from gitops.cluster.errors import ClusterError
 
     scope = Scope(namespace=cluster_namespace)
     InferenceStack(scope, "big", model="m/x", image=IMAGE, gpus=8, cache=None,
@@ -72,7 +72,7 @@ def test_the_api_server_refuses_what_the_schema_refuses(
 
 
 def _available(client: ClusterClient, obj: dict[str, Any], timeout: float = 120) -> dict:
-    from gitops.model import key_of
+    from gitops.core.keys import key_of
 
     deadline = time.monotonic() + timeout
     live: dict[str, Any] | None = None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops.cli import main
+from gitops.cli.main import main
 
 PROD = """\
 # Production: guardrails deny.   (a comment that must survive)

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from controlplane import ClusterUnderTest
 
-from gitops.cli import main
-from gitops.desired import read_ref
-from gitops.model import key_of
+from gitops.cli.main import main
+from gitops.core.keys import key_of
+from gitops.workflows.desired import read_ref
 
 ENV = "dev"
 

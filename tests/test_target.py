@@ -15,11 +15,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops.cli import main
-from gitops.errors import InputError
-from gitops.model import dump_yaml
+from gitops.cli.main import main
+from gitops.core.errors import InputError
+from gitops.core.yaml_io import dump_yaml
 from gitops.repo import commit_tree
-from gitops.target import (
+from gitops.workflows.target import (
     Binding,
     WrongClusterError,
     check_server,
@@ -108,8 +108,8 @@ def run(*argv: str | Path) -> int:
 
 
 def exists(kubeconfig: Path, namespace: str) -> bool:
-    from gitops.cluster import ClusterClient
-    from gitops.model import ResourceKey
+    from gitops.cluster.client import ClusterClient
+    from gitops.core.keys import ResourceKey
 
     context, _ = current(kubeconfig)
     client = ClusterClient.from_kubeconfig(str(kubeconfig), context)

@@ -7,8 +7,8 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from gitops import model
-from gitops.yaml_emit import BlockEmitter
+from gitops.core import yaml_io as model
+from gitops.core.yaml_emit import BlockEmitter
 
 # Characters and words where libyaml's quoting, folding and the resolvers differ.
 _TRICKY = st.sampled_from(

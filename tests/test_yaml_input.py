@@ -1,4 +1,4 @@
-"""The event-driven YAML reader (:mod:`gitops.yaml_input`): the same values as PyYAML's safe
+"""The event-driven YAML reader (:mod:`gitops.core.yaml_input`): the same values as PyYAML's safe
 loader, the caps counted while parsing, and items of a capture streamed under per-item caps.
 
 The hostile inputs through every reader are in ``test_reliability_yaml.py``.
@@ -14,8 +14,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.errors import InputError
-from gitops.yaml_input import Caps, iter_documents
+from gitops.core.errors import InputError
+from gitops.core.yaml_input import Caps, iter_documents
 
 CAPS = Caps(nodes=1000, depth=100)
 

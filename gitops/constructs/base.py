@@ -15,17 +15,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from gitops.errors import GitOpsError, RenderError, ValidationError
-from gitops.model import Manifest, ResourceKey, canonical_order, flatten_lists, key_of
-
-#: Annotation naming the construct path that produced an object.
-ANNOTATION_CONSTRUCT_PATH = "gitops.dev/construct-path"
-#: Annotation naming the blueprint that produced an object.
-ANNOTATION_BLUEPRINT = "gitops.dev/blueprint"
-#: Annotation naming the environment an object was rendered for.
-ANNOTATION_ENVIRONMENT = "gitops.dev/environment"
-#: Value of ``app.kubernetes.io/managed-by`` on every object the constructs render.
-MANAGED_BY = "gitops"
+from gitops.core.errors import GitOpsError, RenderError, ValidationError
+from gitops.core.keys import Manifest, ResourceKey, canonical_order, key_of
+from gitops.core.labels import (
+    ANNOTATION_BLUEPRINT,
+    ANNOTATION_CONSTRUCT_PATH,
+    ANNOTATION_ENVIRONMENT,
+    provenance,
+)
+from gitops.core.yaml_io import flatten_lists
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -255,21 +253,6 @@ def stamp_root(obj: Manifest, blueprint: str | None, environment: str | None) ->
         annotations[ANNOTATION_BLUEPRINT] = blueprint
     if environment:
         annotations[ANNOTATION_ENVIRONMENT] = environment
-
-
-def provenance(obj: Manifest) -> str:
-    """A one-line description of where an object came from, for error messages."""
-    annotations = obj.get("metadata", {}).get("annotations", {}) or {}
-    parts = [
-        f"{label} {annotations[key]}"
-        for label, key in (
-            ("blueprint", ANNOTATION_BLUEPRINT),
-            ("environment", ANNOTATION_ENVIRONMENT),
-            ("construct", ANNOTATION_CONSTRUCT_PATH),
-        )
-        if annotations.get(key)
-    ]
-    return ", ".join(parts) or "unknown source"
 
 
 def check_unique(manifests: list[Manifest]) -> None:

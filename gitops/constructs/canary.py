@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitops.constructs.base import MANAGED_BY, Construct, Scope
+from gitops.constructs.base import Construct, Scope
 from gitops.constructs.inference import InferenceStack
 from gitops.constructs.inference_params import Route, check_int, coerce, fail, snake_case
 from gitops.constructs.inferencepool import pool_backend
-from gitops.errors import ValidationError
-from gitops.model import Manifest
+from gitops.core.errors import ValidationError
+from gitops.core.keys import Manifest
+from gitops.core.labels import MANAGED_BY
 
 _KEYS = frozenset({"route", "backends"})
 

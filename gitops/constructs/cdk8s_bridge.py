@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Protocol
 
-from gitops._node import import_cdk8s
-from gitops.model import Manifest
+from gitops.constructs.node_runtime import import_cdk8s
+from gitops.core.keys import Manifest
 
 
 class Renders(Protocol):

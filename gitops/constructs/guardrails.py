@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitops.constructs.base import MANAGED_BY, Construct, check_dns1123_label
+from gitops.constructs.base import Construct, check_dns1123_label
 from gitops.constructs.guardrails_rules import RuleConfig
 from gitops.constructs.network import (
     NetworkSettings,
@@ -27,9 +27,10 @@ from gitops.constructs.network import (
     check_settings,
     namespace_selector,
 )
-from gitops.errors import ValidationError
-from gitops.model import Manifest
-from gitops.quantity import is_quantity, parse_quantity
+from gitops.core.errors import ValidationError
+from gitops.core.keys import Manifest
+from gitops.core.labels import MANAGED_BY
+from gitops.core.quantity import is_quantity, parse_quantity
 
 #: Pod Security Standards levels.
 POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")

@@ -39,7 +39,7 @@ from typing import Any
 from gitops.constructs.deprecations import DEPRECATIONS, deprecated_for
 from gitops.constructs.guardrails_rules import POLICY_PREFIX, RuleConfig, common_labels
 from gitops.constructs.guardrails_vap import binding_spec
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 _API = "admissionregistration.k8s.io/v1"
 _LWS = "leaderworkerset.x-k8s.io"

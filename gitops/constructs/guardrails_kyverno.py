@@ -21,7 +21,7 @@ from gitops.constructs.guardrails_rules import (
     messages,
     rules,
 )
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 _CONTAINER_LISTS = "request.object.spec.[containers, initContainers][][]"
 

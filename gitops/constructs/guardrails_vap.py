@@ -22,7 +22,7 @@ from gitops.constructs.guardrails_rules import (
     messages,
     rules,
 )
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 _API = "admissionregistration.k8s.io/v1"
 

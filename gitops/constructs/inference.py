@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitops.constructs.base import MANAGED_BY, Construct, Scope, check_dns1123_label
+from gitops.constructs.base import Construct, Scope, check_dns1123_label
 from gitops.constructs.inference_checks import (
     SELECTOR_KEYS,
     check_bool,
@@ -59,9 +59,10 @@ from gitops.constructs.inferencepool import InferencePoolRouting
 from gitops.constructs.kserve import render_kserve
 from gitops.constructs.lws import MultiNode
 from gitops.constructs.warmup import WarmUp
-from gitops.errors import ValidationError
-from gitops.model import Manifest
-from gitops.suggest import did_you_mean
+from gitops.core.errors import ValidationError
+from gitops.core.keys import Manifest
+from gitops.core.labels import MANAGED_BY
+from gitops.core.suggest import did_you_mean
 
 #: The cache a stack gets unless told otherwise: a ReadWriteOnce PVC per replica, sized
 #: from the model.

@@ -1,7 +1,8 @@
 """Checks of the scalar parameters of :class:`~gitops.constructs.inference.InferenceStack`.
 
 Each function returns the checked (and normalized) value or raises
-:class:`~gitops.errors.ValidationError` as ``<owner>: <field> must be <expected>, got <given>``.
+:class:`~gitops.core.errors.ValidationError` as
+``<owner>: <field> must be <expected>, got <given>``.
 
 Purely data-manipulative: no I/O.
 """
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitops.constructs.inference_params import check_str, check_subdomain, fail, snake_case
-from gitops.errors import ValidationError
+from gitops.core.errors import ValidationError
 
 _TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")

@@ -18,7 +18,7 @@ from gitops.constructs.inferencepool import InferencePoolRouting, render_pool, r
 from gitops.constructs.lws import MultiNode, render_lws
 from gitops.constructs.stack_view import StackView
 from gitops.constructs.warmup import WarmUp, add_warm_up
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 
 class ExtendedStack(StackView, Protocol):

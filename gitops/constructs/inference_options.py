@@ -2,7 +2,7 @@
 pod security, LoRA adapters, KV-cache offload, and the model's size on disk.
 
 Each option is a frozen dataclass whose :meth:`check` raises
-:class:`~gitops.errors.ValidationError` as ``<owner>: <field> must be <expected>, got
+:class:`~gitops.core.errors.ValidationError` as ``<owner>: <field> must be <expected>, got
 <given>``; the stack also accepts a mapping of the same fields.
 
 Purely data-manipulative: no I/O.

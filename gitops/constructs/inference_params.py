@@ -3,7 +3,7 @@
 Every nested parameter is a frozen dataclass; the stack also accepts a plain mapping with
 the same snake_case field names (camelCase aliases too, for YAML blueprints), which
 :func:`coerce` turns into the dataclass. Each dataclass checks its own fields with
-:meth:`check`, raising :class:`~gitops.errors.ValidationError` in the form
+:meth:`check`, raising :class:`~gitops.core.errors.ValidationError` in the form
 ``InferenceStack 'llama': cache.size must be a Kubernetes quantity, got 'big'``.
 
 Purely data-manipulative: no I/O.
@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gitops.errors import ValidationError
-from gitops.quantity import is_quantity, parse_quantity
-from gitops.suggest import did_you_mean
+from gitops.core.errors import ValidationError
+from gitops.core.quantity import is_quantity, parse_quantity
+from gitops.core.suggest import did_you_mean
 
 #: Where the Hugging Face libraries keep downloaded models (``HF_HOME``).
 HF_CACHE_PATH = "/root/.cache/huggingface"

@@ -27,7 +27,7 @@ from gitops.constructs.inference_pod import (
     vllm_container,
     vllm_volumes,
 )
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 if TYPE_CHECKING:
     from gitops.constructs.stack_view import StackView

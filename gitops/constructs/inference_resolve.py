@@ -2,7 +2,7 @@
 model cache against the model and the replicas, mode-specific limits, memory-backed
 options, tensor parallelism.
 
-Each function raises :class:`~gitops.errors.ValidationError` as ``<owner>: <field> must be
+Each function raises :class:`~gitops.core.errors.ValidationError` as ``<owner>: <field> must be
 <expected>, got <given>``, before the stack renders anything.
 
 Purely data-manipulative: no I/O.
@@ -34,8 +34,8 @@ from gitops.constructs.inference_params import (
     coerce,
     fail,
 )
-from gitops.errors import StackWarning
-from gitops.quantity import parse_quantity
+from gitops.core.errors import StackWarning
+from gitops.core.quantity import parse_quantity
 
 if TYPE_CHECKING:
     from gitops.constructs.stack_view import StackView

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gitops.constructs.inference_checks import check_image
 from gitops.constructs.inference_params import check_int, check_quantity, fail
 from gitops.constructs.network import KUBE_API_LABEL
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 if TYPE_CHECKING:
     from gitops.constructs.stack_view import StackView

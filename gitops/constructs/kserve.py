@@ -47,7 +47,7 @@ from gitops.constructs.inference_render import (
     service_account,
     threshold,
 )
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 if TYPE_CHECKING:
     from gitops.constructs.stack_view import StackView

@@ -43,7 +43,7 @@ from gitops.constructs.inference_render import (
     service_account,
     service_monitor,
 )
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 if TYPE_CHECKING:
     from gitops.constructs.stack_view import StackView

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops.constructs.base import check_dns1123_label
-from gitops.errors import ValidationError
+from gitops.core.errors import ValidationError
 
 #: Serving ports the gateway may reach: the engines' ``http`` port, the endpoint picker's
 #: ext-proc ``grpc`` port (named as the upstream inferencepool chart names it), and 8080,

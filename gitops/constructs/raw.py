@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from gitops.constructs.base import Construct
-from gitops.errors import InputError, ValidationError
-from gitops.model import Manifest as ManifestDict
-from gitops.model import key_of, load_yaml_all, read_capped
+from gitops.core.errors import InputError, ValidationError
+from gitops.core.keys import Manifest as ManifestDict
+from gitops.core.keys import key_of
+from gitops.core.yaml_io import load_yaml_all, read_capped
 
 
 class Manifest(Construct):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from gitops.constructs.inference_checks import check_image, check_strings
 from gitops.constructs.inference_params import check_int, check_quantity, fail
 from gitops.constructs.inference_pod import CACHE_VOLUME, cache_mount_path, container_security
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 
 if TYPE_CHECKING:
     from gitops.constructs.stack_view import StackView
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 CONTAINER = "model-download"
 #: The download command; the model id is appended. Shipped in the vllm/vllm-openai images.
 DEFAULT_COMMAND = ("huggingface-cli", "download")
-#: Pod template annotation telling delivery (:mod:`gitops.delivery`) how long the download
+#: Pod template annotation telling delivery (:mod:`gitops.render.delivery`) how long the download
 #: may take, on top of the startup probe's budget.
 BUDGET_ANNOTATION = "gitops.dev/warm-up-seconds"
 

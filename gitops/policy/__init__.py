@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from gitops.errors import PolicyError
-from gitops.model import Manifest, ResourceKey, key_of, sort_key
+from gitops.core.errors import PolicyError
+from gitops.core.keys import Manifest, ResourceKey, key_of, sort_key
+from gitops.core.redact import MASK, is_secret, scrub_text
 from gitops.policy.violation import RuleResult, Violation, ordered
-from gitops.redact import MASK, is_secret, scrub_text
 
 if TYPE_CHECKING:
     from gitops.policy.kyverno_values import Values

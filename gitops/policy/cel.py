@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from gitops.errors import PolicyError
+from gitops.core.errors import PolicyError
 from gitops.policy.cel_cost import COST_FUNCTIONS, instrument, regex_cost, traversal
 from gitops.policy.cel_limits import (
     MAX_BUILT,

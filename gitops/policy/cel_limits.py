@@ -36,7 +36,7 @@ from typing import Any
 
 import re2
 
-from gitops.errors import PolicyError
+from gitops.core.errors import PolicyError
 
 #: cel-go's default ``ExpressionSizeCodePointLimit``, kept by the API server.
 MAX_EXPRESSION_CODE_POINTS = 100_000

@@ -26,8 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitops.constructs.base import provenance
-from gitops.model import CLUSTER_SCOPED_KINDS, Manifest, key_of
+from gitops.core.keys import CLUSTER_SCOPED_KINDS, Manifest, key_of
+from gitops.core.labels import provenance
 from gitops.policy.kyverno_cel import cel_preconditions_hold, validate_cel
 from gitops.policy.kyverno_conditions import conditions_hold
 from gitops.policy.kyverno_features import check_policy
@@ -177,7 +177,7 @@ class _ObjectState:
         return self._images[id(target)]
 
 
-#: Cluster-scoped kinds besides gitops.model's (which lists those gitops renders).
+#: Cluster-scoped kinds besides gitops.core.yaml_io's (which lists those gitops renders).
 _MORE_CLUSTER_KINDS = frozenset({
     "FlowSchema", "PriorityLevelConfiguration", "PodSecurityPolicy", "CSIDriver", "CSINode",
     "VolumeAttachment", "CertificateSigningRequest", "ClusterIssuer", "ClusterPolicyReport",

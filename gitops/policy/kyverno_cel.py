@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 from gitops.policy.cel import Activation, CelError, compile_expression
 from gitops.policy.selectors import ObjectContext
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
-from gitops.errors import PolicyError
+from gitops.core.errors import PolicyError
 from gitops.policy.kyverno_functions import wildcard_match
 from gitops.policy.kyverno_semver import parse_version
 from gitops.policy.kyverno_units import parse_duration, parse_quantity_or_none

@@ -19,8 +19,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gitops.errors import PolicyError
-from gitops.model import Manifest
+from gitops.core.errors import PolicyError
+from gitops.core.keys import Manifest
 from gitops.policy.kyverno_conditions import check_operator
 from gitops.policy.kyverno_match import USER_FIELDS, filters
 from gitops.policy.kyverno_values import Values

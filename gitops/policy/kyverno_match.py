@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from gitops.model import Manifest
+from gitops.core.keys import Manifest
 from gitops.policy.kyverno_functions import wildcard_match
 from gitops.policy.selectors import ObjectContext, selector_matches
 

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from gitops.core.quantity import parse_quantity
 from gitops.policy.kyverno_vars import to_text
-from gitops.quantity import parse_quantity
 
 _ANCHOR = re.compile(r"^(=|X|\^|\+|<)?\((.+)\)$")
 _COMPARISON = re.compile(r"^(>=|<=|>|<|!=|!)?(.*)$", re.DOTALL)

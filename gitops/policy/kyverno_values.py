@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitops.errors import InputError
+from gitops.core.errors import InputError
 
 
 @dataclass(frozen=True)

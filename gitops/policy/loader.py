@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitops.errors import InputError
-from gitops.model import Manifest, key_of, load_yaml_all, read_capped
+from gitops.core.errors import InputError
+from gitops.core.keys import Manifest, key_of
+from gitops.core.yaml_io import load_yaml_all, read_capped
 from gitops.policy.kyverno_values import Values
 
 #: Kinds a policy file may hold.

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from gitops.errors import PolicyError
+from gitops.core.errors import PolicyError
 from gitops.policy import pod_security_checks as checks
 from gitops.policy.kyverno_functions import wildcard_match
 from gitops.policy.pod_security_checks import Check, Offence

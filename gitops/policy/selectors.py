@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitops.model import Manifest, ResourceKey, key_of
+from gitops.core.keys import Manifest, ResourceKey, key_of
 
 #: The label the API server sets on every Namespace to its name.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"

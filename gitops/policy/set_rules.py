@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gitops.constructs.base import provenance
-from gitops.model import Manifest, key_of
+from gitops.core.keys import Manifest, key_of
+from gitops.core.labels import provenance
 from gitops.policy.violation import Violation, strongest
 
 #: The policy name set-rule violations carry.

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from gitops.constructs.base import provenance
-from gitops.errors import PolicyError
-from gitops.model import Manifest
+from gitops.core.errors import PolicyError
+from gitops.core.keys import Manifest
+from gitops.core.labels import provenance
+from gitops.core.redact import is_secret
 from gitops.policy.cel import (
     Activation,
     Budget,
@@ -33,7 +34,6 @@ from gitops.policy.cel import (
 from gitops.policy.selectors import ObjectContext, selector_matches
 from gitops.policy.vap_params import ParamsError, resolve_params
 from gitops.policy.violation import Violation, strongest
-from gitops.redact import is_secret
 
 #: ``RuntimeCELCostBudgetMatchConditions`` of k8s.io/apiserver/pkg/apis/cel/config.go.
 RUNTIME_COST_BUDGET_MATCH_CONDITIONS = 2_500_000

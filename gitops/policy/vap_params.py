@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitops.model import CLUSTER_SCOPED_KINDS, Manifest
+from gitops.core.keys import CLUSTER_SCOPED_KINDS, Manifest
 from gitops.policy.selectors import selector_matches
 
 #: The API server's error when a ``Deny`` binding finds no params.

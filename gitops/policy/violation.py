@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitops.model import ResourceKey, sort_key
+from gitops.core.keys import ResourceKey, sort_key
 
 #: Actions from strongest to weakest.
 ACTIONS = ("Deny", "Warn", "Audit")

@@ -34,9 +34,8 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode
 
-from gitops.errors import RepositoryError
-from gitops.layout import GENERATED_INDEX, describe_changes
-from gitops.paths import check_paths
+from gitops.core.errors import RepositoryError
+from gitops.core.paths import GENERATED_INDEX, check_paths, describe_changes
 from gitops.repo.objects import (
     blob_data,
     branch_head,

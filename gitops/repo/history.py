@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pygit2
 
-from gitops.errors import RepositoryError
-from gitops.model import MAX_YAML_BYTES
+from gitops.core.errors import RepositoryError
+from gitops.core.yaml_io import MAX_YAML_BYTES
 from gitops.repo.objects import blob_data, open_repository, resolve_commit, walk_tree
 
 

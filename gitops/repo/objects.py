@@ -8,7 +8,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, RepositoryOpenFlag
 
-from gitops.errors import RepositoryError
+from gitops.core.errors import RepositoryError
 
 
 def open_repository(repo_path: Path, *, create: bool) -> pygit2.Repository:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pygit2
 
-from gitops.errors import InputError, RepositoryError
-from gitops.model import MAX_TOTAL_BYTES, MAX_YAML_BYTES
+from gitops.core.errors import InputError, RepositoryError
+from gitops.core.yaml_io import MAX_TOTAL_BYTES, MAX_YAML_BYTES
 from gitops.repo.objects import (
     blob_data,
     branch_ref,
@@ -73,7 +73,7 @@ def push(repo_path: Path, remote: str, branch: str) -> None:
     Raises:
         RepositoryError: the remote rejected the push or cannot be reached.
     """
-    from gitops.redact import redact_url, scrub_url
+    from gitops.core.redact import redact_url, scrub_url
 
     shown = redact_url(remote)
     repo = open_repository(repo_path, create=False)

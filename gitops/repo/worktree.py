@@ -14,7 +14,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileStatus
 
-from gitops.errors import RepositoryError
+from gitops.core.errors import RepositoryError
 from gitops.repo.objects import (
     blob_data,
     tree_entries,

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from gitops.cli import main
+from gitops.cli.main import main
 
 
 @dataclass

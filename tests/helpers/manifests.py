@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 
-from gitops.model import Manifest
-from gitops.ownership import Identity
+from gitops.core.keys import Manifest
+from gitops.ownership.identity import Identity
 
 NS = "ml"
 IDENTITY = Identity("dev", "https://git.example.com/platform/gitops.git")
