@@ -222,16 +222,7 @@ def diff_object(
     )
     if aligned.in_sync:
         return ObjectDiff(key, Status.IN_SYNC, cannot_tell=tuple(aligned.cannot_tell))
-    shown_desired, shown_live = redact.redact_pair(prepared, aligned.desired, aligned.projection)
-    patch = jsonpatch.make_patch(shown_live, shown_desired).patch
-    text = "".join(
-        difflib.unified_diff(
-            dump_one(shown_live).splitlines(keepends=True),
-            dump_one(shown_desired).splitlines(keepends=True),
-            fromfile=f"live/{key}",
-            tofile=f"desired/{key}",
-        )
-    )
+    patch, text = shown_change(key, prepared, aligned.projection, aligned.desired, "desired")
     return ObjectDiff(
         key,
         Status.MODIFIED,
@@ -240,6 +231,27 @@ def diff_object(
         tuple(aligned.removed),
         tuple(aligned.cannot_tell),
     )
+
+
+def shown_change(
+    key: ResourceKey, desired: Mapping[str, Any], live: Any, after: Any, label: str
+) -> tuple[list[dict[str, Any]], str]:
+    """The JSON Patch and unified diff from ``live`` to ``after``, Secret values masked.
+
+    ``desired`` decides the masking (:func:`gitops.core.redact.redact_pair`); ``label``
+    names the new side in the diff header (``desired/<key>``, ``predicted/<key>``).
+    """
+    shown_after, shown_live = redact.redact_pair(desired, after, live)
+    patch = jsonpatch.make_patch(shown_live, shown_after).patch
+    text = "".join(
+        difflib.unified_diff(
+            dump_one(shown_live).splitlines(keepends=True),
+            dump_one(shown_after).splitlines(keepends=True),
+            fromfile=f"live/{key}",
+            tofile=f"{label}/{key}",
+        )
+    )
+    return patch, text
 
 
 def _identity(key: ResourceKey) -> tuple[str, str, str, str]:

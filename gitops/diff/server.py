@@ -18,19 +18,22 @@ the two is tested in ``tests/test_server_diff_agreement.py``.
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import jsonpatch
-
-from gitops.core import fieldsv1, redact
+from gitops.core import fieldsv1
 from gitops.core.keys import Manifest, ResourceKey, key_of
 from gitops.core.labels import FIELD_MANAGER
 from gitops.core.pointer import parse_pointer
-from gitops.core.yaml_io import dump_one
 from gitops.diff import align as normalize
-from gitops.diff.engine import DiffReport, ObjectDiff, Status, diff_object, prepare_desired
+from gitops.diff.engine import (
+    DiffReport,
+    ObjectDiff,
+    Status,
+    diff_object,
+    prepare_desired,
+    shown_change,
+)
 from gitops.inputs.ignore import IgnoreRule
 
 if TYPE_CHECKING:
@@ -110,16 +113,7 @@ def compare(
         # The change is in fields we do not own (a mutating webhook, another manager's
         # field the forced apply releases): show the whole objects, still a difference.
         shown_live, shown_predicted = before, after
-    shown_predicted, shown_live = redact.redact_pair(desired, shown_predicted, shown_live)
-    patch = jsonpatch.make_patch(shown_live, shown_predicted).patch
-    text = "".join(
-        difflib.unified_diff(
-            dump_one(shown_live).splitlines(keepends=True),
-            dump_one(shown_predicted).splitlines(keepends=True),
-            fromfile=f"live/{key}",
-            tofile=f"predicted/{key}",
-        )
-    )
+    patch, text = shown_change(key, desired, shown_live, shown_predicted, "predicted")
     removed = tuple(_removed(owned_before, owned_after, ""))
     return ObjectDiff(key, Status.MODIFIED, tuple(patch), text, removed)
 
