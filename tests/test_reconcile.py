@@ -418,3 +418,31 @@ def test_wait_covers_inference_services(client: ClusterClient, cluster: ClusterU
     )
     assert result.ok, result.failures
     assert any("InferenceService ml/bge not Ready" in line for line in lines)
+
+
+def test_a_write_by_another_manager_during_our_apply_is_not_our_change(
+    client: ClusterClient, cluster: ClusterUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between apply's read of each object and its server-side apply, another writer adds an
+    # annotation we do not set (as the Deployment controller does right after a create).
+    desired = [namespace(), configmap("a"), deployment()]
+    apply_environment(client, desired, IDENTITY)
+    real_apply = client.apply
+
+    def apply_after_a_foreign_write(body: Manifest, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("dry_run"):
+            current = client.get(key_of(body))
+            assert current is not None
+            current["metadata"].setdefault("annotations", {})["other.example/touched"] = "yes"
+            current["metadata"].pop("managedFields", None)
+            cluster.seed(current, manager="other-writer")
+        return real_apply(body, *args, **kwargs)
+
+    monkeypatch.setattr(client, "apply", apply_after_a_foreign_write)
+    result = apply_environment(client, desired, IDENTITY)
+    assert result.counts()["unchanged"] == 3, result.applied
+    # A change of ours in the same situation is still reported as ours.
+    changed = [namespace(), configmap("a", value="2"), deployment()]
+    result = apply_environment(client, changed, IDENTITY)
+    counts = result.counts()
+    assert (counts["configured"], counts["unchanged"]) == (1, 2), result.applied

@@ -166,7 +166,12 @@ def apply_one(
         return _failure(item.key, "apply", err)
     if item.live is None:
         return Outcome(item.key, "created")
-    return Outcome(item.key, "unchanged" if _same_object(item.live, stored) else "configured")
+    if _same_object(item.live, stored):
+        return Outcome(item.key, "unchanged")
+    # Another writer may change the object between our read and our apply (the Deployment
+    # controller sets its revision annotation just after a create): the object then moved,
+    # yet our apply changed none of our fields when what we read was already in sync.
+    return predicted(item, identity)
 
 
 def _same_object(before: Manifest, after: Manifest) -> bool:
