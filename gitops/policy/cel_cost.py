@@ -43,7 +43,6 @@ from gitops.policy.cel_limits import (
     charge,
     step,
     steps_done,
-    steps_so_far,
 )
 from gitops.policy.cel_syntax import Node, StaticTypes, parse
 
@@ -61,9 +60,6 @@ _TYPE_NAMES = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
 _RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
-#: What one element copied by the library's map()/filter() counts against the bound on
-#: what an evaluation builds: about 2,500 elements kept (3.3 million copies, seconds).
-_COPY_WEIGHT = 3
 _SIZED = frozenset({"contains", "startsWith", "endsWith", "matches"})
 
 
@@ -101,12 +97,34 @@ def _stop(comprehension: int, size: int, amount: int) -> int:
 
 
 def _keep(comprehension: int, amount: int) -> int:
-    # The CEL library copies the list a map() or filter() builds at every element it
-    # keeps (quadratic: 3,760 elements took 19 s): the copies count against the bound
-    # on what an evaluation builds.
     step(comprehension, amount)
-    built(_COPY_WEIGHT * steps_so_far(comprehension))
     return 0
+
+
+def _chunks(value: Any) -> Any:
+    """``value`` (a list, or a map's sorted keys) as a two-level tree of runs of ~n^(1/3) elements.
+
+    The CEL library copies the list a ``map()`` or ``filter()`` builds at every element it
+    keeps (quadratic: 4,000 elements took 2 s, 60,000 would take minutes), where cel-go
+    runs in linear time up to the per-call limit (about 80,000 elements). Run over this
+    tree (:meth:`_Emitter.macro`) each level keeps at most ~n^(1/3) elements of ~n^(2/3)
+    at a time: about ``1.5 * n^(4/3)`` copies, 0.6 s for 80,000 elements. Anything else
+    is returned as the one leaf, so the library reports its own error on it.
+    """
+    if isinstance(value, dict):
+        # In key order: the library's own map order varies from run to run (a hash map),
+        # cel-go's too (a Go map); this one is the same every time.
+        value = sorted(value, key=lambda key: (type(key).__name__, key))
+    if not isinstance(value, list):
+        return [[value]]
+    width = max(1, math.ceil(len(value) ** (1 / 3)))
+    runs = [value[i : i + width] for i in range(0, len(value), width)]
+    return [runs[i : i + width] for i in range(0, len(runs), width)]
+
+
+def _flat(tree: list[list[list[Any]]]) -> list[Any]:
+    """The results of a ``map()``/``filter()`` run over :func:`_chunks`, in order."""
+    return [item for group in tree for run in group for item in run]
 
 
 def _add(textual: bool, result: Any) -> int:
@@ -155,6 +173,8 @@ COST_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "_gitops_step": _step,
     "_gitops_stop": _stop,
     "_gitops_keep": _keep,
+    "_gitops_chunks": _chunks,
+    "_gitops_flat": _flat,
     "_gitops_compare": _compare,
     "_gitops_in": _in,
     "_gitops_sized": _sized,
@@ -314,11 +334,15 @@ class _Emitter(StaticTypes):
                 return f"{target}.{name}({variable}, {self.macro_body(node, 0)})"
             number = next(self.names)
             if name not in _STOP:
+                # map()/filter() run over a tree of runs (see _chunks), results flattened.
                 body = self.macro_body(node, number)
+                group, run = f"__gitops_g{number}__", f"__gitops_r{number}__"
                 return self.bind(
                     [target],
                     lambda r: (
-                        f"[{r}[0].{name}({variable}, {body})][_gitops_stop({number}, 0, 0)]"
+                        f"[_gitops_flat(_gitops_chunks({r}[0]).map({group}, {group}.map("
+                        f"{run}, {run}.{name}({variable}, {body}))))]"
+                        f"[_gitops_stop({number}, 0, 0)]"
                     ),
                 )
             self.units.append(_STEP[name])
