@@ -50,6 +50,9 @@ SEED = 13
 #: (connect, read) timeout of each request: a dry run near the budget evaluates about a
 #: second of CEL on the server, far more on a loaded machine.
 TIMEOUT = (10, 300)
+#: Expressions the API server's type checker refuses and gitops check accepts (it has no
+#: type checker: cel-go's homogeneous list literals), with the server's reason.
+KNOWN_GAPS = {"[1, object.data.s].size() == 2": "expected type 'int' but found 'dyn'"}
 #: The API server's answer when it did not finish within its own request timeout (60 s):
 #: on a loaded machine, an evaluation near the limits (cel-go's "roughly 0.1 second" per
 #: 1,000,000) took longer. No verdict; counted, and at most a tenth of the cases.
@@ -363,10 +366,23 @@ def test_the_server_and_gitops_check_agree_on_cost(server: Server) -> None:
             assert server.create(binding) is None
     _wait_in_force(server, suffix)
     admission, verdicts = [], []
-    outcomes = {"admitted": 0, "denied": 0, "per-call": 0, "budget": 0, "server timeout": 0}
+    outcomes = {
+        "admitted": 0,
+        "denied": 0,
+        "per-call": 0,
+        "budget": 0,
+        "server timeout": 0,
+        "known gap": 0,
+    }
     for index, case in enumerate(cases):
         for words in case.inputs:
             our_refusal, our_denial = ours(names[index], ns, case, words)
+            if case.expression in KNOWN_GAPS:
+                # Still a gap: the server's type checker refuses it, gitops check does not.
+                assert KNOWN_GAPS[case.expression] in str(refused[index]), refused[index]
+                assert our_refusal is None
+                outcomes["known gap"] += 1
+                break
             if (refused[index] is None) != (our_refusal is None):
                 admission.append(f"{index} {case.expression!r}: server {refused[index]!r}, "
                                  f"ours {our_refusal!r}")  # fmt: skip
