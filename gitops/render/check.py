@@ -16,7 +16,7 @@ from the other objects, so an environment holding one is checked whole, as befor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gitops.core.errors import PolicyError
@@ -50,10 +50,21 @@ def checked_notes(rendered: Mapping[str, Sequence[Manifest]], cache: RenderCache
     Raises:
         PolicyError: at least one Deny violation (all of them listed); nothing is committed.
     """
+    return split_by_action(
+        (name, _violations(list(rendered[name]), cache)) for name in sorted(rendered)
+    )
+
+
+def split_by_action(per_environment: Iterable[tuple[str, Iterable[Violation]]]) -> list[str]:
+    """The Warn/Audit lines of every environment, prefixed with its name.
+
+    Raises:
+        PolicyError: at least one Deny violation (all of them listed); nothing is committed.
+    """
     denied: list[str] = []
     notes: list[str] = []
-    for name in sorted(rendered):
-        for violation in _violations(list(rendered[name]), cache):
+    for name, violations in per_environment:
+        for violation in violations:
             line = f"{name}: {violation}"
             (denied if violation.action == "Deny" else notes).append(line)
     if denied:

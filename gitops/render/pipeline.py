@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitops.constructs.base import Construct, Scope, check_unique
-from gitops.core.errors import PolicyError, RenderError, ValidationError
+from gitops.core.errors import RenderError, ValidationError
 from gitops.core.keys import Manifest, canonical_order, key_of
 from gitops.core.labels import provenance
 from gitops.core.suggest import did_you_mean
@@ -28,6 +28,7 @@ from gitops.core.yaml_io import dump_one, non_json_path
 from gitops.inputs.blueprints import Blueprint, load_blueprints
 from gitops.inputs.environments import Environment, load_environments, select_environments
 from gitops.render import layout, layout_fleet
+from gitops.render.check import split_by_action
 from gitops.render.secrets import check_no_plaintext_secrets
 from gitops.render.share import Rendered, SharedRenders
 
@@ -267,19 +268,10 @@ def check_policies(rendered: Mapping[str, Sequence[Manifest]]) -> list[str]:
     if evaluate is None:
         return []
     from gitops.policy.capacity import check_capacity
+    def violations(objects: list[Manifest]) -> list[Any]:
+        return [*evaluate(objects), *check_capacity(objects)]
 
-    denied: list[str] = []
-    notes: list[str] = []
-    for name in sorted(rendered):
-        objects = list(rendered[name])
-        for violation in [*evaluate(objects), *check_capacity(objects)]:
-            line = f"{name}: {violation}"
-            (denied if violation.action == "Deny" else notes).append(line)
-    if denied:
-        raise PolicyError(
-            f"{len(denied)} Deny guardrail violation(s), nothing committed: " + "; ".join(denied)
-        )
-    return notes
+    return split_by_action((name, violations(list(rendered[name]))) for name in sorted(rendered))
 
 
 def _scope(env: Environment, blueprint: str) -> Scope:
