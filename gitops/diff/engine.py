@@ -29,7 +29,7 @@ from gitops.core.keys import (
 from gitops.core.labels import ANNOTATION_ENVIRONMENT, FIELD_MANAGER, MANAGED_BY
 from gitops.core.pointer import parse_pointer
 from gitops.core.yaml_io import dump_one
-from gitops.diff import align as normalize
+from gitops.diff.align import align
 from gitops.diff.fields import BUILTIN_GROUPS
 from gitops.inputs.ignore import IgnoreRule
 
@@ -208,7 +208,7 @@ def diff_object(
     if owned is not None and redact.is_secret(prepared) and "f:stringData" in owned:
         # stringData was applied but is stored as data: its keys are owned data keys.
         owned["f:data"] = {**owned.get("f:data", {}), **owned.pop("f:stringData")}
-    aligned = normalize.align(
+    aligned = align(
         prepared,
         live,
         owned=owned,

@@ -25,7 +25,7 @@ from gitops.core import fieldsv1
 from gitops.core.keys import Manifest, ResourceKey, key_of
 from gitops.core.labels import FIELD_MANAGER
 from gitops.core.pointer import parse_pointer
-from gitops.diff import align as normalize
+from gitops.diff.align import project_owned
 from gitops.diff.engine import (
     DiffReport,
     ObjectDiff,
@@ -107,8 +107,8 @@ def compare(
     owned_after = fieldsv1.merged_tree(predicted, [field_manager], operation="Apply") or {}
     owned_before = fieldsv1.merged_tree(live, [field_manager], operation="Apply") or {}
     shown = _union(owned_after, owned_before)
-    shown_live = normalize.project_owned(before, shown) if shown else {}
-    shown_predicted = normalize.project_owned(after, shown) if shown else {}
+    shown_live = project_owned(before, shown) if shown else {}
+    shown_predicted = project_owned(after, shown) if shown else {}
     if shown_live == shown_predicted:
         # The change is in fields we do not own (a mutating webhook, another manager's
         # field the forced apply releases): show the whole objects, still a difference.
