@@ -204,3 +204,18 @@ def test_deny_exactly_when_min_exceeds_and_warn_exactly_when_max_exceeds(
     at_max = sum(gpus * (low + extra) for gpus, low, extra in stacks)
     assert ("gpu-quota-at-min-replicas" in rules) == (at_min > quota)
     assert ("gpu-quota-at-max-replicas" in rules) == (at_max > quota)
+
+
+def test_the_whole_set_check_runs_the_capacity_checks_with_the_guardrails() -> None:
+    # check_policies is the render-time check without the per-object cache (a stand-in
+    # evaluator): a Deny from capacity refuses the commit, a Warn becomes a note.
+    from gitops.render.pipeline import check_policies
+
+    hpa = {"kind": "hpa", "max_replicas": 20}
+    over_min = {"id": "chat", "autoscaling": {**hpa, "min_replicas": 20}}
+    with pytest.raises(PolicyError, match=r"dev: .*gpu-quota-at-min-replicas"):
+        check_policies({"dev": _rendered(16, over_min)})
+    over_max = {"id": "chat", "autoscaling": {**hpa, "min_replicas": 1}}
+    notes = check_policies({"dev": _rendered(16, over_max)})
+    assert [n for n in notes if "gpu-quota-at-max-replicas" in n] != []
+    assert all(n.startswith("dev: ") for n in notes)

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops.core.errors import ValidationError
+from gitops.core.keys import key_of
 from gitops.core.labels import PART_OF_LABEL
 from gitops.core.yaml_io import load_yaml
 from gitops.diff.engine import (
@@ -22,6 +23,7 @@ from gitops.diff.engine import (
     diff_manifests,
     diff_object,
     listing_plan,
+    shown_change,
 )
 from gitops.diff.output import format_json, format_text
 from gitops.inputs.ignore import IgnoreRule, parse_ignore_rules
@@ -73,6 +75,25 @@ def test_changed_image_is_modified_with_a_replace_patch(
     )
     assert "-        image: vllm/vllm-openai:v0.5.0" in result.text
     assert "+        image: vllm/vllm-openai:v0.6.3" in result.text
+    key = result.key
+    assert result.text.startswith(f"--- live/{key}\n+++ desired/{key}\n")
+
+
+def test_the_shown_change_names_its_sides_and_masks_secret_values() -> None:
+    key = key_of(_SHOWN_SECRET)
+    live = {**_SHOWN_SECRET, "data": {"token": "b2xk"}}
+    patch, text = shown_change(key, _SHOWN_SECRET, live, _SHOWN_SECRET, "predicted")
+    assert text.startswith(f"--- live/{key}\n+++ predicted/{key}\n")
+    assert patch == [{"op": "replace", "path": "/data/token", "value": "*** (changed)"}]
+    assert "b2xk" not in text and "bmV3" not in text
+
+
+_SHOWN_SECRET: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "s", "namespace": "ns"},
+    "data": {"token": "bmV3"},
+}
 
 
 def test_env_var_removed_from_desired_is_detected_through_managed_fields(

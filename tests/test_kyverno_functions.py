@@ -105,6 +105,8 @@ def test_function_results_match_kyverno(expression: str, expected: Any) -> None:
         ("base64_decode('!!')", "illegal base64"),
         ("no_such_function('x')", "no_such_function"),
         ("sum(`[]`)", "at least one element"),
+        ("semver_compare('1.2.3', '>=x.y')", "Could not parse Range"),
+        ("semver_compare('1.2.3', '||')", "Could not get version"),
     ],
 )
 def test_function_errors_are_variable_errors(expression: str, fragment: str) -> None:
