@@ -63,7 +63,11 @@ def test_a_capture_over_the_file_cap_diffs_in_bounded_memory(tmp_path: Path, as_
     documents = [_config_map(i) for i in (0, 1, OBJECTS - 1)] + [_config_map(99_999)]
     desired.write_text("\n---\n".join(json.dumps(d) for d in documents))
     capture = _capture(tmp_path / "live.yaml", as_json)
-    request = DiffRequest(environment="dev", filename=desired, live_file=capture)
+    # No rendered repository (the default build/gitops-repo may exist in the checkout): the
+    # identity is the environment's alone, as _identity() stamps the orphan.
+    request = DiffRequest(
+        environment="dev", filename=desired, live_file=capture, repo=tmp_path / "no-repo"
+    )
     tracemalloc.start()
     try:
         report = run_diff(request)
