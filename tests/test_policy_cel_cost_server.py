@@ -158,18 +158,16 @@ def _words(rng: random.Random) -> list[str]:
     return [("abc", "x", "zy", "abcxyz")[i % 4] for i in range(size)]
 
 
-#: Expressions put just under and just over each limit (:func:`boundary`).
+#: Expressions put just under and just over the per-call limit (:func:`boundary`): a
+#: comprehension nested in one over the field, a ``map()`` of ``+`` chains, and a ``map()``
+#: whose strings are replaced and joined. Each pair costs the API server 10-20 s (measured:
+#: 5-27 s per input for boundary expressions of ``all``/``exists``/``filter`` shapes), so the
+#: other shapes' charging is checked exactly against cel-go itself, on small inputs, in
+#: ``test_policy_cel_cost.py``; here the limit falls in the same place for three of them.
 BOUNDARY = (
-    "object.data.s.split(',').all(x, x.size() > 0 && x.startsWith('a') "
-    "&& ['p', 'q', 'r'].all(y, y != x))",
-    "object.data.s.split(',').exists(x, x == 'q' || x.endsWith('z') "
-    "|| ['p', 'q', 'r'].exists(y, y == x))",
-    "size(object.data.s.split(',').map(x, x + 'a' + x + 'b')) > 0",
-    "object.data.s.split(',').filter(x, x != 'q').all(y, y.matches('^[a-z]+$'))",
-    "object.data.s.split(',').map(x, x.replace('a', 'bb') + x).join('-').size() > 0",
     "object.data.s.split(',').all(x, ['p', 'q', 'r', 's', 't', 'u'].all(y, y != x))",
-    "object.data.s.split(',').exists(x, x.find('[q]') != '' || x.matches('^q') "
-    "|| ['q', 'qq'].exists(y, x.contains(y)))",
+    "size(object.data.s.split(',').map(x, x + 'a' + x + 'b')) > 0",
+    "object.data.s.split(',').map(x, x.replace('a', 'bb') + x).join('-').size() > 0",
 )
 #: At most this many words (the API server took over a minute to judge 66,000 to
 #: 150,000 words on a loaded machine, where a single run of its timeout ends the test).
@@ -406,6 +404,8 @@ def test_the_server_and_gitops_check_agree_on_cost(server: Server) -> None:
           f"{len(admission)} admission and {len(verdicts)} verdict disagreements")  # fmt: skip
     assert admission == [], "\n".join(admission[:20])
     assert verdicts == [], "\n".join(verdicts[:20])
-    # The corpus reaches both sides of both limits, not only one.
-    assert outcomes["admitted"] >= 10 and outcomes["per-call"] >= 5 and outcomes["budget"] >= 1
+    # The corpus reaches both sides of both limits, not only one: every boundary input over
+    # the per-call limit (one per BOUNDARY expression, and BUDGETED's) is refused for it.
+    assert outcomes["admitted"] >= 10 and outcomes["budget"] >= 1
+    assert outcomes["per-call"] >= len(BOUNDARY) + 1
     assert outcomes["server timeout"] * 10 <= sum(len(case.inputs) for case in cases)
