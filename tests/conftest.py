@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controlplane import ClusterUnderTest, ControlPlane, ControlPlaneUnavailable, build_binaries
+from controlplane import (
+    ClusterUnderTest,
+    ControlPlane,
+    ControlPlaneUnavailable,
+    build_binaries,
+    start_control_plane,
+)
 from k8s_schemas import schemas_dir
 
 from gitops.cluster.client import ClusterClient, RetryPolicy
@@ -72,6 +78,38 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("needs the local control plane; GITOPS_TEST_KUBECONFIG selects a cluster")
 
 
+# -- parallel runs (pytest-xdist; ``-n auto`` in pyproject's addopts) --------------------------
+# Each worker process starts its own control plane (the session fixture below), so the tests
+# of two workers never see each other's objects or resets. A cluster given from outside is
+# one cluster for every test: then the tests run in one process, one at a time.
+#: Workers at most: each one's control plane holds about a gigabyte and wants a core.
+MAX_WORKERS = 4
+_UNAVAILABLE_KEY = "gitops_real_cluster_unavailable"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per usable core (at most MAX_WORKERS), none on a given cluster."""
+    if REAL_KUBECONFIG or SHARED_CONTROL_PLANE:
+        return 0
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a worker, hand the reason real-cluster tests were skipped to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _unavailable:
+        workeroutput[_UNAVAILABLE_KEY] = _unavailable[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """In the controller, collect what a finished worker skipped and why."""
+    reason = getattr(node, "workeroutput", {}).get(_UNAVAILABLE_KEY)
+    if reason and reason not in _unavailable:
+        _unavailable.append(reason)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """One line saying why the real-cluster tests were skipped, if they were."""
     if _unavailable:
@@ -80,7 +118,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver + controllers + kwok GPU nodes, once per test run."""
+    """etcd + kube-apiserver + controllers + kwok GPU nodes, once per test run (per worker)."""
     if REAL_KUBECONFIG:
         pytest.skip("needs the local control plane; GITOPS_TEST_KUBECONFIG selects a cluster")
     if SHARED_CONTROL_PLANE:
@@ -94,7 +132,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         _unavailable.append(str(err).splitlines()[0])
         _skip_or_fail(str(err))
     crds = sorted(p for p in schemas_dir().glob("*.yaml"))
-    plane = ControlPlane(binaries, tmp_path_factory.mktemp("control-plane"), crds).start()
+    plane = start_control_plane(lambda: tmp_path_factory.mktemp("control-plane"), binaries, crds)
     try:
         yield plane
     finally:

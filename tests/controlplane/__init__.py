@@ -5,7 +5,7 @@ GPU nodes on loopback; ``ClusterUnderTest`` is one test's handle on it, through 
 ``FaultProxy`` that injects the failures a real server will not produce on demand.
 """
 
-from .cluster import ControlPlane
+from .cluster import ControlPlane, start_control_plane
 from .facade import ClusterUnderTest
 from .log import Fault, RequestRecord
 from .processes import ControlPlaneUnavailable, build_binaries
@@ -19,4 +19,5 @@ __all__ = [
     "FaultProxy",
     "RequestRecord",
     "build_binaries",
+    "start_control_plane",
 ]

@@ -18,7 +18,7 @@ import shutil
 import ssl
 import threading
 import urllib.error
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,3 +320,23 @@ class ControlPlane(ApiAccess):
             lambda: self._api_ok("/api/v1/namespaces/default/serviceaccounts/default"),
             timeout=60,
         )
+
+
+#: Start-ups tried when a port chosen by :func:`free_port` was taken before its component
+#: bound it (by a control plane another test process was starting at the same moment).
+START_ATTEMPTS = 3
+
+
+def start_control_plane(
+    workdir: Callable[[], Path], binaries: Path, crd_files: Iterable[Path]
+) -> ControlPlane:
+    """A started :class:`ControlPlane` in a new ``workdir()``; tried again, in another new
+    folder, when a component found its port taken (``address already in use``)."""
+    crds = list(crd_files)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return ControlPlane(binaries, workdir(), crds).start()
+        except RuntimeError as err:
+            if "address already in use" not in str(err) or attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -83,7 +83,7 @@ def shared_control_plane() -> Iterator[dict[str, str]]:
     """Start the test control plane once; the environment handing it to child pytest runs
     (empty when it cannot run here: each run then skips or fails as plain pytest would)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from controlplane import ControlPlane, ControlPlaneUnavailable, build_binaries
+    from controlplane import ControlPlaneUnavailable, build_binaries, start_control_plane
     from k8s_schemas import schemas_dir
 
     if os.environ.get("GITOPS_TEST_KUBECONFIG") or os.environ.get("GITOPS_TEST_CONTROL_PLANE"):
@@ -96,7 +96,7 @@ def shared_control_plane() -> Iterator[dict[str, str]]:
         return
     with tempfile.TemporaryDirectory(prefix="mutations-") as tmp:
         crds = sorted(schemas_dir().glob("*.yaml"))
-        plane = ControlPlane(binaries, Path(tmp) / "control-plane", crds).start()
+        plane = start_control_plane(lambda: Path(tempfile.mkdtemp(dir=tmp)), binaries, crds)
         try:
             yield {"GITOPS_TEST_CONTROL_PLANE": str(plane.save(Path(tmp) / "plane.json"))}
         finally:
@@ -122,6 +122,9 @@ def run(mutation: Mutation, env: dict[str, str] | None = None) -> tuple[bool, fl
                 "no:cacheprovider",
                 "-p",
                 "no:randomly",
+                # One process: every run shares the one control plane started above.
+                "-n",
+                "0",
                 *mutation.tests,
             ],
             cwd=ROOT,
