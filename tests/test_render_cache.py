@@ -139,13 +139,18 @@ def test_rerender_reuses_every_file_and_skips_the_check(
     assert any(line.endswith(f"({files} from cache)") for line in lines), lines
 
 
+@pytest.mark.parametrize("unchanged_renders", [0, 2])
 def test_one_changed_stack_is_the_only_object_set_checked_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unchanged_renders: int
 ) -> None:
+    """Also after renders that changed nothing (whose environments were found whole in the
+    cache): they must keep each object's own entry for the render that changes one."""
     generated = make_fleet(tmp_path, 3, 2)
     repo = tmp_path / "repo"
     cold: list[str] = []
     render_to_repo(generated.blueprints, generated.environments, repo, progress=cold.append)
+    for _ in range(unchanged_renders):
+        render_to_repo(generated.blueprints, generated.environments, repo)
     generated.set_image_tag(1, "v9.9.9")
     checked = _count_checked(monkeypatch)
     lines: list[str] = []

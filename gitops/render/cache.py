@@ -33,8 +33,6 @@ from typing import Any
 
 import yaml
 
-from gitops.core.keys import Manifest
-
 #: Bumped when the format or meaning of cached entries changes.
 CACHE_VERSION = 3
 #: File name inside the Git directory.
@@ -62,6 +60,16 @@ def digest(obj: Any) -> str | None:
     except ValueError:  # a subclass or a non-builtin value: never cached
         return None
     return hashlib.sha1(content, usedforsecurity=False).hexdigest()
+
+
+def combined(keys: Sequence[str | None]) -> str | None:
+    """A digest of a list of object digests, in order (``None`` if any is ``None``)."""
+    parts: list[str] = []
+    for key in keys:
+        if key is None:
+            return None
+        parts.append(key)
+    return hashlib.sha1("\n".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 
 def _fingerprint() -> str:
@@ -124,16 +132,6 @@ class RenderCache:
         if key is not None:
             self._used_yaml[key] = text
         return text.encode()
-
-    def environment_key(self, objects: Sequence[Manifest]) -> str | None:
-        """A digest of an environment's whole object list (``None`` if not cacheable)."""
-        parts = []
-        for obj in objects:
-            key = digest(obj)
-            if key is None:
-                return None
-            parts.append(key)
-        return hashlib.sha1("\n".join(parts).encode(), usedforsecurity=False).hexdigest()
 
     def object_check(self, context: str | None, key: str | None) -> list[list[str]] | None:
         """The violations (as fields) of object ``key`` under ``context``, else ``None``."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from gitops.core.errors import PolicyError
 from gitops.core.keys import Manifest, ResourceKey, key_of
-from gitops.render.cache import RenderCache, digest
+from gitops.render.cache import RenderCache, combined, digest
 
 if TYPE_CHECKING:
     from gitops.policy import Violation
@@ -81,18 +81,27 @@ def _violations(objects: list[Manifest], cache: RenderCache) -> list[Violation]:
     from gitops.policy.set_rules import REPLICAS_RULE, evaluate_set_rules
     from gitops.policy.violation import ordered
 
-    whole = cache.environment_key(objects)  # nothing changed: the outcome as recorded
+    keys = [digest(obj) for obj in objects]
+    whole = combined(keys)
+    contextual = [is_context(obj) for obj in objects]
+    context = [obj for obj, is_ctx in zip(objects, contextual, strict=True) if is_ctx]
+    context_keys = [key for key, is_ctx in zip(keys, contextual, strict=True) if is_ctx]
+    context_key = None if _has_params(context) else combined(context_keys)
+    subjects = [
+        (obj, key if context_key is not None else None)
+        for obj, key, is_ctx in zip(objects, keys, contextual, strict=True)
+        if not is_ctx
+    ]
     recorded = cache.object_check("environment", whole)
-    if recorded is not None:
+    if recorded is not None:  # nothing changed: the outcome as recorded
+        # Each object's own entry is kept too (looking it up marks it used): the next
+        # render that changes one object looks every other one up by itself.
+        for _obj, key in subjects:
+            cache.object_check(context_key, key)
         return [_violation(fields) for fields in recorded]
-    context = [obj for obj in objects if is_context(obj)]
-    context_key = None if _has_params(context) else cache.environment_key(context)
     found: list[Violation] = []
     fresh: list[tuple[Manifest, str | None]] = []
-    for obj in objects:
-        if is_context(obj):
-            continue
-        key = digest(obj) if context_key is not None else None
+    for obj, key in subjects:
         recorded = cache.object_check(context_key, key)
         if recorded is None:
             fresh.append((obj, key))
