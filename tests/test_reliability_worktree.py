@@ -224,3 +224,54 @@ def test_a_failed_ref_write_is_reported_not_retried_as_a_moving_branch(tmp_path:
         _move(repo, reference, repo.head.target)  # type: ignore[arg-type]
     (repo_path / ".git" / "refs" / "heads" / "main.lock").write_text("")
     assert _move(repo, reference, repo.head.target) is False  # another writer: retry  # type: ignore[arg-type]
+
+
+def _index_stats(repo: Path) -> dict[str, tuple[int, int]]:
+    """``path: (size, mtime seconds)`` of every index entry, as ``git ls-files --debug``
+    shows them (pygit2 does not expose an entry's stat data)."""
+    listing = subprocess.run(["git", "-C", str(repo), "ls-files", "--debug"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    stats: dict[str, tuple[int, int]] = {}
+    path = ""
+    for line in listing.splitlines():
+        if not line.startswith(" "):
+            path = line
+        elif line.strip().startswith("mtime:"):
+            mtime = int(line.split("mtime:")[1].split(":")[0])
+            stats[path] = (0, mtime)
+        elif line.strip().startswith("size:"):
+            stats[path] = (int(line.split("size:")[1].split()[0]), stats[path][1])
+    return stats
+
+
+def test_a_refresh_leaves_the_index_knowing_each_files_size_and_time(tmp_path: Path) -> None:
+    """So the next status compares stat data instead of hashing every file again."""
+    repo = tmp_path / "repo"
+    files = {f"envs/dev/f{n}.yaml": f"n: {n}\n".encode() for n in range(20)}
+    commit_tree(repo, files, signature=identity("T <t@e>"))
+    commit_tree(repo, {**files, "envs/dev/f3.yaml": b"n: changed\n", "envs/dev/new.yaml": b"x\n"},
+                signature=identity("T <t@e>"))  # fmt: skip
+    stats = _index_stats(repo)
+    assert set(stats) >= set(files) | {"envs/dev/new.yaml"}
+    for path, (size, mtime) in stats.items():
+        on_disk = (repo / path).stat()
+        assert (size, mtime) == (on_disk.st_size, int(on_disk.st_mtime)), path
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert status.stdout == ""
+
+
+def test_an_index_whose_entries_do_not_make_the_tree_is_read_from_the_tree(
+    tmp_path: Path,
+) -> None:
+    """A filter of the user's (``ident``, ``eol``) can make the bytes ``git add`` hashes
+    differ from the blob committed: the index then holds the tree as committed."""
+    repo_path = tmp_path / "repo"
+    commit_tree(repo_path, {"a.yaml": b"a: 1\n", "b.yaml": b"b: 1\n"},
+                signature=identity("T <t@e>"))  # fmt: skip
+    repo = pygit2.Repository(str(repo_path))
+    tree = repo.head.peel(pygit2.Commit).tree
+    (repo_path / "b.yaml").write_bytes(b"b: what a filter made of it\n")
+    index = repo.index
+    worktree._index_to(repo, index, tree, ["b.yaml"], [])
+    assert index.write_tree(repo) == tree.id

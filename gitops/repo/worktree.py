@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,9 +165,32 @@ def _sync_locked(
         _prune_empty(workdir, Path(path).parent)
     # The index last: libgit2 writes it through index.lock and a rename, so it moves in
     # one step once every file is in place.
-    index.read_tree(target_tree)
+    _index_to(repo, index, target_tree, [path for path, _oid in writes], old.keys() - new.keys())
     index.write()
     return WorktreeOutcome(True)
+
+
+def _index_to(
+    repo: pygit2.Repository,
+    index: pygit2.Index,
+    tree: pygit2.Tree,
+    written: Sequence[str],
+    removed: Iterable[str],
+) -> None:
+    """Bring ``index`` to ``tree``, keeping what it knows of the files that did not change.
+
+    Updated entry by entry (each written file stat'ed and hashed as ``git add`` does), so
+    the next ``git status`` (ours, or the user's) compares sizes and times instead of
+    reading and hashing every file again: reading the whole tree in would drop every
+    entry's stat data. If the entries do not make ``tree`` (a clean or smudge filter of
+    the user's changed a file's bytes), the tree is read in whole instead.
+    """
+    for path in removed:
+        index.remove(path)
+    for path in written:
+        index.add(path)
+    if index.write_tree(repo) != tree.id:
+        index.read_tree(tree)
 
 
 def _roll_back(
