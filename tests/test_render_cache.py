@@ -9,6 +9,8 @@ from typing import Any
 
 import pygit2
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from benchmarks._common import make_fleet
 from gitops.core.yaml_io import dump_one
@@ -261,3 +263,163 @@ def test_a_render_with_nothing_new_never_loads_the_policy_engines(tmp_path: Path
     again = subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip()
     assert first[0].strip() == "True" and "gitops.policy.vap" in first[1]
     assert again == "False []"
+
+
+# -- blueprint renders kept across renders (gitops.render.share with the cache as store) ---
+
+
+def test_a_digest_does_not_depend_on_how_its_strings_were_made() -> None:
+    """Constructed objects hold interned literals; objects read back from the cache file
+    do not: both must name the same YAML and guardrail entries."""
+    made = "".join(["va", "lue"])  # built at run time: not interned
+    literal = {"kind": "ConfigMap", "data": {"key": "value"}}
+    built = {"kind": "ConfigMap", "data": {"key": made}}
+    loaded = json.loads(json.dumps(literal))
+    assert digest(built) == digest(loaded) == digest(literal)
+
+
+def _count_stack_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every InferenceStack built from a YAML spec."""
+    from gitops.constructs.inference import InferenceStack
+
+    built: list[str] = []
+    real = InferenceStack.from_spec.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, scope: Any, spec: Any, source: str) -> Any:
+        built.append(spec["name"])
+        return real(cls, scope, spec, source)
+
+    monkeypatch.setattr(InferenceStack, "from_spec", classmethod(counting))
+    return built
+
+
+def test_only_the_changed_stack_is_built_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated = make_fleet(tmp_path, 4, 2)
+    repo = tmp_path / "repo"
+    built = _count_stack_builds(monkeypatch)
+    render_to_repo(generated.blueprints, generated.environments, repo)
+    assert len(built) == 8  # every stack in both environments
+    built.clear()
+    lines: list[str] = []
+    render_to_repo(generated.blueprints, generated.environments, repo, progress=lines.append)
+    assert built == []
+    assert "8 blueprint renders unchanged since an earlier render" in lines
+    generated.set_image_tag(2, "v9.9.9")
+    result = render_to_repo(generated.blueprints, generated.environments, repo)
+    assert built == ["model-0002", "model-0002"]
+    assert result.created and all("model-0002" in path for path in result.changed)
+
+
+def _tree_of_a_fresh_render(tmp_path: Path, blueprints: Path, environments: Path) -> str:
+    fresh = tmp_path / f"fresh-{len(list(tmp_path.iterdir()))}"
+    return render_to_repo(blueprints, environments, fresh).tree
+
+
+@settings(max_examples=8, deadline=None)
+@example([("override", 1, "v1.0.0"), ("override", 1, "v2.0.0"), ("tag", 1, "v2.0.0")])
+@example([("namespace", 0, "v1.0.0"), ("remove", 2, "v1.0.0")])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["tag", "override", "namespace", "remove"]),
+            st.integers(0, 2),
+            st.sampled_from(["v1.0.0", "v2.0.0"]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_renders_taken_from_earlier_renders_give_what_a_fresh_render_gives(
+    tmp_path_factory: pytest.TempPathFactory, changes: list[tuple[str, int, str]]
+) -> None:
+    """Whatever changes between renders (a blueprint's file, an environment's overrides
+    of a stack, its namespaces), the repository holds what rendering from scratch holds."""
+    tmp_path = tmp_path_factory.mktemp("kept")
+    generated = make_fleet(tmp_path, 3, 2)
+    repo = tmp_path / "repo"
+    render_to_repo(generated.blueprints, generated.environments, repo)
+    dev = generated.environments / "dev.yaml"
+    for change, index, value in changes:
+        name = f"model-{index:04d}"
+        if change == "tag":
+            generated.set_image_tag(index, value)
+        elif change == "override" and (generated.blueprints / f"{name}.yaml").exists():
+            length = 8192 if value == "v1.0.0" else 4096
+            base = dev.read_text().split("overrides:")[0]
+            dev.write_text(base + f"overrides:\n  {name}: {{max_model_len: {length}}}\n")
+        elif change == "namespace":
+            dev.write_text(dev.read_text().replace("namespaces: [inference]",
+                                                   "namespaces: [inference, extra]"))  # fmt: skip
+        elif (
+            change == "remove"
+            and (generated.blueprints / f"{name}.yaml").exists()
+            and len(list(generated.blueprints.iterdir())) > 1
+        ):
+            (generated.blueprints / f"{name}.yaml").unlink()
+            if f"  {name}:" in dev.read_text():  # an override of it would be refused
+                dev.write_text(dev.read_text().split("overrides:")[0])
+        kept = render_to_repo(generated.blueprints, generated.environments, repo)
+        assert kept.tree == _tree_of_a_fresh_render(
+            tmp_path, generated.blueprints, generated.environments
+        )
+
+
+WARNING_STACK = """\
+kind: InferenceStack
+name: warned
+model: org/warned-8B
+image: registry.example.com/vllm/vllm-openai:v0.8.5
+gpus: 3
+tensor_parallel_size: 3
+cpu: '4'
+memory: 32Gi
+"""
+
+
+def test_a_render_that_warned_is_built_and_warns_again(tmp_path: Path) -> None:
+    from gitops import StackWarning
+
+    generated = make_fleet(tmp_path, 1, 1)
+    (generated.blueprints / "warned.yaml").write_text(WARNING_STACK)
+    repo = tmp_path / "repo"
+    for _ in range(2):
+        with pytest.warns(StackWarning, match="tensor_parallel_size 3 divides none"):
+            render_to_repo(generated.blueprints, generated.environments, repo)
+    kept = json.loads((repo / ".git" / CACHE_FILE).read_text())["renders"]
+    assert len(kept) == 1 and "model-0000" in next(iter(kept))
+
+
+def test_damaged_kept_renders_are_built_again(tmp_path: Path) -> None:
+    generated = make_fleet(tmp_path, 2, 1)
+    repo = tmp_path / "repo"
+    first = render_to_repo(generated.blueprints, generated.environments, repo)
+    path = repo / ".git" / CACHE_FILE
+    data = json.loads(path.read_text())
+    damaged = [[1, [], []], ["{}", "not a list", []], ["{}", [], ["not an object"]], "x"]
+    data["renders"] = {key: damaged for key in data["renders"]}
+    path.write_text(json.dumps(data))
+    again = render_to_repo(generated.blueprints, generated.environments, repo)
+    assert not again.created and again.tree == first.tree
+    assert all(len(v) == 1 for v in json.loads(path.read_text())["renders"].values())
+
+
+def test_a_kept_render_is_fenced_again_when_its_namespace_is_no_longer_listed(
+    tmp_path: Path,
+) -> None:
+    from gitops.core.errors import RenderError
+
+    generated = make_fleet(tmp_path, 1, 1)
+    (generated.blueprints / "extra.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: extra}\n"
+    )
+    dev = generated.environments / "dev.yaml"
+    listed = dev.read_text().replace("namespaces: [inference]", "namespaces: [inference, extra]")
+    dev.write_text(listed)
+    repo = tmp_path / "repo"
+    first = render_to_repo(generated.blueprints, generated.environments, repo)
+    dev.write_text(listed.replace("namespaces: [inference, extra]", "namespaces: [inference]"))
+    with pytest.raises(RenderError, match=r"extra\.yaml: environment dev: .*namespace must be one"):
+        render_to_repo(generated.blueprints, generated.environments, repo)
+    assert pygit2.Repository(str(repo)).head.target == pygit2.Oid(hex=first.commit)

@@ -19,6 +19,7 @@ Files whose names start with ``_`` or ``.`` are ignored (helpers, editor files).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -56,12 +57,16 @@ class Blueprint:
             namespace, overrides), so clusters of a fleet alike in those share one render
             (:mod:`gitops.render.share`): YAML files of built-in kinds and plain manifests.
             Python blueprints may read anything of the environment, so never.
+        digest: a digest of a shareable blueprint's file (``None`` for the others): it names
+            the content, so a render into a repository can reuse what an earlier render
+            made of it (:class:`gitops.render.share.SharedRenders` with a store).
     """
 
     name: str
     source: str
     function: BlueprintFunction
     shareable: bool = False
+    digest: str | None = None
 
     def apply(self, scope: Scope, env: Environment) -> None:
         """Add this blueprint's constructs to ``scope`` for ``env``.
@@ -154,7 +159,8 @@ def _load_python(path: Path, name: str) -> Blueprint:
 
 
 def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> Blueprint:
-    documents = load_yaml_all(read_capped(path), str(path))
+    data = read_capped(path)
+    documents = load_yaml_all(data, str(path))
     if not documents:
         raise InputError(f"{path}: no stack specs found")
     specs: list[tuple[type[Any] | None, dict[str, Any], str]] = []
@@ -189,7 +195,11 @@ def _load_specs(path: Path, name: str, kinds: Mapping[str, str | type[Any]]) -> 
             else:
                 cls.from_spec(scope, spec, source)
 
-    return Blueprint(name=name, source=str(path), function=function, shareable=all(builtin))
+    shareable = all(builtin)
+    digest = hashlib.sha1(data, usedforsecurity=False).hexdigest() if shareable else None
+    return Blueprint(
+        name=name, source=str(path), function=function, shareable=shareable, digest=digest
+    )
 
 
 def _builtin(kinds: Mapping[str, str | type[Any]], kind: str, source: str) -> bool:

@@ -2,15 +2,20 @@
 
 Dumping YAML and evaluating the guardrails are most of a render's cost, and both are pure
 functions of the rendered objects. The cache keys them by a digest of the exact object:
-its content with types (``marshal`` format 2, which refuses subclasses and non-builtin
-values; the dumper never writes aliases, so shared containers do not change the bytes).
-An object that cannot be digested is simply never cached.
+its content with types (``marshal`` format 0, which refuses subclasses and non-builtin
+values, and unlike later formats does not record whether a string is interned, so an
+object read back from JSON has the digest of the one constructed; the dumper never writes
+aliases, so shared containers do not change the bytes). An object that cannot be digested
+is simply never cached.
 
 - :meth:`RenderCache.dump`: the YAML bytes of an object, from the cache when its digest
   was dumped before;
 - :meth:`RenderCache.object_check` / :meth:`RenderCache.record_object_check`: the guardrail
   violations of one object under one set of policies and Namespaces (see
-  :mod:`gitops.render.check`).
+  :mod:`gitops.render.check`);
+- :meth:`RenderCache.stored_renders` / :meth:`RenderCache.keep_render`: what a shareable
+  blueprint rendered to, for :class:`gitops.render.share.SharedRenders` (the constructs
+  of an unchanged stack are not built again).
 
 Entries are tied to :data:`CACHE_VERSION`, the Python, PyYAML and gitops versions, and
 the size and mtime of every file of the package and of the CEL library, so an upgrade or
@@ -34,7 +39,7 @@ from typing import Any
 import yaml
 
 #: Bumped when the format or meaning of cached entries changes.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 #: File name inside the Git directory.
 CACHE_FILE = "gitops-render-cache.json"
 
@@ -56,7 +61,7 @@ def git_dir(repo: Path) -> Path | None:
 def digest(obj: Any) -> str | None:
     """A digest naming ``obj``'s exact YAML rendering, or ``None`` if it cannot be made."""
     try:
-        content = marshal.dumps(obj, 2)
+        content = marshal.dumps(obj, 0)
     except ValueError:  # a subclass or a non-builtin value: never cached
         return None
     return hashlib.sha1(content, usedforsecurity=False).hexdigest()
@@ -104,6 +109,8 @@ class RenderCache:
         self._checks: dict[str, list[list[str]]] = {}
         self._used_yaml: dict[str, str] = {}
         self._used_checks: dict[str, list[list[str]]] = {}
+        self._renders: dict[str, list[Any]] = {}
+        self._used_renders: dict[str, list[Any]] = {}
         self.hits = 0
         self._load()
 
@@ -118,8 +125,11 @@ class RenderCache:
         if not isinstance(data, dict) or data.get("fingerprint") != self._fingerprint:
             return
         yaml_entries, checks = data.get("yaml"), data.get("checks")
+        renders = data.get("renders")
         if isinstance(yaml_entries, dict) and isinstance(checks, dict):
             self._yaml, self._checks = yaml_entries, checks
+        if isinstance(renders, dict):
+            self._renders = renders
 
     def dump(self, obj: Any) -> bytes:
         """The YAML bytes of ``obj``, from the cache when an identical object was dumped."""
@@ -152,15 +162,27 @@ class RenderCache:
         if context is not None and key is not None:
             self._used_checks[f"{context}:{key}"] = list(violations)
 
+    def stored_renders(self, key: str) -> Sequence[Any]:
+        """The blueprint renders kept under ``key`` (checked by their user)."""
+        found = self._renders.get(key)
+        return found if isinstance(found, list) else ()
+
+    def keep_render(self, key: str, entry: list[Any]) -> None:
+        """Keep a blueprint render under ``key`` for the next render."""
+        kept = self._used_renders.setdefault(key, [])
+        if not any(other is entry for other in kept):
+            kept.append(entry)
+
     def save(self) -> None:
         """Write the entries this render used into the repository's Git directory."""
-        if self._used_yaml == self._yaml and self._used_checks == self._checks:
+        if (self._used_yaml == self._yaml and self._used_checks == self._checks
+                and self._used_renders == self._renders):  # fmt: skip
             return  # nothing new: spare the write
         directory = git_dir(self._repo)
         if directory is None:
             return
         data = {"fingerprint": self._fingerprint, "yaml": self._used_yaml,
-                "checks": self._used_checks}  # fmt: skip
+                "checks": self._used_checks, "renders": self._used_renders}  # fmt: skip
         target = directory / CACHE_FILE
         temporary = target.with_name(f"{CACHE_FILE}.{os.getpid()}.tmp")
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,11 +104,14 @@ def render_environment(
     ids: set[str] = set()
     for blueprint in blueprints:
         share = shared if blueprint.shareable else None
-        done = share.find(blueprint.name, env) if share is not None else None
-        if done is None:
+        done = share.find(blueprint, env) if share is not None else None
+        if done is None and share is not None and share.storing(blueprint):
+            done, warned = _render_watching(env, blueprint)
+            share.add(blueprint, env, done, keep=not warned)
+        elif done is None:
             done = _render_blueprint(env, blueprint)
             if share is not None:
-                share.add(blueprint.name, env, done)
+                share.add(blueprint, env, done)
         ids.update(done.ids)
         rendered.extend(done.objects)
     unknown = sorted(set(env.overrides) - ids)
@@ -133,6 +137,26 @@ def _render_blueprint(env: Environment, blueprint: Blueprint) -> Rendered:
     _check_fenced(env, blueprint, objects)
     _check_json(env, objects)
     return Rendered(ids, tuple(objects))
+
+
+#: Warnings shown by :func:`_render_watching`, as a module's ``__warningregistry__``:
+#: the default filter shows each text once per process, as it did before they were watched.
+_SHOWN: dict[Any, Any] = {}
+
+
+def _render_watching(env: Environment, blueprint: Blueprint) -> tuple[Rendered, bool]:
+    """:func:`_render_blueprint`, and whether it warned (such a render is not kept for later
+    runs: one taken from the store would not warn again). Each warning is still shown."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rendered = _render_blueprint(env, blueprint)
+    finally:
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno, registry=_SHOWN)  # fmt: skip
+    return rendered, bool(caught)
 
 
 def _check_json(env: Environment, objects: Sequence[Manifest]) -> None:

@@ -18,16 +18,23 @@ cluster's name, labels, server): they are never shared.
 
 Shared objects are the same dicts in several clusters' lists: nothing downstream may
 modify a rendered object in place (layout and guardrails copy what they change).
+
+With a :class:`RenderStore` (``gitops render`` passes its
+:class:`~gitops.render.cache.RenderCache`), renders are also kept across runs, keyed by the
+same values plus a digest of the blueprint's file: re-rendering a repository after one
+stack changed renders that stack's blueprint again and takes every other one as it was.
+A render that emitted a warning is not kept, so a later render shows it again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gitops.core.keys import Manifest
+from gitops.inputs.blueprints import Blueprint
 from gitops.inputs.environments import Environment
 
 #: ``(blueprint name, environment name, default namespace, namespaces, environment file)``.
@@ -47,25 +54,83 @@ class Rendered:
     objects: tuple[Manifest, ...]
 
 
+class RenderStore(Protocol):
+    """Where renders are kept between runs: entries ``[overrides, ids, objects]`` (JSON
+    values) by key. An entry handed to :meth:`keep_render` is kept for the next run."""
+
+    def stored_renders(self, key: str) -> Sequence[Any]:
+        """The entries kept under ``key`` (possibly damaged: they are checked on use)."""
+        ...
+
+    def keep_render(self, key: str, entry: list[Any]) -> None:
+        """Keep ``entry`` under ``key`` for the next run."""
+        ...
+
+
 @dataclass
 class SharedRenders:
-    """The renders of environment-independent blueprints during one render."""
+    """The renders of environment-independent blueprints during one render (and, with a
+    ``store``, across renders)."""
 
+    store: RenderStore | None = None
     _entries: dict[_Where, list[tuple[str, Rendered]]] = field(default_factory=dict)
     hits: int = 0
+    #: Renders taken from the store (an earlier run).
+    stored_hits: int = 0
 
-    def find(self, blueprint: str, env: Environment) -> Rendered | None:
+    def find(self, blueprint: Blueprint, env: Environment) -> Rendered | None:
         """An earlier render of ``blueprint`` valid for ``env``, else ``None``."""
-        for overrides, rendered in self._entries.get(_where(blueprint, env), ()):
+        where = _where(blueprint.name, env)
+        for overrides, rendered in self._entries.get(where, ()):
             if overrides == _overrides_of(env.overrides, rendered.ids):
                 self.hits += 1
                 return rendered
+        if self.store is None or blueprint.digest is None:
+            return None
+        key = _store_key(blueprint.digest, where)
+        for entry in self.store.stored_renders(key):
+            found = _stored(entry)
+            if found is not None and found[0] == _overrides_of(env.overrides, found[1].ids):
+                self.store.keep_render(key, entry)
+                self._entries.setdefault(where, []).append(found)
+                self.stored_hits += 1
+                return found[1]
         return None
 
-    def add(self, blueprint: str, env: Environment, rendered: Rendered) -> None:
-        """Remember ``blueprint``'s render for ``env``."""
-        entry = (_overrides_of(env.overrides, rendered.ids), rendered)
-        self._entries.setdefault(_where(blueprint, env), []).append(entry)
+    def add(
+        self, blueprint: Blueprint, env: Environment, rendered: Rendered, *, keep: bool = True
+    ) -> None:
+        """Remember ``blueprint``'s render for ``env`` (in the store too, if ``keep``)."""
+        where = _where(blueprint.name, env)
+        overrides = _overrides_of(env.overrides, rendered.ids)
+        self._entries.setdefault(where, []).append((overrides, rendered))
+        if keep and self.store is not None and blueprint.digest is not None:
+            entry = [overrides, list(rendered.ids), list(rendered.objects)]
+            self.store.keep_render(_store_key(blueprint.digest, where), entry)
+
+    def storing(self, blueprint: Blueprint) -> bool:
+        """Whether a render of ``blueprint`` would be kept for later runs."""
+        return self.store is not None and blueprint.digest is not None
+
+
+def _store_key(digest: str, where: _Where) -> str:
+    return json.dumps([digest, *where[:3], list(where[3]), where[4]], separators=(",", ":"))
+
+
+def _stored(entry: Any) -> tuple[str, Rendered] | None:
+    """A stored entry as ``(overrides, render)``, or ``None`` if it is not well formed."""
+    if not (isinstance(entry, list) and len(entry) == 3):
+        return None
+    overrides, ids, objects = entry
+    if not (
+        isinstance(overrides, str)
+        and isinstance(ids, list)
+        and all(isinstance(i, str) for i in ids)
+        and isinstance(objects, list)
+        and all(isinstance(o, dict) for o in objects)
+    ):
+        return None
+    return overrides, Rendered(tuple(ids), tuple(objects))
 
 
 def _where(blueprint: str, env: Environment) -> _Where:

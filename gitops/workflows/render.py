@@ -84,12 +84,14 @@ def render_to_repo(
     every = load_environments(environments)
     # A fleet is laid out from all its clusters (the base is what they share).
     envs = [e for e in every if e.name in {s.name for s in select_environments(every, only)}]
-    rendered = _render_all(envs, load_blueprints(blueprints), guardrails, report)
+    # What earlier renders into this repository made: blueprint renders, YAML, guardrails.
+    cache = RenderCache(repo, dump_one)
+    rendered = _render_all(envs, load_blueprints(blueprints), guardrails, report, cache)
     if "promotion" not in (overrides or {}):
         check_promotions(repo, branch, base, envs, rendered, report)
     partial = len(envs) < len(every)
     commit = _Commit(branch, base, message, author, trailers, push)
-    return _check_and_commit(repo, rendered, envs, partial, commit, report)
+    return _check_and_commit(repo, rendered, envs, partial, commit, report, cache)
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,13 @@ def _check_and_commit(
     partial: bool,
     how: _Commit,
     report: Progress,
+    cache: RenderCache,
 ) -> CommitResult:
     """Check the guardrails, lay the files out, commit them and push (``partial``: the
     environments not rendered keep their committed files)."""
     from gitops import repo as git
 
     # Unchanged objects reuse the YAML and guardrail outcome of an earlier render.
-    cache = RenderCache(repo, dump_one)
     notes = _notes(rendered, envs, cache, report)
     files = render_tree(rendered, envs, dump=cache.dump)
     if partial:
@@ -146,14 +148,18 @@ def _render_all(
     loaded: Sequence[Blueprint],
     guardrails: GuardrailsFunction | None,
     report: Progress,
+    cache: RenderCache,
 ) -> dict[str, list[Manifest]]:
-    """Every environment's manifests by target, one progress line before and after each."""
+    """Every environment's manifests by target, one progress line before and after each,
+    and one for the blueprint renders taken from earlier renders, if any."""
     rendered: dict[str, list[Manifest]] = {}
-    shared = SharedRenders()
+    shared = SharedRenders(store=cache)
     for env in envs:
         report(f"rendering {env.target} ({len(loaded)} blueprints)")
         rendered[env.target] = render_environment(env, loaded, guardrails=guardrails, shared=shared)
         report(f"rendered {env.target}: {len(rendered[env.target])} objects")
+    if shared.stored_hits:
+        report(f"{shared.stored_hits} blueprint renders unchanged since an earlier render")
     return rendered
 
 
