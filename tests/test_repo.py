@@ -378,3 +378,29 @@ def test_concurrent_writers_keep_every_change_in_a_linear_history(tmp_path: Path
     assert all(len(c.parent_ids) <= 1 for c in commits)
     assert len(commits) == 1 + len(ENVS) * 3
     assert r.status() == {}  # the working tree followed the last head
+
+
+def test_the_listing_kept_for_each_new_tree_is_its_files_and_the_checkout_matches(
+    tmp_path: Path,
+) -> None:
+    """commit_tree keeps the new tree's listing for the refresh (and the next render):
+    it must be exactly what walking the tree gives, through adds, changes and removals."""
+    from gitops.repo.objects import tree_entries, walk_tree
+
+    repo_path = tmp_path / "repo"
+    steps = [
+        {"a/x.yaml": b"1\n", "a/y.yaml": b"1\n", "b/z.yaml": b"1\n"},
+        {"a/x.yaml": b"2\n", "b/z.yaml": b"1\n", "c/new.yaml": b"1\n"},
+        {"c/new.yaml": b"2\n"},
+    ]
+    for files in steps:
+        result = commit_tree(repo_path, files, signature=identity("T <t@e>"))
+        repo = pygit2.Repository(str(repo_path))
+        tree = repo[pygit2.Oid(hex=result.tree)]
+        assert dict(tree_entries(tree)[1]) == dict(walk_tree(tree, ""))
+        on_disk = {
+            str(p.relative_to(repo_path)): p.read_bytes()
+            for p in repo_path.rglob("*.yaml")
+            if ".git" not in p.parts
+        }
+        assert on_disk == files

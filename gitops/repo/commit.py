@@ -42,6 +42,7 @@ from gitops.repo.objects import (
     branch_ref,
     check_beside,
     open_repository,
+    remember_entries,
     resolve_commit,
     tree_entries,
     write_blobs,
@@ -292,6 +293,11 @@ def _attempt(
     listing_id = repo.create_blob(listing)
     index.add(pygit2.IndexEntry(GENERATED_INDEX, listing_id, FileMode.BLOB))
     new_tree = index.write_tree(repo)
+    # The new tree's listing is known: the refresh below need not walk it again.
+    gone = set(removed)
+    listed = {path: oid for path, oid in entries.items() if path not in gone}
+    listed.update((path, delta.writes[path]) for path in (*added, *changed))
+    remember_entries(new_tree, {**listed, GENERATED_INDEX: listing_id})
     contents = {**delta.contents, listing_id: listing}
     if head is not None and new_tree == head.tree_id:
         if reference is None and _try_create(repo, ref_name, head.id) is None:

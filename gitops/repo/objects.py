@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import pygit2
 from pygit2.enums import FileMode, RepositoryOpenFlag
@@ -71,12 +73,38 @@ def resolve_commit(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
     return commit
 
 
-def tree_entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, dict[str, pygit2.Oid]]:
-    """An in-memory index of ``tree`` and its ``{path: id}`` (one C walk, no path lookups)."""
+#: ``{path: id}`` of the trees listed last (a tree id names its content, in any repository).
+_FILES: OrderedDict[pygit2.Oid, Mapping[str, pygit2.Oid]] = OrderedDict()
+_FILES_KEPT = 4
+
+
+def tree_entries(tree: pygit2.Tree | None) -> tuple[pygit2.Index, Mapping[str, pygit2.Oid]]:
+    """An in-memory index of ``tree`` and its ``{path: id}`` (read-only).
+
+    Listing a tree's files walks every index entry in Python (0.08 s at 5,000 files), and
+    one commit and refresh look at the same two trees several times: the last few
+    listings are kept by tree id (:func:`remember_entries` adds one the caller made).
+    """
     index = pygit2.Index()
-    if tree is not None:
-        index.read_tree(tree)
-    return index, {entry.path: entry.id for entry in index}
+    if tree is None:
+        return index, MappingProxyType({})
+    index.read_tree(tree)
+    files = _FILES.get(tree.id)
+    if files is None:
+        files = remember_entries(tree.id, {entry.path: entry.id for entry in index})
+    _FILES.move_to_end(tree.id)
+    return index, files
+
+
+def remember_entries(
+    tree_id: pygit2.Oid, files: Mapping[str, pygit2.Oid]
+) -> Mapping[str, pygit2.Oid]:
+    """Keep ``files`` as the listing of tree ``tree_id`` (which must be exactly its files)."""
+    kept = MappingProxyType(dict(files))
+    _FILES[tree_id] = kept
+    while len(_FILES) > _FILES_KEPT:
+        _FILES.popitem(last=False)
+    return kept
 
 
 def write_blobs(

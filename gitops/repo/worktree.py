@@ -142,11 +142,12 @@ def _sync_locked(
     in_the_way = sorted(p for p in new if p not in old and (workdir / p).exists())
     if in_the_way:
         return WorktreeOutcome(False, note=f"untracked {in_the_way[0]} is in the way")
-    checked: dict[str, str | None] = {}
-    if any(_symlink_on(workdir, p, checked) for p in old.keys() | new.keys()):
-        # A symlink appeared since commit_tree checked: never write through it.
-        return WorktreeOutcome(False, failure="a symbolic link appeared on a generated path")
     writes = [(path, oid) for path, oid in sorted(new.items()) if old.get(path) != oid]
+    touched = [path for path, _oid in writes] + sorted(old.keys() - new.keys())
+    checked: dict[str, str | None] = {}
+    if any(_symlink_on(workdir, p, checked) for p in touched):
+        # A symlink appeared since commit_tree checked: never write (or remove) through it.
+        return WorktreeOutcome(False, failure="a symbolic link appeared on a generated path")
     done: list[str] = []
     made: set[Path] = set()
     try:
@@ -196,7 +197,7 @@ def _index_to(
 def _roll_back(
     repo: pygit2.Repository,
     workdir: Path,
-    old: dict[str, pygit2.Oid],
+    old: Mapping[str, pygit2.Oid],
     done: list[str],
     err: OSError,
 ) -> str:
