@@ -4,28 +4,34 @@ Each entry of ``mutations.yaml`` names a file, a line of it (matched exactly, on
 stripping indentation), what to put instead, and the tests that cover it. For every entry the
 line is replaced, the named tests run in a subprocess, and the file is restored, whatever
 happens. A mutation *survives* when its tests still pass: the logic of that line is not really
-tested. One real control plane (``tests/controlplane``) is started for the whole run and
-handed to every pytest run through ``GITOPS_TEST_CONTROL_PLANE``, so a mutation costs its
-tests, not a cluster start-up each. Exit status: 0 when every mutation was killed, 1 when
-any survived, 2 when the list no longer fits the code (a line not found, or found twice:
-update the list with the code).
+tested. The mutations run in ``--lanes`` parallel lanes (one per core, at most 2): each
+lane is a copy of the checkout (beside a link to ``../shared``) with its own real control
+plane (``tests/controlplane``), started once and handed to every pytest run of the lane
+through ``GITOPS_TEST_CONTROL_PLANE``, so a mutation costs its tests, not a cluster
+start-up each. A lane first runs the first mutation's tests unmutated: a lane whose copy
+fails them would "kill" every mutation, so then the run stops. Exit status: 0 when every
+mutation was killed, 1 when any survived, 2 when the list no longer fits the code (a line
+not found, or found twice: update the list with the code) or a lane is broken.
 
-Usage: ``python tests/mutations/run.py [--only ID ...] [--list]``
+Usage: ``python tests/mutations/run.py [--only ID ...] [--lanes N] [--list]``
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Queue
 
 import yaml
 
@@ -78,36 +84,84 @@ def mutate(text: str, mutation: Mutation) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Lane:
+    """A copy of the checkout to mutate, and the environment of its pytest runs."""
+
+    root: Path
+    env: dict[str, str]
+
+
 @contextmanager
-def shared_control_plane() -> Iterator[dict[str, str]]:
-    """Start the test control plane once; the environment handing it to child pytest runs
-    (empty when it cannot run here: each run then skips or fails as plain pytest would)."""
+def lanes(count: int) -> Iterator[list[Lane]]:
+    """``count`` copies of the checkout, each with its own control plane (none when it
+    cannot run here: each run then skips or fails as plain pytest would)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from controlplane import ControlPlaneUnavailable, build_binaries, start_control_plane
+    from controlplane import (
+        ControlPlane,
+        ControlPlaneUnavailable,
+        build_binaries,
+        start_control_plane,
+    )
     from k8s_schemas import schemas_dir
 
-    if os.environ.get("GITOPS_TEST_KUBECONFIG") or os.environ.get("GITOPS_TEST_CONTROL_PLANE"):
-        yield {}  # the runs are pointed at a cluster already
-        return
-    try:
-        binaries = build_binaries()
-    except ControlPlaneUnavailable:
-        yield {}
-        return
-    with tempfile.TemporaryDirectory(prefix="mutations-") as tmp:
-        crds = sorted(schemas_dir().glob("*.yaml"))
-        plane = start_control_plane(lambda: Path(tempfile.mkdtemp(dir=tmp)), binaries, crds)
+    given = bool(
+        os.environ.get("GITOPS_TEST_KUBECONFIG") or os.environ.get("GITOPS_TEST_CONTROL_PLANE")
+    )
+    binaries: Path | None = None
+    if not given:  # else the runs are pointed at one cluster already: one lane
         try:
-            yield {"GITOPS_TEST_CONTROL_PLANE": str(plane.save(Path(tmp) / "plane.json"))}
+            binaries = build_binaries()
+        except ControlPlaneUnavailable:
+            binaries = None
+    count = 1 if given else count
+    with tempfile.TemporaryDirectory(prefix="mutations-") as tmp:
+        roots = [_copy_checkout(Path(tmp) / f"lane-{n}") for n in range(count)]
+        crds = sorted(schemas_dir().glob("*.yaml"))
+        planes: list[ControlPlane] = []
+        try:
+            if binaries is not None:
+                with ThreadPoolExecutor(count) as pool:  # the lanes' planes start together
+                    planes = list(
+                        pool.map(
+                            lambda n: start_control_plane(
+                                lambda: Path(tempfile.mkdtemp(dir=tmp)), binaries, crds
+                            ),
+                            range(count),
+                        )
+                    )
+            envs = [
+                {"GITOPS_TEST_CONTROL_PLANE": str(plane.save(Path(tmp) / f"plane-{n}.json"))}
+                for n, plane in enumerate(planes)
+            ] or [{} for _ in roots]
+            yield [Lane(root, env) for root, env in zip(roots, envs, strict=True)]
         finally:
-            plane.stop()
+            for plane in planes:
+                plane.stop()
 
 
-def run(mutation: Mutation, env: dict[str, str] | None = None) -> tuple[bool, float]:
-    """Apply, test, restore. Returns (survived, seconds)."""
-    path = ROOT / mutation.file
+def _copy_checkout(lane: Path) -> Path:
+    """The files git tracks (as they are now) under ``lane/<name>``, ``lane/shared`` a link
+    to the checkout's ``../shared`` (the CRDs and policy library the tests read)."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                            check=True).stdout.decode().split("\0")  # fmt: skip
+    root = lane / ROOT.name
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    if (ROOT.parent / "shared").exists():
+        (lane / "shared").symlink_to(ROOT.parent / "shared")
+    return root
+
+
+def run(mutation: Mutation | None, lane: Lane, tests: Sequence[str] = ()) -> tuple[bool, float]:
+    """Apply, test, restore in ``lane``. Returns (the tests passed, seconds). Without a
+    mutation, ``tests`` run on the unmutated copy."""
+    path = lane.root / (mutation.file if mutation else "pyproject.toml")
     original = path.read_text()
-    mutated = mutate(original, mutation)
+    mutated = mutate(original, mutation) if mutation else original
     started = time.monotonic()
     try:
         path.write_text(mutated)
@@ -125,10 +179,10 @@ def run(mutation: Mutation, env: dict[str, str] | None = None) -> tuple[bool, fl
                 # One process: every run shares the one control plane started above.
                 "-n",
                 "0",
-                *mutation.tests,
+                *(mutation.tests if mutation else tests),
             ],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            cwd=lane.root,
+            env={**os.environ, **lane.env},
             capture_output=True,
             text=True,
             check=False,
@@ -143,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--only", nargs="*", default=None, help="run only these ids")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--lanes", type=int, default=min(2, len(os.sched_getaffinity(0))),
+                        help="mutations run at once, each lane with its own copy and "
+                        "control plane (default: one per core, at most 2)")  # fmt: skip
     args = parser.parse_args(argv)
     # A stopped run must still restore the file it mutated (the finally in run()).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -159,20 +216,34 @@ def main(argv: list[str] | None = None) -> int:
         for m in mutations:
             print(f"{m.id}: {m.file}: {m.why}")
         return 0
-    survivors = []
     started = time.monotonic()
-    with shared_control_plane() as env:
-        print(f"mutations: control plane ready in {time.monotonic() - started:.0f} s", flush=True)
-        for m in mutations:
-            survived, seconds = run(m, env)
-            print(
-                f"{'SURVIVED' if survived else 'killed  '} {m.id} ({seconds:.0f} s): {m.why}",
-                flush=True,
-            )
-            if survived:
-                survivors.append(m)
+    with lanes(max(1, min(args.lanes, len(mutations)))) as ready:
+        print(f"mutations: {len(ready)} lanes ready in {time.monotonic() - started:.0f} s",
+              flush=True)  # fmt: skip
+        with ThreadPoolExecutor(len(ready)) as pool:
+            sane = list(pool.map(lambda lane: run(None, lane, mutations[0].tests)[0], ready))
+            if not all(sane):
+                print("mutations: a lane fails the first mutation's tests unmutated; its "
+                      "copy of the checkout is broken", file=sys.stderr)  # fmt: skip
+                return 2
+            free: Queue[Lane] = Queue()
+            for lane in ready:
+                free.put(lane)
+            survivors = [m for m in pool.map(lambda m: _in_a_lane(m, free), mutations) if m]
     print(f"mutations: {len(mutations) - len(survivors)} killed, {len(survivors)} survived")
     return 1 if survivors else 0
+
+
+def _in_a_lane(mutation: Mutation, free: Queue[Lane]) -> Mutation | None:
+    """Run ``mutation`` in the next free lane; print its line; the mutation if it survived."""
+    lane = free.get()
+    try:
+        survived, seconds = run(mutation, lane)
+    finally:
+        free.put(lane)
+    verdict = "SURVIVED" if survived else "killed  "
+    print(f"{verdict} {mutation.id} ({seconds:.0f} s): {mutation.why}", flush=True)
+    return mutation if survived else None
 
 
 if __name__ == "__main__":
