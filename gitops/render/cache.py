@@ -2,11 +2,11 @@
 
 Dumping YAML and evaluating the guardrails are most of a render's cost, and both are pure
 functions of the rendered objects. The cache keys them by a digest of the exact object:
-its content with types (``marshal`` format 0, which refuses subclasses and non-builtin
-values, and unlike later formats does not record whether a string is interned, so an
-object read back from JSON has the digest of the one constructed; the dumper never writes
-aliases, so shared containers do not change the bytes). An object that cannot be digested
-is simply never cached.
+its content with types (``marshal`` format 2, which refuses subclasses and non-builtin
+values, and unlike formats 3 and later records neither whether a string is interned nor
+which objects are shared, so an object read back from JSON has the digest of the one
+constructed and the dumper, which never writes aliases, gives shared containers the same
+bytes). An object that cannot be digested is simply never cached.
 
 - :meth:`RenderCache.dump`: the YAML bytes of an object, from the cache when its digest
   was dumped before;
@@ -61,7 +61,7 @@ def git_dir(repo: Path) -> Path | None:
 def digest(obj: Any) -> str | None:
     """A digest naming ``obj``'s exact YAML rendering, or ``None`` if it cannot be made."""
     try:
-        content = marshal.dumps(obj, 0)
+        content = marshal.dumps(obj, 2)
     except ValueError:  # a subclass or a non-builtin value: never cached
         return None
     return hashlib.sha1(content, usedforsecurity=False).hexdigest()

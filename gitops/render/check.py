@@ -83,15 +83,18 @@ def _violations(objects: list[Manifest], cache: RenderCache) -> list[Violation]:
 
     keys = [digest(obj) for obj in objects]
     whole = combined(keys)
-    contextual = [is_context(obj) for obj in objects]
-    context = [obj for obj, is_ctx in zip(objects, contextual, strict=True) if is_ctx]
-    context_keys = [key for key, is_ctx in zip(keys, contextual, strict=True) if is_ctx]
+    context: list[Manifest] = []
+    context_keys: list[str | None] = []
+    subjects: list[tuple[Manifest, str | None]] = []
+    for obj, key in zip(objects, keys, strict=True):
+        if is_context(obj):
+            context.append(obj)
+            context_keys.append(key)
+        else:
+            subjects.append((obj, key))
     context_key = None if _has_params(context) else combined(context_keys)
-    subjects = [
-        (obj, key if context_key is not None else None)
-        for obj, key, is_ctx in zip(objects, keys, contextual, strict=True)
-        if not is_ctx
-    ]
+    if context_key is None:  # no per-object entries (params, or an undigestable context)
+        subjects = [(obj, None) for obj, _key in subjects]
     recorded = cache.object_check("environment", whole)
     if recorded is not None:  # nothing changed: the outcome as recorded
         # Each object's own entry is kept too (looking it up marks it used): the next

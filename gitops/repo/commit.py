@@ -297,7 +297,8 @@ def _attempt(
     gone = set(removed)
     listed = {path: oid for path, oid in entries.items() if path not in gone}
     listed.update((path, delta.writes[path]) for path in (*added, *changed))
-    remember_entries(new_tree, {**listed, GENERATED_INDEX: listing_id})
+    listed[GENERATED_INDEX] = listing_id
+    remember_entries(new_tree, listed)
     contents = {**delta.contents, listing_id: listing}
     if head is not None and new_tree == head.tree_id:
         if reference is None and _try_create(repo, ref_name, head.id) is None:

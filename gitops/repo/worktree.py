@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,9 +143,10 @@ def _sync_locked(
     if in_the_way:
         return WorktreeOutcome(False, note=f"untracked {in_the_way[0]} is in the way")
     writes = [(path, oid) for path, oid in sorted(new.items()) if old.get(path) != oid]
-    touched = [path for path, _oid in writes] + sorted(old.keys() - new.keys())
+    written = [path for path, _oid in writes]
+    removed = sorted(old.keys() - new.keys())
     checked: dict[str, str | None] = {}
-    if any(_symlink_on(workdir, p, checked) for p in touched):
+    if any(_symlink_on(workdir, p, checked) for p in [*written, *removed]):
         # A symlink appeared since commit_tree checked: never write (or remove) through it.
         return WorktreeOutcome(False, failure="a symbolic link appeared on a generated path")
     done: list[str] = []
@@ -161,12 +162,12 @@ def _sync_locked(
             done.append(path)
     except OSError as err:
         return WorktreeOutcome(False, failure=_roll_back(repo, workdir, old, done, err))
-    for path in sorted(old.keys() - new.keys()):
+    for path in removed:
         (workdir / path).unlink(missing_ok=True)
         _prune_empty(workdir, Path(path).parent)
     # The index last: libgit2 writes it through index.lock and a rename, so it moves in
     # one step once every file is in place.
-    _index_to(repo, index, target_tree, [path for path, _oid in writes], old.keys() - new.keys())
+    _index_to(repo, index, target_tree, written, removed)
     index.write()
     return WorktreeOutcome(True)
 
@@ -176,7 +177,7 @@ def _index_to(
     index: pygit2.Index,
     tree: pygit2.Tree,
     written: Sequence[str],
-    removed: Iterable[str],
+    removed: Sequence[str],
 ) -> None:
     """Bring ``index`` to ``tree``, keeping what it knows of the files that did not change.
 

@@ -19,6 +19,7 @@ Usage: ``python tests/mutations/run.py [--only ID ...] [--lanes N] [--list]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -110,10 +111,8 @@ def lanes(count: int) -> Iterator[list[Lane]]:
     )
     binaries: Path | None = None
     if not given:  # else the runs are pointed at one cluster already: one lane
-        try:
+        with contextlib.suppress(ControlPlaneUnavailable):
             binaries = build_binaries()
-        except ControlPlaneUnavailable:
-            binaries = None
     count = 1 if given else count
     with tempfile.TemporaryDirectory(prefix="mutations-") as tmp:
         roots = [_copy_checkout(Path(tmp) / f"lane-{n}") for n in range(count)]
@@ -121,15 +120,15 @@ def lanes(count: int) -> Iterator[list[Lane]]:
         planes: list[ControlPlane] = []
         try:
             if binaries is not None:
-                with ThreadPoolExecutor(count) as pool:  # the lanes' planes start together
-                    planes = list(
-                        pool.map(
-                            lambda n: start_control_plane(
-                                lambda: Path(tempfile.mkdtemp(dir=tmp)), binaries, crds
-                            ),
-                            range(count),
-                        )
+
+                def start(_lane: int) -> ControlPlane:
+                    assert binaries is not None
+                    return start_control_plane(
+                        lambda: Path(tempfile.mkdtemp(dir=tmp)), binaries, crds
                     )
+
+                with ThreadPoolExecutor(count) as pool:  # the lanes' planes start together
+                    planes = list(pool.map(start, range(count)))
             envs = [
                 {"GITOPS_TEST_CONTROL_PLANE": str(plane.save(Path(tmp) / f"plane-{n}.json"))}
                 for n, plane in enumerate(planes)
