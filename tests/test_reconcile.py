@@ -267,10 +267,16 @@ def test_wait_returns_once_the_deployment_becomes_ready(
     client: ClusterClient, cluster: ClusterUnderTest
 ) -> None:
     # Pods stay Pending until a node big enough joins (as a cluster autoscaler would add one);
-    # the real scheduler then binds them and kwok runs them.
+    # the real scheduler then binds them and kwok runs them. The node joins once the wait
+    # has reported the Deployment observed and not ready (on a busy machine the controller
+    # may take longer than the first polls to observe it), and not before the second sleep.
+    added: list[int] = []
+
     def add_node(sleeps: int) -> None:
-        if sleeps == 2:
+        reported = any("Deployment ml/vllm 0/2 replicas ready" in line for line in lines)
+        if not added and sleeps >= 2 and reported:
             cluster.add_gpu_node("gpu-node-big", gpus=32)
+            added.append(sleeps)
 
     fake = FakeTime(add_node, real_pause=0.05)
     lines: list[str] = []
