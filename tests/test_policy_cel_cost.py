@@ -295,3 +295,54 @@ def test_map_and_filter_run_to_cel_gos_limit_not_to_a_quadratic_one(
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60, check=True)  # fmt: skip
     assert result.stdout.strip() == repr(expected)
+
+
+_KEYS = st.sampled_from(["a", "b", "c"])
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(alphabet="xy", max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@st.composite
+def _selections(draw: st.DrawFn) -> str:
+    """Field selections on ``object``: chains that may miss, hit null, a list or a scalar,
+    under ``has()``, in comprehensions, in comparisons."""
+    chain = "object" + "".join(f".{key}" for key in draw(st.lists(_KEYS, min_size=1, max_size=4)))
+    inner = "".join(f".{key}" for key in draw(st.lists(_KEYS, min_size=1, max_size=2)))
+    return draw(
+        st.sampled_from(
+            [
+                chain,
+                f"has({chain})",
+                f"{chain} == {chain}",
+                f"{chain}.all(e, has(e{inner}))",
+                f"{chain}.exists(e, e{inner} == 1)",
+                f"{chain}.map(e, e{inner})",
+                f"has({chain}) ? {chain}{inner} : 0",
+            ]
+        )
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(source=_selections(), value=st.dictionaries(_KEYS, _JSON, max_size=3))
+def test_field_selections_mean_and_fail_as_the_library_says(
+    source: str, value: dict[str, Any]
+) -> None:
+    """The instrumented expression writes ``x.f`` as ``x['f']`` (the library copies the
+    selected value on a selection, not on an index): the same value, or the same error
+    message, as the library gives the selection itself."""
+    import cel as library
+
+    variables = {"object": value}
+    try:
+        expected: Any = library.evaluate(source, variables)
+    except Exception as err:  # the library's own failure, as run() words it
+        expected = ("error", " ".join(str(err).split())[:200])
+    try:
+        got: Any = compile_expression(source, "P").run(Activation(variables))
+    except CelError as err:
+        got = ("error", str(err)[:200])
+    assert got == expected

@@ -227,7 +227,11 @@ class _Emitter(StaticTypes):
             # A qualifier; on a value that is not itself an attribute (a call's result)
             # cel-go also charges the relative attribute it builds.
             self.spend(1 if _is_attribute(node.children[0]) else 2)
-            return f"{self.emit(node.children[0])}.{node.name}"
+            # Written as an index, which means the same on the JSON maps admission
+            # evaluates (same value, same errors): the library copies the whole selected
+            # value on a field selection but not on an index (47 us against 0.5 us for
+            # object.spec.template.spec.containers of a Deployment).
+            return f"{self.emit(node.children[0])}['{node.name}']"
         if kind == "has":
             (inner,) = node.children
             if inner.kind != "select":
