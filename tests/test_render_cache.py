@@ -423,3 +423,38 @@ def test_a_kept_render_is_fenced_again_when_its_namespace_is_no_longer_listed(
     with pytest.raises(RenderError, match=r"extra\.yaml: environment dev: .*namespace must be one"):
         render_to_repo(generated.blueprints, generated.environments, repo)
     assert pygit2.Repository(str(repo)).head.target == pygit2.Oid(hex=first.commit)
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=_VALUES)
+@example(value={"replicas": 2**70, "big": -(2**64)})  # past orjson's 64 bits
+@example(value={"ratio": -0.0, "tiny": 5e-324, "text": "é\u2028\x00"})
+def test_a_kept_render_reads_back_with_the_same_digest(tmp_path_factory: Any, value: Any) -> None:
+    """Whatever a kept render holds comes back equal, with the same types: the digest
+    that keys cached YAML and checks is the one a fresh render computes."""
+    repo = tmp_path_factory.mktemp("repo")
+    pygit2.init_repository(str(repo))
+    first = RenderCache(repo, dump_one)
+    first.keep_render("k", [value])
+    first.save()
+    (kept,) = RenderCache(repo, dump_one).stored_renders("k")
+    assert kept == [value]
+    assert digest(kept[0]) == digest(value)
+
+
+def test_a_value_json_cannot_hold_leaves_the_cache_unwritten(tmp_path: Path) -> None:
+    pygit2.init_repository(str(tmp_path / "repo"))
+    cache = RenderCache(tmp_path / "repo", dump_one)
+    cache.dump({"a": 1})
+    cache.keep_render("k", [{"n": 2**70, "x": float("nan")}])
+    cache.save()
+    assert not (tmp_path / "repo" / ".git" / CACHE_FILE).exists()
+    assert list((tmp_path / "repo" / ".git").glob(f"{CACHE_FILE}*")) == []

@@ -81,6 +81,7 @@ def check_paths(paths: Iterable[str]) -> None:
             component ending in a dot or space, or two paths equal but for case.
     """
     folded: dict[str, str] = {}
+    problems: dict[str, str] = {}  # by component: most repeat (envs, dev, workloads, ...)
     for path in paths:
         if len(path.encode()) > MAX_PATH_BYTES:
             raise RepositoryError(
@@ -88,7 +89,9 @@ def check_paths(paths: Iterable[str]) -> None:
                 f"{MAX_PATH_BYTES}-byte path limit checkouts need"
             )
         for part in path.split("/"):
-            problem = _component_problem(part)
+            problem = problems.get(part)
+            if problem is None:
+                problem = problems[part] = _component_problem(part)
             if problem:
                 raise RepositoryError(f"refusing to write {path!r}: {problem}")
         # Both a file and the directories above it collide when folded alike.

@@ -35,10 +35,10 @@ def evaluate_set_rules(manifests: Sequence[Manifest]) -> list[Violation]:
     targets = autoscaled(manifests)
     out: list[Violation] = []
     for obj in manifests:
+        if not targets or "replicas" not in (obj.get("spec") or {}):
+            continue  # the cheap test first: a key per object of the set is most of the cost
         key = key_of(obj)
-        if (key.namespace, key.kind, key.name) not in targets:
-            continue
-        if "replicas" in (obj.get("spec") or {}):
+        if (key.namespace, key.kind, key.name) in targets:
             message = (
                 f"spec.replicas is set but an autoscaler in the same set targets this "
                 f"{key.kind}: leave replicas to the autoscaler (Git would reset it on every "
@@ -50,12 +50,15 @@ def evaluate_set_rules(manifests: Sequence[Manifest]) -> list[Violation]:
 
 #: Autoscaler kinds, by (group, kind).
 _AUTOSCALERS = frozenset({("autoscaling", "HorizontalPodAutoscaler"), ("keda.sh", "ScaledObject")})
+_AUTOSCALER_KINDS = frozenset(kind for _group, kind in _AUTOSCALERS)
 
 
 def autoscaled(manifests: Sequence[Manifest]) -> set[tuple[str, str, str]]:
     """``(namespace, kind, name)`` of every workload an autoscaler of the set targets."""
     out: set[tuple[str, str, str]] = set()
     for obj in manifests:
+        if obj.get("kind") not in _AUTOSCALER_KINDS:
+            continue
         key = key_of(obj)
         if (key.group, key.kind) not in _AUTOSCALERS:
             continue

@@ -38,10 +38,12 @@ def follows_branch(repo: pygit2.Repository, ref_name: str) -> bool:
 def _symlink_on(workdir: Path, path: str, checked: dict[str, str | None]) -> str | None:
     """The first component of ``path`` that is a symbolic link in the working tree, if any."""
     parts = path.split("/")
+    root = str(workdir)
     for depth in range(1, len(parts) + 1):
         prefix = "/".join(parts[:depth])
         if prefix not in checked:
-            checked[prefix] = prefix if (workdir / prefix).is_symlink() else None
+            # os.path, not pathlib: one lstat per prefix, without building Path objects
+            checked[prefix] = prefix if os.path.islink(os.path.join(root, prefix)) else None
         if checked[prefix] is not None:
             return prefix
     return None
