@@ -86,6 +86,8 @@ class _Trees:
     others: fieldsv1.FieldsTree | None = None
 
     def child(self, name: str) -> _Trees:
+        if self.owned is None and self.foreign is None and self.others is None:
+            return self  # no manager tracks this value: neither does any of its fields
         return _Trees(
             fieldsv1.child(self.owned, name),
             fieldsv1.child(self.foreign, name),
@@ -122,8 +124,9 @@ class _Aligner:
     cannot_tell: list[str] = field(default_factory=list)
 
     def value(self, desired: Any, live: Any, path: list[Segment], trees: _Trees) -> tuple[Any, Any]:
-        if isinstance(desired, Mapping):
-            if isinstance(live, Mapping):
+        # type() first: JSON and YAML give plain dicts, and an ABC check costs ten times more
+        if type(desired) is dict or isinstance(desired, Mapping):
+            if type(live) is dict or isinstance(live, Mapping):
                 return self.mapping(desired, live, path, trees)
         elif isinstance(desired, list):
             if isinstance(live, list):
@@ -260,6 +263,10 @@ class _Aligner:
         return d_out, p_out
 
 
+def _never(_path: Sequence[Segment]) -> bool:
+    return False
+
+
 def _members(values: list[Any]) -> Callable[[Any], bool]:
     """A constant-time membership test for the items of a set-like list.
 
@@ -366,6 +373,6 @@ def align(
     def ignored(path: Sequence[Segment]) -> bool:
         return any(_matches(p, path) for p in pointers)
 
-    aligner = _Aligner(ignored=ignored, strict=strict, builtin=builtin)
+    aligner = _Aligner(ignored=ignored if pointers else _never, strict=strict, builtin=builtin)
     d_out, p_out = aligner.mapping(desired, live, [], _Trees(owned, foreign, others))
     return Alignment(d_out, p_out, aligner.removed, aligner.cannot_tell)

@@ -127,7 +127,7 @@ def is_quantity_path(path: Sequence[Segment]) -> bool:
 
 def strip_nulls(value: Any) -> Any:
     """Copy of ``value`` without null mapping values (null and absent mean the same)."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return {k: strip_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [strip_nulls(v) for v in value]
@@ -154,10 +154,10 @@ def int_or_string_equal(a: Any, b: Any, path: Sequence[Segment]) -> bool:
 
 
 def scalar_equal(desired: Any, live: Any, path: Sequence[Segment], builtin: bool = True) -> bool:
+    if type(desired) is type(live) and desired == live:
+        return True  # the common case first (two equal bools are the same object too)
     if isinstance(desired, bool) or isinstance(live, bool):
         return desired is live
-    if desired == live and type(desired) is type(live):
-        return True
     if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
         return desired == live
     if not builtin:
