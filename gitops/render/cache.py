@@ -47,9 +47,12 @@ CACHE_FILE = "gitops-render-cache.json"
 
 def _encode(data: dict[str, Any]) -> bytes:
     """``data`` as JSON bytes: orjson, 14 times faster than ``json.dumps`` on a 13 MB
-    cache (a tenth of a one-tag re-render went to writing it). Kept renders hold only
-    what the YAML input accepts, JSON values without NaN or infinities (which orjson
-    would write as null); an integer past 64 bits is written by the standard library."""
+    cache (a tenth of a one-tag re-render went to writing it).
+
+    orjson writes NaN and infinities as null; none reach here: a blueprint's objects pass
+    the render's JSON check (:func:`gitops.core.yaml_io.non_json_path`) before they are
+    kept. An integer past 64 bits, which orjson refuses, is written by the standard
+    library."""
     try:
         return orjson.dumps(data)
     except orjson.JSONEncodeError:
