@@ -33,9 +33,11 @@ def evaluate_set_rules(manifests: Sequence[Manifest]) -> list[Violation]:
     if action is None:
         return []
     targets = autoscaled(manifests)
+    if not targets:
+        return []
     out: list[Violation] = []
     for obj in manifests:
-        if not targets or "replicas" not in (obj.get("spec") or {}):
+        if "replicas" not in (obj.get("spec") or {}):
             continue  # the cheap test first: a key per object of the set is most of the cost
         key = key_of(obj)
         if (key.namespace, key.kind, key.name) in targets:
