@@ -6,12 +6,13 @@ import copy
 from typing import Any
 
 import jsonpatch
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops.core.pointer import parse_pointer
 from gitops.diff.align import align
-from gitops.diff.fields import is_quantity_path, item_key, strip_nulls
+from gitops.diff.fields import is_quantity_path, item_key, scalar_equal, strip_nulls
 
 
 def _pod(containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
@@ -34,6 +35,19 @@ def test_quantity_normalization_only_applies_to_quantity_fields() -> None:
     desired = {"data": {"limits": "1"}, "metadata": {"labels": {"cpu": "1"}}}
     live = {"data": {"limits": "1000m"}, "metadata": {"labels": {"cpu": "1000m"}}}
     assert not align(desired, live).in_sync
+
+
+@pytest.mark.parametrize(
+    ("desired", "live", "equal"),
+    [(True, 1, False), (False, 0, False), (1, True, False), (0, False, False),
+     (True, True, True), (2, 2.0, True), ("a", "a", True), ("1", 1, False)],
+)  # fmt: skip
+def test_scalars_are_equal_as_json_values_not_as_python_ones(
+    desired: Any, live: Any, equal: bool
+) -> None:
+    """``True == 1`` in Python; a bool is never a number in JSON (a number equals the
+    same number written as a float)."""
+    assert scalar_equal(desired, live, ["spec", "paused"]) is equal
 
 
 def test_quantity_paths_cover_quota_limitrange_and_size_limit() -> None:
