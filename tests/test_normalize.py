@@ -7,6 +7,7 @@ from typing import Any
 
 import jsonpatch
 import pytest
+from helpers.json_text import json_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -217,3 +218,64 @@ def test_named_target_port_differs_from_number() -> None:
 
 def test_digit_string_outside_int_or_string_fields_is_drift() -> None:
     assert not align({"spec": {"replicas": 2}}, {"spec": {"replicas": "2"}}).in_sync
+
+
+# JSON documents whose scalars include the values Python confuses: True == 1 == 1.0.
+_confusable = st.sampled_from([True, False, 0, 1, 1.0, 0.0, 2, "1", "true", ""])
+_keys = st.sampled_from(["a", "finalizers"])
+_documents = st.recursive(
+    _confusable,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3, unique_by=json_text),
+        st.dictionaries(_keys, inner, min_size=1, max_size=3),
+    ),
+    max_leaves=8,
+).filter(lambda v: isinstance(v, dict))
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_documents, st.data(), st.booleans())
+def test_property_one_changed_scalar_is_drift_exactly_when_json_differs(
+    spec: dict[str, Any], data: st.DataObject, builtin: bool
+) -> None:
+    """Live is desired with one scalar replaced; drift exactly when JSON tells them apart.
+
+    ``true`` and ``1`` compare equal in Python, at any depth, in maps, in lists the server
+    replaces whole and in set-like lists (``finalizers``); the server stores them apart.
+    """
+    path = data.draw(st.sampled_from(_leaves(spec)))
+    new = data.draw(_confusable)
+    live = copy.deepcopy(spec)
+    parent = live
+    for step in path[:-1]:
+        parent = parent[step]
+    old, parent[path[-1]] = parent[path[-1]], new
+    siblings = parent if isinstance(parent, list) else []
+    if any(json_text(v) == json_text(new) for i, v in enumerate(siblings) if i != path[-1]):
+        return  # a set-like list would then hold the value twice: not a list the server keeps
+    aligned = align({"spec": spec}, {"spec": live}, builtin=builtin)
+    same = json_text(old) == json_text(new)
+    assert aligned.in_sync is same, (old, new, aligned.projection)
+    patch = jsonpatch.make_patch(aligned.projection, aligned.desired)
+    assert (not patch.patch) is same
+    assert json_text(patch.apply(aligned.projection)) == json_text(aligned.desired)
+
+
+@pytest.mark.parametrize(
+    ("desired", "live", "in_sync"),
+    [(["x", True], ["x", 1], False), ([0], [False], False), ([1.0, "a"], [1, "a"], True),
+     ([False, "1"], [False, "1"], True), (["true"], [True], False)],
+)  # fmt: skip
+def test_set_like_lists_hold_booleans_apart_from_numbers(
+    desired: list[Any], live: list[Any], in_sync: bool
+) -> None:
+    aligned = align({"metadata": {"finalizers": desired}}, {"metadata": {"finalizers": live}})
+    assert aligned.in_sync is in_sync, aligned.projection

@@ -10,9 +10,10 @@ object together (server-side-apply style) and returns two documents of the same 
   in desired's form, plus the fields our
   field manager owns in live that desired no longer sets (they will be removed).
 
-The two are equal exactly when there is no drift, and ``jsonpatch.make_patch(projection,
-desired)`` is the change an apply would make. Live is never deep-copied: only the
-projected fields are built.
+The two are equal exactly when there is no drift (equal as JSON: ``true`` is not ``1``, which
+Python's ``==`` would not see; :attr:`Alignment.retyped` lists where that happened), and
+``jsonpatch.make_patch(projection, desired)`` is the change an apply would make. Live is
+never deep-copied: only the projected fields are built.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gitops.diff.fields import (
     Segment,
     is_empty,
     item_key,
+    json_equal,
     readable_path,
     scalar_equal,
     strip_nulls,
@@ -70,11 +72,14 @@ class Alignment:
     #: removed, or defaulted back to the value live has (``ports[].protocol``, a CRD
     #: default). Empty when the local verdict is certain.
     cannot_tell: list[str] = field(default_factory=list)
+    #: Readable paths where desired and live hold a boolean and a number that Python calls
+    #: equal (``True == 1``) but JSON, and so the server, does not.
+    retyped: list[str] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
         """Whether live matches desired on every compared field."""
-        return bool(self.desired == self.projection)
+        return not self.retyped and bool(self.desired == self.projection)
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,7 @@ class _Aligner:
     builtin: bool = True
     removed: list[str] = field(default_factory=list)
     cannot_tell: list[str] = field(default_factory=list)
+    retyped: list[str] = field(default_factory=list)
 
     def value(self, desired: Any, live: Any, path: list[Segment], trees: _Trees) -> tuple[Any, Any]:
         # type() first: JSON and YAML give plain dicts, and an ABC check costs ten times more
@@ -138,6 +144,9 @@ class _Aligner:
             # Empty and absent mean the same to Go types (omitempty); adopt desired's form.
             empty = self.builtin and is_empty(clean)
             return clean, (clean if empty else MISSING)
+        if (type(clean) is bool) is not (type(live) is bool) and clean == live:
+            # true and 1 differ to the server; the == that compares the documents would not see it
+            self.retyped.append(readable_path(path))
         return clean, strip_nulls(live)
 
     def mapping(
@@ -273,16 +282,20 @@ def _members(values: list[Any]) -> Callable[[Any], bool]:
     Set lists hold scalars (finalizer names); an unhashable item (malformed live data)
     falls back to a linear scan for that item alone.
     """
-    hashable = {v for v in values if isinstance(v, (str, int, float, bool)) or v is None}
-    rest = [v for v in values if not (isinstance(v, (str, int, float, bool)) or v is None)]
+    # Keyed by whether the value is a boolean too: true is not a member where only 1 is.
+    hashable = {(type(v) is bool, v) for v in values if _is_scalar(v)}
+    rest = [v for v in values if not _is_scalar(v)]
 
     def contains(value: Any) -> bool:
-        try:
-            return value in hashable or (bool(rest) and value in rest)
-        except TypeError:  # an unhashable probe
-            return value in rest
+        if _is_scalar(value):
+            return (type(value) is bool, value) in hashable
+        return any(json_equal(value, item) for item in rest)
 
     return contains
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) or value is None
 
 
 def _extra_fields(desired: Any, live: Any) -> bool:
@@ -375,4 +388,4 @@ def align(
 
     aligner = _Aligner(ignored=ignored if pointers else _never, strict=strict, builtin=builtin)
     d_out, p_out = aligner.mapping(desired, live, [], _Trees(owned, foreign, others))
-    return Alignment(d_out, p_out, aligner.removed, aligner.cannot_tell)
+    return Alignment(d_out, p_out, aligner.removed, aligner.cannot_tell, aligner.retyped)

@@ -125,6 +125,35 @@ def is_quantity_path(path: Sequence[Segment]) -> bool:
     return parent in _LIMIT_RANGE_PARENTS and grandparent == "limits"
 
 
+def json_equal(a: Any, b: Any) -> bool:
+    """Whether two JSON values are equal as JSON (and so to the API server).
+
+    Python's ``==`` calls ``True``, ``1`` and ``1.0`` equal, at any depth of two documents;
+    JSON, YAML and the server hold a boolean apart from every number. Numbers compare by
+    value (``1`` and ``1.0`` are one JSON number).
+    """
+    if a is b:
+        return True  # also two equal booleans: True and False are singletons
+    if isinstance(a, Mapping):
+        if not isinstance(b, Mapping) or len(a) != len(b):
+            return False
+        for key, value in a.items():
+            other = b.get(key, _ABSENT)
+            if other is _ABSENT or not json_equal(value, other):
+                return False
+        return True
+    if isinstance(a, list):
+        if not isinstance(b, list) or len(a) != len(b):
+            return False
+        return all(map(json_equal, a, b))
+    if type(a) is bool or type(b) is bool:
+        return False  # not the same boolean, or a boolean and something else
+    return bool(a == b)
+
+
+_ABSENT = object()
+
+
 def strip_nulls(value: Any) -> Any:
     """Copy of ``value`` without null mapping values (null and absent mean the same)."""
     if type(value) is dict or isinstance(value, Mapping):

@@ -34,6 +34,7 @@ from gitops.diff.engine import (
     prepare_desired,
     shown_change,
 )
+from gitops.diff.fields import json_equal
 from gitops.inputs.ignore import IgnoreRule
 
 if TYPE_CHECKING:
@@ -102,14 +103,14 @@ def compare(
                 _drop_pointer(doc, parse_pointer(rule.pointer))
         if foreign is not None:
             _drop_owned(doc, foreign)
-    if before == after:
+    if json_equal(before, after):  # Python's == calls true and 1 equal; the server does not
         return ObjectDiff(key, Status.IN_SYNC)
     owned_after = fieldsv1.merged_tree(predicted, [field_manager], operation="Apply") or {}
     owned_before = fieldsv1.merged_tree(live, [field_manager], operation="Apply") or {}
     shown = _union(owned_after, owned_before)
     shown_live = project_owned(before, shown) if shown else {}
     shown_predicted = project_owned(after, shown) if shown else {}
-    if shown_live == shown_predicted:
+    if json_equal(shown_live, shown_predicted):
         # The change is in fields we do not own (a mutating webhook, another manager's
         # field the forced apply releases): show the whole objects, still a difference.
         shown_live, shown_predicted = before, after

@@ -17,6 +17,7 @@ from gitops.cluster.errors import ConflictError
 from gitops.core.errors import ClusterError, InputError
 from gitops.core.keys import Manifest, ResourceKey, canonical_order, key_of, without_server_metadata
 from gitops.diff import engine as diff
+from gitops.diff.fields import json_equal
 from gitops.ownership import prune
 from gitops.ownership.identity import Identity, adopts, place
 from gitops.workflows.apply_result import Failure, Outcome
@@ -184,7 +185,7 @@ def _same_object(before: Manifest, after: Manifest) -> bool:
     version = (before.get("metadata") or {}).get("resourceVersion")
     if version == (after.get("metadata") or {}).get("resourceVersion"):
         return True
-    return _content(before) == _content(after)
+    return json_equal(_content(before), _content(after))  # not ==: true is not 1
 
 
 def _content(obj: Manifest) -> Manifest:

@@ -32,6 +32,7 @@ from gitops.core.gpu_demand import total_gpus
 from gitops.core.keys import Manifest, ResourceKey, key_of, sort_key
 from gitops.core.yaml_io import dump_one
 from gitops.diff import engine as diff
+from gitops.diff.fields import json_equal
 from gitops.inputs.ignore import IgnoreRule
 from gitops.ownership.identity import Identity, stamp_where_applied
 from gitops.ownership.prune import Kept, identity_of, is_content, select_prune
@@ -194,7 +195,7 @@ def manifest_changes(
     for ident in sorted(before.keys() | after.keys()):
         old, new = before.get(ident), after.get(ident)
         if old is not None and new is not None:
-            if old == new:
+            if json_equal(old, new):  # not ==: a field from 1 to true is a change
                 continue
             shown_new, shown_old = redact.redact_pair(new, dict(new), dict(old))
             if redact.is_secret(old) and not redact.is_secret(new):
