@@ -13,6 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from benchmarks._common import make_fleet
+from gitops.core.errors import InputError
 from gitops.core.yaml_io import dump_one
 from gitops.render import cache as render_cache
 from gitops.render.cache import CACHE_FILE, RenderCache, digest, git_dir
@@ -458,3 +459,30 @@ def test_a_value_json_cannot_hold_leaves_the_cache_unwritten(tmp_path: Path) -> 
     cache.save()
     assert not (tmp_path / "repo" / ".git" / CACHE_FILE).exists()
     assert list((tmp_path / "repo" / ".git").glob(f"{CACHE_FILE}*")) == []
+
+
+def test_the_collector_is_paused_for_a_render_and_restored_after(tmp_path: Path) -> None:
+    """Full collections would walk the cache read back from the last render, again and
+    again; the render pauses the collector and gives it back as it found it."""
+    import gc
+
+    blueprints, environments = fleet(tmp_path)
+    during: list[bool] = []
+    assert gc.isenabled()
+    render_to_repo(blueprints, environments, tmp_path / "repo",
+                   progress=lambda _line: during.append(gc.isenabled()))  # fmt: skip
+    assert during and not any(during)
+    assert gc.isenabled()
+    # An input error ends the render early: the collector comes back all the same.
+    (environments / "broken.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(InputError, match="broken.yaml"):
+        render_to_repo(blueprints, environments, tmp_path / "repo")
+    assert gc.isenabled()
+    (environments / "broken.yaml").unlink()
+    # A caller that turned it off keeps it off.
+    gc.disable()
+    try:
+        render_to_repo(blueprints, environments, tmp_path / "repo")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
