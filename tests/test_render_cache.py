@@ -475,7 +475,7 @@ def test_the_collector_is_paused_for_a_render_and_restored_after(tmp_path: Path)
     assert gc.isenabled()
     # An input error ends the render early: the collector comes back all the same.
     (environments / "broken.yaml").write_text("name: [unclosed\n")
-    with pytest.raises(InputError, match="broken.yaml"):
+    with pytest.raises(InputError, match=r"broken\.yaml"):
         render_to_repo(blueprints, environments, tmp_path / "repo")
     assert gc.isenabled()
     (environments / "broken.yaml").unlink()
