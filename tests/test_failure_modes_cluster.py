@@ -94,20 +94,19 @@ def local_verdicts(obj: Manifest, allowed: list[str]) -> set[str]:
     return found & set(RULES)
 
 
-def wait_until_enforced(dyn: Any, ns: str, suffix: str, allowed: list[str]) -> None:
+def wait_until_enforced(dyn: Any, suffix: str, judged: list[tuple[Manifest, set[str]]]) -> None:
     """Wait until every rule's policy is in force on the server.
 
     Policies take effect once the server's informers have seen and compiled them, each on
     its own schedule (a policy on a custom resource can come later than one on Deployments).
-    For each rule, a case ``gitops check`` denies by that rule alone must be denied by that
-    rule on the server; a rule that only ever denies alongside another waits for any denial.
+    ``judged`` pairs each object with the rules ``gitops check`` denies it by. For each rule,
+    an object denied by that rule alone must be denied by that rule on the server; a rule
+    that only ever denies alongside another waits for any denial.
     """
-    corpus = [o for _, _, o in [*cases(ns), ("gpu-outside", None, gpu_outside(ns))]]
-    local = [local_verdicts(o, allowed) for o in corpus]
     deadline = time.monotonic() + 120
     for rule in RULES:
-        alone = [o for o, ours in zip(corpus, local, strict=True) if ours == {rule}]
-        among = [o for o, ours in zip(corpus, local, strict=True) if rule in ours]
+        alone = [obj for obj, ours in judged if ours == {rule}]
+        among = [obj for obj, ours in judged if rule in ours]
         if not among:
             continue
         probe, wanted = (alone[0], {rule}) if alone else (among[0], set(RULES))
@@ -121,13 +120,15 @@ def test_the_server_and_gitops_check_agree_on_every_case(
 ) -> None:
     dyn, suffix, allowed = installed
     ns = cluster_namespace
-    wait_until_enforced(dyn, ns, suffix, allowed)
+    every_case = [*cases(ns), ("gpu-outside", None, gpu_outside(ns))]
+    corpus = [(case, expected, obj, local_verdicts(obj, allowed))
+              for case, expected, obj in every_case]  # fmt: skip
+    wait_until_enforced(dyn, suffix, [(obj, local) for _, _, obj, local in corpus])
     disagree = {}
     fired = 0
     wrong = {}
-    for case, expected, obj in [*cases(ns), ("gpu-outside", None, gpu_outside(ns))]:
+    for case, expected, obj, local in corpus:
         server = server_verdict(dyn, obj, suffix)
-        local = local_verdicts(obj, allowed)
         fired += server is not None
         if allowed == [ns] and server != expected:  # GPUs allowed here: the corpus's verdict
             wrong[case] = (server, expected)
