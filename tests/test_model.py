@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers.typed import typed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +89,7 @@ def test_shared_values_are_written_out_not_aliased() -> None:
     doc = {"spec": {"ingress": rules, "egress": rules}}
     text = dump_yaml([doc])
     assert "&id" not in text and "*id" not in text
-    assert load_yaml(text, "t") == doc
+    assert typed(load_yaml(text, "t")) == typed(doc)
 
 
 # -- non_json_path: plain JSON passes, any one foreign value is found where it is ------------

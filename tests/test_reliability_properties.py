@@ -18,6 +18,7 @@ import json
 from fractions import Fraction
 from typing import Any
 
+from helpers.typed import typed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,13 +68,13 @@ _quantity_like = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(_json)
 def test_property_yaml_dump_then_load_gives_the_document_back(document: Any) -> None:
-    assert load_yaml(dump_one(document), "doc.yaml") == document
+    assert typed(load_yaml(dump_one(document), "doc.yaml")) == typed(document)
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_json.filter(lambda d: d is not None), max_size=4))
 def test_property_yaml_streams_round_trip_document_by_document(documents: list[Any]) -> None:
-    assert load_yaml_all(dump_yaml(documents), "docs.yaml") == documents
+    assert typed(load_yaml_all(dump_yaml(documents), "docs.yaml")) == typed(documents)
 
 
 @settings(max_examples=400, deadline=1000, suppress_health_check=[HealthCheck.too_slow])

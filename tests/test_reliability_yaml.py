@@ -22,6 +22,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
+from helpers.typed import typed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -548,5 +549,5 @@ _TRICKY = st.sampled_from(
 @given(value=st.one_of(_TRICKY, st.text(max_size=6)))
 def test_every_string_dumped_reads_back_as_the_same_string_in_yaml_1_1(value: str) -> None:
     text = model.dump_one({"k": value, "l": [value]})
-    assert yaml.load(text, Loader=_Yaml11Loader) == {"k": value, "l": [value]}
-    assert model.load_yaml(text, "t") == {"k": value, "l": [value]}
+    assert typed(yaml.load(text, Loader=_Yaml11Loader)) == typed({"k": value, "l": [value]})
+    assert typed(model.load_yaml(text, "t")) == typed({"k": value, "l": [value]})

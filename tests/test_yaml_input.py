@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.typed import typed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,7 +73,7 @@ def test_scalars_resolve_as_pyyaml_does(pairs: list[tuple[str, str]]) -> None:
     block = "".join(f"{key}: {value}\n" for key, value in dict(pairs).items()) or "{}\n"
     flow = "[" + ", ".join(value for _, value in pairs) + "]\n"
     for text in (block, flow):
-        assert ours_or_error(text) == reference(text), text
+        assert typed(ours_or_error(text)) == typed(reference(text)), text
     assert len(keys) == len(dict(pairs))
 
 
@@ -89,7 +90,7 @@ json_values = st.recursive(
 @given(st.lists(json_values, min_size=1, max_size=3), st.booleans())
 def test_dumped_documents_read_back_as_pyyaml_reads_them(documents: list[Any], flow: bool) -> None:
     text = yaml.safe_dump_all(documents, default_flow_style=flow)
-    assert ours(text) == reference(text)
+    assert typed(ours(text)) == typed(reference(text))
 
 
 def test_anchors_aliases_and_merge_keys_build_what_pyyaml_builds() -> None:
@@ -101,7 +102,7 @@ def test_anchors_aliases_and_merge_keys_build_what_pyyaml_builds() -> None:
         "list: &l [1, 2]\n"
         "again: *l\n"
     )
-    assert ours(text) == reference(text)
+    assert typed(ours(text)) == typed(reference(text))
     (document,) = ours(text)
     assert document["two"] == {"port": 1, "debug": True, "image": "x", "name": "z"}
     assert list(document["two"]) == list(reference(text)[0]["two"])  # key order too
