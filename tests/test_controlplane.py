@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from controlplane import ClusterUnderTest, ControlPlane, Fault
 from controlplane.cluster import GPU_NODES
+from controlplane.pki import Pki
+from controlplane.processes import free_port
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -175,3 +179,51 @@ def test_proxy_fault_matches_only_its_kind(cluster: ClusterUnderTest, tmp_path: 
     assert isinstance(c.list_objects("", "v1", "ConfigMap"), list)
     with pytest.raises(ForbiddenError, match="no secrets"):
         c.list_objects("", "v1", "Secret")
+
+
+def test_admin_access_follows_a_changed_pki_and_port(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """A first start on a machine runs a snapshot API server (its own CA, its own port) and,
+    when another worker's snapshot won the race, serves with that one's PKI on a new port.
+    Nothing of the first server's access may carry over: a TLS context trusting the old CA
+    failed every readiness probe of the new server until the 600 s deadline."""
+    assert control_plane.pki is not None
+    access = ControlPlane(control_plane.binaries, tmp_path / "access")
+    access.pki = Pki(tmp_path / "old-pki").create()
+    access.api_port = free_port()  # nothing listens: the snapshot server has stopped
+    with pytest.raises(ConnectionRefusedError):
+        access.raw("GET", "/readyz")
+    access.pki, access.api_port = control_plane.pki, control_plane.api_port
+    assert access.raw("GET", "/readyz") == b"ok"
+    # A keep-alive connection to the old port is not reused once the port changed.
+    access.api_port = free_port()
+    with pytest.raises(ConnectionRefusedError):
+        access.raw("GET", "/readyz")
+
+
+def test_one_worker_makes_the_snapshot_while_another_waits_for_it(tmp_path: Path) -> None:
+    """The machine's snapshot is made by one start at a time; the others take it when made."""
+    made: list[str] = []
+    lock = threading.Lock()
+    overlapping: list[bool] = []
+
+    def make(self: ControlPlane, snapshot: Path) -> None:
+        with lock:
+            overlapping.append(bool(made) and made[-1] == "started")
+            made.append("started")
+        time.sleep(0.3)  # another start tries meanwhile
+        (snapshot / "etcd").mkdir(parents=True)
+        made.append("done")
+
+    planes = [ControlPlane(tmp_path / "bin", tmp_path / f"w{i}") for i in range(3)]
+    snapshot = tmp_path / "snapshots" / "abc"
+    with mock.patch.object(ControlPlane, "_make_snapshot", make):
+        workers = [threading.Thread(target=p._ensure_snapshot, args=(snapshot,)) for p in planes]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert made == ["started", "done"]
+    assert overlapping == [False]
+    assert (snapshot / "etcd").is_dir()

@@ -21,7 +21,9 @@ class ApiAccess:
 
     pki: Pki | None
     api_port: int
-    _ssl_context: ssl.SSLContext | None
+    #: The TLS context and the :class:`Pki` it was made from: a start that replaced its PKI
+    #: (it lost the race to make the machine's snapshot and took the winner's) needs a new one.
+    _ssl_context: tuple[Pki, ssl.SSLContext] | None
     _local: threading.local
 
     @property
@@ -94,12 +96,18 @@ class ApiAccess:
         return body
 
     def _connection(self) -> http.client.HTTPSConnection:
+        """This thread's keep-alive connection, new when the port or the PKI changed (the
+        snapshot's API server of a first start on a machine is not the one that serves)."""
+        context = self._ssl
         conn: http.client.HTTPSConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and (conn.port, self._local.context) != (self.api_port, context):
+            conn.close()
+            conn = None
         if conn is None:
             conn = http.client.HTTPSConnection(
-                "127.0.0.1", self.api_port, context=self._ssl, timeout=30
+                "127.0.0.1", self.api_port, context=context, timeout=30
             )
-            self._local.conn = conn
+            self._local.conn, self._local.context = conn, context
         return conn
 
     def api(
@@ -113,9 +121,9 @@ class ApiAccess:
     @property
     def _ssl(self) -> ssl.SSLContext:
         assert self.pki is not None
-        if self._ssl_context is None:
-            self._ssl_context = self.pki.ssl_context()
-        return self._ssl_context
+        if self._ssl_context is None or self._ssl_context[0] is not self.pki:
+            self._ssl_context = (self.pki, self.pki.ssl_context())
+        return self._ssl_context[1]
 
     def _api_ok(self, path: str) -> bool:
         try:

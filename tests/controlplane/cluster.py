@@ -12,6 +12,7 @@ mutation runner hands one to every pytest run it starts).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -47,7 +48,7 @@ class ControlPlane(ApiAccess):
     pki: Pki | None = None
     etcd: EtcdStore = field(default_factory=EtcdStore)
     processes: Supervisor = field(init=False)
-    _ssl_context: ssl.SSLContext | None = None
+    _ssl_context: tuple[Pki, ssl.SSLContext] | None = None
     _local: threading.local = field(default_factory=threading.local)
 
     def __post_init__(self) -> None:
@@ -66,8 +67,7 @@ class ControlPlane(ApiAccess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             snapshot = self._snapshot_dir()
-            if not (snapshot / "etcd").is_dir():
-                self._make_snapshot(snapshot)
+            self._ensure_snapshot(snapshot)
             shutil.copytree(snapshot / "etcd", self.workdir / "etcd")
             shutil.copytree(snapshot / "pki", self.workdir / "pki")
             self.pki = Pki(self.workdir / "pki")
@@ -89,6 +89,17 @@ class ControlPlane(ApiAccess):
         for path in sorted(self.crd_files):
             digest.update(path.read_bytes())
         return self.binaries.parent / "snapshots" / digest.hexdigest()[:16]
+
+    def _ensure_snapshot(self, snapshot: Path) -> None:
+        """Make ``snapshot`` unless it exists, one maker at a time per machine: two workers
+        making it at once each take minutes of a busy machine's CPU for the same result."""
+        if (snapshot / "etcd").is_dir():
+            return
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        with open(snapshot.parent / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not (snapshot / "etcd").is_dir():
+                self._make_snapshot(snapshot)
 
     def _make_snapshot(self, snapshot: Path) -> None:
         """Start etcd and the API server on a fresh store, install the StorageClass and CRDs,
