@@ -103,3 +103,29 @@ def test_a_start_that_failed_otherwise_is_not_tried_again(
     with pytest.raises(RuntimeError, match="not ready after 60 s"):
         start_control_plane(lambda: next(folders), tmp_path / "bin", [])
     assert started == [tmp_path / "0"]
+
+
+def test_a_wait_fails_when_another_component_died(tmp_path: Path) -> None:
+    """etcd lost its port to another worker's start and exited, while its health probe was
+    answered by the other worker's etcd: the wait must fail on the dead one, with its log,
+    not go on with a stranger's store."""
+    from controlplane.processes import Supervisor
+
+    binaries = tmp_path / "bin"
+    binaries.mkdir()
+    for name, body in {
+        "etcd": "echo 'listen tcp 127.0.0.1:2379: bind: address already in use'; exit 1",
+        "kube-apiserver": "sleep 30",
+    }.items():
+        script = binaries / name
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    processes = Supervisor(binaries, tmp_path)
+    processes.spawn("etcd", ["etcd"])
+    processes.procs["etcd"].wait()
+    processes.spawn("kube-apiserver", ["kube-apiserver"])
+    try:
+        with pytest.raises(RuntimeError, match=r"(?s)etcd exited with 1:.*address already in use"):
+            processes.wait("kube-apiserver", lambda: False, timeout=5)
+    finally:
+        processes.stop()

@@ -97,10 +97,17 @@ class Supervisor:
             raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
 
     def wait(self, name: str, ok: Callable[[], bool], timeout: float = 60) -> None:
-        """Poll ``ok`` until it holds; fail early if ``name`` dies, or after ``timeout``."""
+        """Poll ``ok`` until it holds; fail early if any component dies, or after ``timeout``.
+
+        Any, not only ``name``: a component that lost its port to another worker's start
+        exits, while a probe of that port may be answered by the other worker's component
+        (etcd's plain-HTTP health check is). The start then fails with the dead one's log
+        (``address already in use``) and is tried again, instead of running on a stranger.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            self.check_alive(name)
+            for started in list(self.procs):
+                self.check_alive(started)
             try:
                 if ok():
                     return
