@@ -113,10 +113,9 @@ class ControlPlane(ApiAccess):
         self._wait_established(self._install_crds())
         self.stop()
         shutil.move(str(data), build / "etcd")
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
         try:
             build.rename(snapshot)
-        except OSError:  # another run made it meanwhile: use theirs
+        except OSError:  # another checkout's run made it meanwhile: use theirs
             shutil.rmtree(build)
 
     def save(self, path: Path) -> Path:

@@ -52,6 +52,9 @@ def build_binaries() -> Path:
 def _die_with_parent() -> None:
     """In the child: get SIGKILL when the test process dies, however it dies (no orphans).
 
+    The signal follows the *thread* that spawned the child: start components from a thread
+    that lives as long as they should (the mutation runner's starter threads do).
+
     Not SIGTERM: kube-apiserver answers it with a graceful shutdown that waits on etcd, and
     etcd gets the same signal at the same moment, so the API server was left running with
     parent 1 (seen twice on this machine after killed test runs).
@@ -106,7 +109,7 @@ class Supervisor:
         """
         deadline = time.monotonic() + timeout
         while True:
-            for started in list(self.procs):
+            for started in self.procs:
                 self.check_alive(started)
             try:
                 if ok():

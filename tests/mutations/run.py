@@ -1,17 +1,18 @@
 """Apply one-line mutations to the code and report the ones no test notices (survivors).
 
 Each entry of ``mutations.yaml`` names a file, a line of it (matched exactly, once, after
-stripping indentation), what to put instead, and the tests that cover it. For every entry the
-line is replaced, the named tests run in a subprocess, and the file is restored, whatever
-happens. A mutation *survives* when its tests still pass: the logic of that line is not really
-tested. The mutations run in ``--lanes`` parallel lanes (one per core, at most 2): each
-lane is a copy of the checkout (beside a link to ``../shared``) with its own real control
-plane (``tests/controlplane``), started once and handed to every pytest run of the lane
-through ``GITOPS_TEST_CONTROL_PLANE``, so a mutation costs its tests, not a cluster
-start-up each. A lane first runs the first mutation's tests unmutated: a lane whose copy
-fails them would "kill" every mutation, so then the run stops. Exit status: 0 when every
-mutation was killed, 1 when any survived, 2 when the list no longer fits the code (a line
-not found, or found twice: update the list with the code) or a lane is broken.
+stripping indentation), what to put instead, and the tests that cover it. For every entry
+the line is replaced, the named tests run in a subprocess, and the file is restored,
+whatever happens. A mutation *survives* when its tests still pass: the logic of that line is
+not really tested. The mutations run in ``--lanes`` parallel lanes (one per core, at most
+2): each lane is a copy of the checkout (beside a link to ``../shared``) with its own real
+control plane (``tests/controlplane``), started once and handed to every pytest run of the
+lane through ``GITOPS_TEST_CONTROL_PLANE``, so a mutation costs its tests, not a cluster
+start-up each. First the listed tests run unmutated, shared out over the lanes: a lane whose
+copy or control plane fails them would "kill" the mutations those tests cover, so then the
+run stops. Exit status: 0 when every mutation was killed, 1 when any survived, 2 when the
+list no longer fits the code (a line not found, or found twice: update the list with the
+code) or a lane is broken.
 
 Usage: ``python tests/mutations/run.py [--only ID ...] [--lanes N] [--list]``
 """
@@ -118,6 +119,10 @@ def lanes(count: int) -> Iterator[list[Lane]]:
         roots = [_copy_checkout(Path(tmp) / f"lane-{n}") for n in range(count)]
         crds = sorted(schemas_dir().glob("*.yaml"))
         planes: list[ControlPlane] = []
+        # The lanes' planes start together, each in a thread of its own that lives until
+        # they stop: a component gets SIGKILL when the thread that started it ends (the
+        # parent-death signal is per thread), and a dead plane would "kill" every mutation.
+        starters = ThreadPoolExecutor(count)
         try:
             if binaries is not None:
 
@@ -127,8 +132,7 @@ def lanes(count: int) -> Iterator[list[Lane]]:
                         lambda: Path(tempfile.mkdtemp(dir=tmp)), binaries, crds
                     )
 
-                with ThreadPoolExecutor(count) as pool:  # the lanes' planes start together
-                    planes = list(pool.map(start, range(count)))
+                planes = list(starters.map(start, range(count)))
             envs = [
                 {"GITOPS_TEST_CONTROL_PLANE": str(plane.save(Path(tmp) / f"plane-{n}.json"))}
                 for n, plane in enumerate(planes)
@@ -137,6 +141,7 @@ def lanes(count: int) -> Iterator[list[Lane]]:
         finally:
             for plane in planes:
                 plane.stop()
+            starters.shutdown()
 
 
 def _copy_checkout(lane: Path) -> Path:
@@ -220,10 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutations: {len(ready)} lanes ready in {time.monotonic() - started:.0f} s",
               flush=True)  # fmt: skip
         with ThreadPoolExecutor(len(ready)) as pool:
-            sane = list(pool.map(lambda lane: run(None, lane, mutations[0].tests)[0], ready))
+            # A mutation is killed only by tests that pass without it: the listed tests run
+            # unmutated first, shared out over the lanes (a broken copy or a dead control
+            # plane would otherwise "kill" every mutation whose tests it breaks).
+            listed = sorted({test for m in mutations for test in m.tests})
+            shares = [listed[n :: len(ready)] for n in range(len(ready))]
+            sane = list(pool.map(lambda lane, share: run(None, lane, share)[0], ready, shares))
             if not all(sane):
-                print("mutations: a lane fails the first mutation's tests unmutated; its "
-                      "copy of the checkout is broken", file=sys.stderr)  # fmt: skip
+                print("mutations: a lane fails the listed tests unmutated; its copy of the "
+                      "checkout or its control plane is broken", file=sys.stderr)  # fmt: skip
                 return 2
             free: Queue[Lane] = Queue()
             for lane in ready:
